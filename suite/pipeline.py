@@ -1,0 +1,328 @@
+"""The jobs the workflow runs, one function per rule: build the teacher and variants, evaluate, measure, gather."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from suite.config import finetune_task
+from suite.data import load_split
+from suite.metrics import accuracy, paired_bootstrap_diff
+from suite.provenance import provenance
+from suite.results import Row, read_results, to_table, write_table
+from suite.specs import TEACHER, SuiteConfig
+
+# --- build ---------------------------------------------------------------------------------------------------
+
+
+def _torch_setup(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def build_teacher(cfg: SuiteConfig, out_dir: Path) -> dict[str, Any]:
+    from suite.artefacts import save_artefact
+    from suite.compress.dynamic_quant import FORMAT_FP32
+    from suite.models import load_source_model, load_tokenizer
+    from suite.train import finetune
+
+    _torch_setup(cfg.threads)
+    teacher = cfg.teacher
+    task = finetune_task(cfg) or cfg.tasks[0]
+    tokenizer = load_tokenizer(teacher.source)
+    model = load_source_model(teacher.source, task.dataset.labels, cfg.seed)
+    training: dict[str, Any] | None = None
+    data_sha256 = None
+    if teacher.finetune is not None:
+        data = load_split(task, teacher.finetune.split, cfg.data_mirror, cfg.data_cache)
+        data_sha256 = data.data_sha256
+        training = finetune(model, tokenizer, data, teacher.finetune, cfg.seed)
+    model.eval()
+    source = {k: v for k, v in vars(teacher.source).items() if v not in (None, {}, [])}
+    source.pop("tokenizer", None)
+    recipe = {
+        "method": "finetune" if teacher.finetune else "as_is",
+        "source": source,
+        "finetune": vars(teacher.finetune) if teacher.finetune else None,
+        "finetune_data_sha256": data_sha256,
+        "seed": cfg.seed,
+    }
+    return save_artefact(
+        model,
+        tokenizer,
+        FORMAT_FP32,
+        out_dir,
+        {
+            "id": TEACHER,
+            "teacher": teacher.id,
+            "parent": None,
+            "method": "teacher",
+            "lineage": [TEACHER],
+            "recipe": recipe,
+            "training": training,
+            **_build_env(),
+        },
+    )
+
+
+def _build_env() -> dict[str, Any]:
+    from suite import __version__
+    from suite.provenance import git_commit, library_versions
+
+    return {"suite_version": __version__, "git_commit": git_commit(), "library_versions": library_versions()}
+
+
+def build_variant(cfg: SuiteConfig, variant_id: str, parent_dir: Path, out_dir: Path) -> dict[str, Any]:
+    from suite.artefacts import load_artefact, save_artefact
+    from suite.compress import METHODS
+
+    _torch_setup(cfg.threads)
+    spec = cfg.variant(variant_id)
+    method = METHODS.get(spec.method)()
+    params = method.parse_params(spec.params)
+    parent, parent_record = load_artefact(parent_dir)
+    module = method.apply(parent.module, params)
+    return save_artefact(
+        module,
+        parent.tokenizer,
+        method.OUTPUT_FORMAT,
+        out_dir,
+        {
+            "id": spec.id,
+            "teacher": cfg.teacher.id,
+            "parent": spec.parent,
+            "parent_artefact_sha256": parent_record["artefact_sha256"],
+            "method": spec.method,
+            "lineage": cfg.lineage(spec.id),
+            "recipe": {"method": spec.method, "params": dict(vars(params))},
+            **_build_env(),
+        },
+    )
+
+
+# --- evaluate / measure ---------------------------------------------------------------------------------------
+
+
+def _lineage(record: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
+    return {"teacher": cfg.teacher.id, "parent": record.get("parent"), "method": record["method"]}
+
+
+def predict(cfg: SuiteConfig, variant_id: str, task_name: str, model_dir: Path, out: Path) -> None:
+    """Per-instance predictions of one variant on one task; artefact and data hashes go into the file's metadata."""
+    from suite.artefacts import load_artefact
+    from suite.tasks import TASK_KINDS
+
+    _torch_setup(cfg.threads)
+    task = cfg.task(task_name)
+    data = load_split(task, task.split, cfg.data_mirror, cfg.data_cache)
+    model, record = load_artefact(model_dir)
+    table = TASK_KINDS.get(task.kind)().predict(model, variant_id, task, data, cfg.evaluate)
+    metadata = {"artefact_sha256": record["artefact_sha256"], "data_sha256": data.data_sha256, "source": data.source}
+    write_table(table.replace_schema_metadata({f"suite.{k}": v for k, v in metadata.items()}), out)
+
+
+def score(cfg: SuiteConfig, variant_id: str, task_name: str, model_dir: Path, predictions: Path, out: Path) -> None:
+    from suite.artefacts import read_record
+    from suite.tasks import TASK_KINDS
+
+    task = cfg.task(task_name)
+    table = pq.read_table(predictions)
+    metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    record = read_record(model_dir)
+    if metadata.get("suite.artefact_sha256") != record["artefact_sha256"]:
+        raise ValueError(f"{predictions} was made from another artefact than {model_dir}; re-run predict")
+    rows = TASK_KINDS.get(task.kind)().score(table, variant_id, task, cfg.evaluate, cfg.seed)
+    prov = provenance(
+        config_hash=cfg.config_hash,
+        artefact_sha256=record["artefact_sha256"],
+        data_sha256=metadata["suite.data_sha256"],
+        seed=cfg.seed,
+        threads=cfg.threads,
+    )
+    write_table(to_table(rows, _lineage(record, cfg), prov), out)
+
+
+def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, out: Path) -> None:
+    """Latency (on the first task's sentences) and size; a failure becomes a 'failed' row, not a crashed run."""
+    from suite.artefacts import load_artefact, read_record
+    from suite.measure import latency_rows, size_rows
+
+    _torch_setup(cfg.threads)
+    task = cfg.tasks[0]
+    data = load_split(task, task.split, cfg.data_mirror, cfg.data_cache)
+    record = read_record(model_dir)
+    rows: list[Row]
+    try:
+        model, record = load_artefact(model_dir)
+        rows = size_rows(variant_id, model_dir, model)
+        rows += latency_rows(variant_id, model, data.texts, cfg.latency, cfg.evaluate.max_length, cfg.threads, cfg.seed)
+    except Exception as exc:  # recorded in the results, so the other variants and the site go on
+        reason = f"{type(exc).__name__}: {exc}"
+        rows = [
+            Row(variant_id, metric, math.nan, unit, False, status="failed", error=reason)
+            for metric, unit in (("latency_p50_ms", "ms"), ("size_mb", "MiB"))
+        ]
+    prov = provenance(
+        config_hash=cfg.config_hash,
+        artefact_sha256=record["artefact_sha256"],
+        data_sha256=data.data_sha256,
+        seed=cfg.seed,
+        threads=cfg.threads,
+    )
+    write_table(to_table(rows, _lineage(record, cfg), prov), out)
+
+
+# --- gather ---------------------------------------------------------------------------------------------------
+
+
+def _value(table: pa.Table, variant: str, metric: str, task: str = "system") -> float | None:
+    for row in table.filter(
+        (pa.compute.field("variant") == variant)
+        & (pa.compute.field("metric") == metric)
+        & (pa.compute.field("task") == task)
+    ).to_pylist():
+        if row["status"] == "ok":
+            return row["value"]
+    return None
+
+
+def _derived(
+    base: dict[str, Any], metric: str, value: float, unit: str, higher: bool, how: str, **extra: Any
+) -> dict[str, Any]:
+    return {
+        **base,
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "higher_is_better": higher,
+        "ci_low": None,
+        "ci_high": None,
+        "status": "ok",
+        "error": None,
+        "measurement": how,
+        **extra,
+    }
+
+
+def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Path], out: Path) -> None:
+    """All rows into one table, plus what is derived against the teacher: speedup, size reduction, accuracy drop."""
+    table = read_results(metric_files)
+    derived: list[dict[str, Any]] = []
+    teacher_p50 = _value(table, TEACHER, "latency_p50_ms")
+    teacher_mean = _value(table, TEACHER, "latency_mean_ms")
+    teacher_size = _value(table, TEACHER, "size_mb")
+    system_rows = {
+        (r["variant"], r["metric"]): r for r in table.filter(pa.compute.field("task") == "system").to_pylist()
+    }
+    for variant in cfg.variant_ids:
+        p50_row = system_rows.get((variant, "latency_p50_ms"))
+        size_row = system_rows.get((variant, "size_mb"))
+        if p50_row and p50_row["status"] == "ok" and teacher_p50:
+            derived.append(
+                _derived(
+                    p50_row,
+                    "speedup_p50",
+                    teacher_p50 / p50_row["value"],
+                    "x",
+                    True,
+                    "teacher latency_p50_ms / variant latency_p50_ms",
+                )
+            )
+            mean = _value(table, variant, "latency_mean_ms")
+            if mean and teacher_mean:
+                derived.append(
+                    _derived(
+                        p50_row,
+                        "speedup_mean",
+                        teacher_mean / mean,
+                        "x",
+                        True,
+                        "teacher latency_mean_ms / variant latency_mean_ms (the seed's definition)",
+                    )
+                )
+        if size_row and size_row["status"] == "ok" and teacher_size:
+            derived.append(
+                _derived(
+                    size_row,
+                    "size_reduction_pct",
+                    100 * (1 - size_row["value"] / teacher_size),
+                    "%",
+                    True,
+                    "100 × (1 − variant size_mb / teacher size_mb)",
+                )
+            )
+    predictions = pa.concat_tables([pq.read_table(p) for p in prediction_files]) if prediction_files else None
+    for task in cfg.tasks:
+        if predictions is None:
+            break
+        teacher_pred = _predictions(predictions, TEACHER, task.name)
+        if teacher_pred is None:
+            continue
+        for variant in cfg.variant_ids:
+            pred = _predictions(predictions, variant, task.name)
+            acc_rows = table.filter(
+                (pa.compute.field("variant") == variant)
+                & (pa.compute.field("task") == task.name)
+                & (pa.compute.field("metric") == "accuracy")
+            ).to_pylist()
+            if pred is None or not acc_rows:
+                continue
+            labels, teacher_labels = pred["label"], teacher_pred["label"]
+            if not np.array_equal(labels, teacher_labels):
+                raise ValueError(f"task {task.name}: {variant} and the teacher were evaluated on different instances")
+            drop = 100 * (accuracy(labels, teacher_pred["pred"]) - accuracy(labels, pred["pred"]))
+            low, high = paired_bootstrap_diff(
+                accuracy,
+                labels,
+                teacher_pred["pred"],
+                pred["pred"],
+                resamples=cfg.evaluate.bootstrap_resamples,
+                confidence=cfg.evaluate.confidence,
+                seed=cfg.seed,
+            )
+            how = (
+                f"teacher accuracy − variant accuracy in points on the same {len(labels)} instances; paired "
+                f"bootstrap CI ({cfg.evaluate.bootstrap_resamples} resamples, seed {cfg.seed})"
+            )
+            derived.append(
+                _derived(
+                    acc_rows[0],
+                    "accuracy_drop_pts",
+                    drop,
+                    "points",
+                    False,
+                    how,
+                    ci_low=100 * low,
+                    ci_high=100 * high,
+                    n=len(labels),
+                )
+            )
+            agreement = 100 * float(np.mean(pred["pred"] == teacher_pred["pred"]))
+            derived.append(
+                _derived(
+                    acc_rows[0],
+                    "agreement",
+                    agreement,
+                    "%",
+                    True,
+                    "share of instances where the variant predicts the teacher's label",
+                    n=len(labels),
+                )
+            )
+    if derived:
+        table = pa.concat_tables([table, pa.Table.from_pylist(derived, schema=table.schema)])
+    write_table(table, out)
+
+
+def _predictions(table: pa.Table, variant: str, task: str) -> dict[str, np.ndarray] | None:
+    sub = table.filter((pa.compute.field("variant") == variant) & (pa.compute.field("task") == task))
+    if sub.num_rows == 0:
+        return None
+    sub = sub.sort_by("idx")
+    return {"label": sub["label"].to_numpy(), "pred": sub["pred"].to_numpy()}

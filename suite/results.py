@@ -1,0 +1,160 @@
+"""The one results schema (tidy long rows with provenance) and atomic Parquet/JSON writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+
+# Provenance columns are the same for every row a job writes; `Row` holds the measurement itself.
+PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("suite_version", pa.string()),
+    ("git_commit", pa.string()),
+    ("config_hash", pa.string()),
+    ("artefact_sha256", pa.string()),
+    ("data_sha256", pa.string()),
+    ("seed", pa.int64()),
+    ("library_versions", pa.string()),  # JSON object {package: version}
+    ("cpu_model", pa.string()),
+    ("cpu_cores", pa.int64()),
+    ("threads", pa.int64()),
+    ("gpu", pa.string()),
+    ("hardware_fingerprint", pa.string()),
+    ("timestamp", pa.timestamp("us", tz="UTC")),
+)
+
+ROW_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("variant", pa.string()),
+    ("teacher", pa.string()),
+    ("parent", pa.string()),
+    ("method", pa.string()),
+    ("task", pa.string()),
+    ("task_version", pa.string()),
+    ("metric", pa.string()),
+    ("value", pa.float64()),
+    ("unit", pa.string()),
+    ("higher_is_better", pa.bool_()),
+    ("ci_low", pa.float64()),
+    ("ci_high", pa.float64()),
+    ("n", pa.int64()),
+    ("status", pa.string()),  # "ok" | "failed"
+    ("error", pa.string()),
+    ("measurement", pa.string()),  # how the number was obtained
+)
+
+SCHEMA = pa.schema(
+    [pa.field(name, dtype) for name, dtype in ROW_FIELDS + PROVENANCE_FIELDS],
+    metadata={"suite.results.schema_version": str(SCHEMA_VERSION)},
+)
+COLUMNS = tuple(SCHEMA.names)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One number: a metric of a variant on a task (or on the 'system' pseudo-task for measurements)."""
+
+    variant: str
+    metric: str
+    value: float
+    unit: str
+    higher_is_better: bool | None
+    task: str = "system"
+    task_version: str = ""
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    status: str = "ok"
+    error: str | None = None
+    measurement: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # overrides of lineage/provenance for this row
+
+
+def _clean_float(value: float | None) -> float | None:
+    # NaN and inf are data (a variant that overflows is a result), so they are kept as floats; only None is null.
+    return None if value is None else float(value)
+
+
+def to_table(rows: Iterable[Row], lineage: Mapping[str, Any], provenance: Mapping[str, Any]) -> pa.Table:
+    """Build a table in SCHEMA from rows plus the lineage (teacher, parent, method) and provenance shared by all."""
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {name: None for name in COLUMNS}
+        record.update({k: lineage.get(k) for k in ("teacher", "parent", "method")})
+        record.update(provenance)
+        record.update(
+            variant=row.variant,
+            task=row.task,
+            task_version=row.task_version,
+            metric=row.metric,
+            value=_clean_float(row.value),
+            unit=row.unit,
+            higher_is_better=row.higher_is_better,
+            ci_low=_clean_float(row.ci_low),
+            ci_high=_clean_float(row.ci_high),
+            n=row.n,
+            status=row.status,
+            error=row.error,
+            measurement=row.measurement,
+        )
+        record.update(row.extra)
+        unknown = set(record) - set(COLUMNS)
+        if unknown:
+            raise KeyError(f"columns not in the results schema: {sorted(unknown)}")
+        records.append(record)
+    return pa.Table.from_pylist(records, schema=SCHEMA)
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(table: pa.Table, path: str | Path) -> None:
+    """Write a Parquet file atomically (temp file in the same directory, then rename)."""
+    _atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp))
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    """Write JSON atomically; NaN/inf are refused (JSON has no such numbers), so callers store them in Parquet."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True, allow_nan=False)
+            fh.write("\n")
+
+    _atomic_write(Path(path), write)
+
+
+def read_results(paths: Iterable[str | Path]) -> pa.Table:
+    """Read and concatenate result files, checking each against SCHEMA."""
+    tables = []
+    for path in paths:
+        table = pq.read_table(path)
+        if table.schema.remove_metadata() != SCHEMA.remove_metadata():
+            raise ValueError(f"{path}: not in the results schema v{SCHEMA_VERSION}; re-run the job that wrote it")
+        tables.append(table.cast(SCHEMA))
+    if not tables:
+        return SCHEMA.empty_table()
+    return pa.concat_tables(tables)
+
+
+def is_finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)

@@ -1,0 +1,1 @@
+"""Measurement trackers (latency today; memory, energy and throughput share this package)."""

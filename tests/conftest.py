@@ -1,0 +1,32 @@
+"""Shared fixtures: the repository root, the data mirror and small hand-made task files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MIRROR = Path(os.environ.get("SUITE_DATA_MIRROR", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def mirror() -> Path:
+    if not (MIRROR / "sst2" / "dev.tsv").is_file():
+        pytest.skip(f"data mirror not found at {MIRROR}")
+    return MIRROR
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Path:
+    """A copy of the repository's config/ and tasks/ that a test may edit (the suite reads both from a root)."""
+    for name in ("config", "tasks"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    return tmp_path

@@ -1,0 +1,334 @@
+"""Tests of the leaderboard site: rows, formatting, escaping, failures, versions and no network references."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from suite.errors import SuiteInputError
+from suite.render import format_number, render_site
+from suite.results import Row, to_table, write_table
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "leaderboard" / "schema.yaml"
+SCRIPT_NAME = "<script>alert(1)</script>"
+LATENCY_ERROR = "RuntimeError: quantized engine <fbgemm> unavailable"
+
+
+def _provenance(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "suite_version": "0.1.0",
+        "git_commit": "0123456789abcdef0123456789abcdef01234567",
+        "config_hash": "c" * 64,
+        "artefact_sha256": "a" * 64,
+        "data_sha256": "d" * 64,
+        "seed": 42,
+        "library_versions": json.dumps({"python": "3.11.9", "torch": "2.13.0", "pyarrow": "16.1.0"}),
+        "cpu_model": "Test CPU @ 3.0GHz",
+        "cpu_cores": 16,
+        "threads": 2,
+        "gpu": "none",
+        "hardware_fingerprint": "f" * 16,
+        "timestamp": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+    }
+    base.update(overrides)
+    return base
+
+
+def _task_rows(variant: str, accuracy: float, ci: tuple[float, float], version: str = "1.0") -> list[Row]:
+    common = {"task": "sst2", "task_version": version, "n": 872}
+    return [
+        Row(variant, "accuracy", accuracy, "%", True, ci_low=ci[0], ci_high=ci[1], measurement="validation", **common),
+        Row(variant, "macro_f1", accuracy - 0.5, "%", True, ci_low=ci[0] - 1, ci_high=ci[1] - 1, **common),
+    ]
+
+
+def _system_rows(variant: str, p50: float, size: float) -> list[Row]:
+    return [
+        Row(variant, "latency_mean_ms", p50 + 0.2, "ms", False, n=500),
+        Row(variant, "latency_std_ms", 0.4, "ms", False, n=500),
+        Row(variant, "latency_p50_ms", p50, "ms", False, n=500),
+        Row(variant, "latency_p90_ms", p50 + 1, "ms", False, n=500),
+        Row(variant, "latency_p99_ms", p50 + 2, "ms", False, n=500),
+        Row(variant, "size_mb", size, "MiB", False),
+        Row(variant, "param_mb", size, "MiB", False),
+        Row(variant, "sparsity", 0.0, "%", None),
+        Row(variant, "param_count", 22713216.0, "count", False),
+    ]
+
+
+def _leaderboard(tmp_path: Path, extra: list[pa.Table] | None = None) -> Path:
+    teacher = _task_rows("teacher", 91.0555, (89.1, 92.9)) + _system_rows("teacher", 10.0, 86.7)
+    teacher.append(Row("teacher", "accuracy_drop_pts", 0.0, "points", False, task="sst2", task_version="1.0"))
+    quant = _task_rows("dq-int8", 90.5, (88.5, 92.4)) + _system_rows("dq-int8", 4.0, 22.1)
+    quant += [
+        Row(
+            "dq-int8",
+            "accuracy_drop_pts",
+            0.5555,
+            "points",
+            False,
+            task="sst2",
+            task_version="1.0",
+            ci_low=-0.2,
+            ci_high=1.3,
+        ),
+        Row("dq-int8", "speedup_p50", 2.5, "x", True),
+        Row("dq-int8", "size_reduction_pct", 74.51, "%", True),
+    ]
+    # The hostile name and the broken variant: NaN accuracy, inf macro-F1 and a failed latency measurement.
+    broken = [
+        Row(
+            SCRIPT_NAME,
+            "accuracy",
+            math.nan,
+            "%",
+            True,
+            task="sst2",
+            task_version="1.0",
+            ci_low=math.nan,
+            ci_high=math.nan,
+        ),
+        Row(SCRIPT_NAME, "macro_f1", math.inf, "%", True, task="sst2", task_version="1.0"),
+        Row(SCRIPT_NAME, "latency_p50_ms", math.nan, "ms", False, status="failed", error=LATENCY_ERROR),
+        Row(SCRIPT_NAME, "size_mb", 43.0, "MiB", False),
+    ]
+    tables = [
+        to_table(teacher, {"teacher": "minilm", "parent": None, "method": "teacher"}, _provenance()),
+        to_table(
+            quant,
+            {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
+            _provenance(artefact_sha256="b" * 64, timestamp=datetime(2025, 1, 2, 4, 0, 0, tzinfo=UTC)),
+        ),
+        to_table(broken, {"teacher": "minilm", "parent": "dq-int8", "method": "prune_unstructured"}, _provenance()),
+        *(extra or []),
+    ]
+    path = tmp_path / "results" / "leaderboard.parquet"
+    write_table(pa.concat_tables(tables), path)
+    return path
+
+
+class _Table(HTMLParser):
+    """Collects the body rows of the leaderboard table as lists of (text, attributes) cells."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[tuple[str, dict[str, str | None]]]] = []
+        self.headers: list[str] = []
+        self.group_headers: list[str] = []
+        self._in_body = False
+        self._cell: tuple[list[str], dict[str, str | None]] | None = None
+        self._header_rows = 0
+        self._in_head = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tbody":
+            self._in_body = True
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "tr" and self._in_body:
+            self.rows.append([])
+        elif tag == "tr" and self._in_head:
+            self._header_rows += 1
+        elif tag in ("td", "th"):
+            self._cell = ([], dict(attrs))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tbody":
+            self._in_body = False
+        elif tag == "thead":
+            self._in_head = False
+        elif tag in ("td", "th") and self._cell is not None:
+            text = "".join(self._cell[0]).strip()
+            if self._in_body:
+                self.rows[-1].append((text, self._cell[1]))
+            elif self._in_head:
+                (self.group_headers if self._header_rows == 1 else self.headers).append(text)
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell[0].append(data)
+
+
+def _render(tmp_path: Path, parquet: Path) -> tuple[str, _Table]:
+    page = render_site(parquet, tmp_path / "site", SCHEMA)
+    html = page.read_text(encoding="utf-8")
+    parsed = _Table()
+    parsed.feed(html)
+    return html, parsed
+
+
+def _cell(parsed: _Table, variant: str, header: str, occurrence: int = 0) -> tuple[str, dict[str, str | None]]:
+    row = next(r for r in parsed.rows if r[0][0] == variant)
+    index = [i for i, h in enumerate(parsed.headers) if h == header][occurrence]
+    return row[index]
+
+
+def test_one_row_per_variant_teacher_first_then_by_accuracy(tmp_path: Path) -> None:
+    _, parsed = _render(tmp_path, _leaderboard(tmp_path))
+    # NaN accuracy cannot be ranked, so that variant comes last but is still shown.
+    assert [row[0][0] for row in parsed.rows] == ["teacher", "dq-int8", SCRIPT_NAME]
+    assert all(len(row) == len(parsed.headers) for row in parsed.rows)
+
+
+def test_variant_name_is_escaped(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path, _leaderboard(tmp_path))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert SCRIPT_NAME not in html
+
+
+def test_values_are_formatted_with_units_and_ci(tmp_path: Path) -> None:
+    html, parsed = _render(tmp_path, _leaderboard(tmp_path))
+    assert _cell(parsed, "teacher", "Accuracy (%)")[0] == "91.06 [89.10, 92.90]"
+    assert _cell(parsed, "teacher", "Accuracy (%)")[1]["data-value"] == "91.0555"
+    assert _cell(parsed, "dq-int8", "Accuracy drop (pts)")[0] == "0.56 [-0.20, 1.30]"
+    assert _cell(parsed, "teacher", "Accuracy drop (pts)")[0] == "0.00"
+    assert _cell(parsed, "dq-int8", "Latency mean ± std (ms)")[0] == "4.20 ± 0.40"
+    assert _cell(parsed, "dq-int8", "Latency p99 (ms)")[0] == "6.00"
+    assert _cell(parsed, "dq-int8", "Speedup p50 (×)")[0] == "2.50"
+    assert _cell(parsed, "dq-int8", "Size reduction (%)")[0] == "74.5"
+    assert _cell(parsed, "dq-int8", "Size on disk (MiB)")[0] == "22.10"
+    assert "SST-2 v1.0 · Quality" in parsed.group_headers
+    # The measurement method and n travel with the number.
+    assert _cell(parsed, "teacher", "Accuracy (%)")[1]["title"] == "validation; n = 872"
+    assert "22,713,216" not in html  # param_count is described but deliberately not a column …
+    assert "<code>param_count</code> (system)" in html  # … and the page says so
+
+
+def test_failed_nan_inf_and_missing_cells(tmp_path: Path) -> None:
+    html, parsed = _render(tmp_path, _leaderboard(tmp_path))
+    failed = _cell(parsed, SCRIPT_NAME, "Latency p50 (ms)")
+    assert failed[0] == "failed"
+    assert failed[1]["title"] == LATENCY_ERROR
+    assert "RuntimeError: quantized engine &lt;fbgemm&gt; unavailable" in html  # also listed under the table
+    nan = _cell(parsed, SCRIPT_NAME, "Accuracy (%)")
+    assert nan[0] == "NaN [NaN, NaN]"
+    assert "data-value" not in nan[1]  # NaN sorts with the unmeasured
+    inf = _cell(parsed, SCRIPT_NAME, "Macro-F1 (%)")
+    assert (inf[0], inf[1]["data-value"]) == ("inf", "Infinity")
+    missing = _cell(parsed, SCRIPT_NAME, "Latency p90 (ms)")
+    assert (missing[0], missing[1]["title"]) == ("—", "not measured")
+    assert _cell(parsed, "teacher", "Speedup p50 (×)")[1]["title"] == "not measured"
+
+
+def test_no_external_resources_and_valid_skeleton(tmp_path: Path) -> None:
+    html, parsed = _render(tmp_path, _leaderboard(tmp_path))
+    assert "http://" not in html
+    assert "https://" not in html
+    assert "//cdn" not in html
+    assert html.startswith("<!DOCTYPE html>")
+    assert '<html lang="en">' in html
+    assert '<meta charset="utf-8">' in html
+    assert "<caption" in html
+    assert html.count('<th scope="row"') == len(parsed.rows) == 3
+    css = (ROOT / "leaderboard" / "static" / "style.css").read_text("utf-8")
+    assert css.strip() in html  # inlined: the page is one self-contained file
+    assert "<link" not in html
+    # One output file, and atomic writes leave no temp files behind.
+    assert sorted(p.name for p in (tmp_path / "site").rglob("*")) == ["index.html"]
+
+
+def test_provenance_block(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path, _leaderboard(tmp_path))
+    for text in ("0.1.0", "0123456789abcdef0123456789abcdef01234567", "c" * 64, "Test CPU @ 3.0GHz", "16"):
+        assert text in html
+    assert "<dt>torch</dt>\n<dd>2.13.0</dd>" in html
+    assert "2025-01-02T03:04:05+00:00 to 2025-01-02T04:00:00+00:00" in html
+    assert 'class="differs"' not in html
+    assert 'class="warning"' not in html
+
+
+def test_provenance_that_differs_between_rows_is_flagged(tmp_path: Path) -> None:
+    other_machine = to_table(
+        [Row("dq-int8", "param_mb", 22.0, "MiB", False, task="system", task_version="2")],
+        {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
+        _provenance(cpu_model="Other CPU", library_versions=json.dumps({"torch": "2.13.1"})),
+    )
+    html, parsed = _render(tmp_path, _leaderboard(tmp_path, [other_machine]))
+    assert '<dd><strong class="differs">differs:</strong> Test CPU @ 3.0GHz, Other CPU</dd>' in html
+    assert '<dd><strong class="differs">differs:</strong> 2.13.0, 2.13.1</dd>' in html
+    assert 'class="warning"' in html
+    # A system row of another task_version is its own column group, never merged with the unversioned one.
+    assert "v2 · Size" in parsed.group_headers
+    assert _cell(parsed, "dq-int8", "Parameters in memory (MiB)", 1)[0] == "22.00"
+    assert _cell(parsed, "dq-int8", "Parameters in memory (MiB)", 0)[0] == "22.10"
+
+
+def test_task_versions_are_separate_column_groups(tmp_path: Path) -> None:
+    newer = to_table(
+        _task_rows("teacher", 88.0, (87.0, 89.0), version="1.1") + _task_rows("dq-int8", 95.0, (94.0, 96.0), "1.1"),
+        {"teacher": "minilm", "parent": None, "method": "teacher"},
+        _provenance(),
+    )
+    # dq-int8's lineage differs from its other rows only if the parent is wrong; keep it consistent.
+    newer = newer.set_column(
+        newer.schema.get_field_index("parent"), "parent", pa.array([None] * 2 + ["teacher"] * 2, pa.string())
+    )
+    newer = newer.set_column(
+        newer.schema.get_field_index("method"), "method", pa.array(["teacher"] * 2 + ["dynamic_quant"] * 2)
+    )
+    _, parsed = _render(tmp_path, _leaderboard(tmp_path, [newer]))
+    assert "SST-2 v1.0 · Quality" in parsed.group_headers
+    assert "SST-2 v1.1 · Quality" in parsed.group_headers
+    assert _cell(parsed, "teacher", "Accuracy (%)", 0)[0] == "91.06 [89.10, 92.90]"
+    assert _cell(parsed, "teacher", "Accuracy (%)", 1)[0] == "88.00 [87.00, 89.00]"
+    assert _cell(parsed, SCRIPT_NAME, "Accuracy (%)", 1)[0] == "—"
+    # The newest version ranks: dq-int8 (95.00 on v1.1) stays above the variant with no v1.1 result.
+    assert [row[0][0] for row in parsed.rows] == ["teacher", "dq-int8", SCRIPT_NAME]
+
+
+def test_unknown_metric_gets_a_raw_column(tmp_path: Path) -> None:
+    extra = to_table(
+        [Row("dq-int8", "energy_j", 1.25, "J", False)],
+        {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
+        _provenance(),
+    )
+    html, parsed = _render(tmp_path, _leaderboard(tmp_path, [extra]))
+    assert _cell(parsed, "dq-int8", "energy_j (J)")[0] == "1.2500"
+    assert "Not described in leaderboard/schema.yaml" in html
+
+
+def test_unit_mismatch_names_the_schema_field(tmp_path: Path) -> None:
+    extra = to_table(
+        [Row("dq-int8", "param_mb", 1.0, "MB", False, task="other")],
+        {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
+        _provenance(),
+    )
+    with pytest.raises(SuiteInputError, match=r"metrics\.param_mb\.unit"):
+        render_site(_leaderboard(tmp_path, [extra]), tmp_path / "site", SCHEMA)
+    assert not (tmp_path / "site" / "index.html").exists()
+
+
+def test_missing_main_task_and_duplicates_are_refused(tmp_path: Path) -> None:
+    only_system = to_table(_system_rows("teacher", 1.0, 1.0), {"method": "teacher"}, _provenance())
+    path = tmp_path / "system.parquet"
+    write_table(only_system, path)
+    with pytest.raises(SuiteInputError, match=r"main_metric\.task"):
+        render_site(path, tmp_path / "site", SCHEMA)
+    write_table(pa.concat_tables([only_system, only_system]), path)
+    with pytest.raises(SuiteInputError, match="more than once"):
+        render_site(path, tmp_path / "site", SCHEMA)
+
+
+def test_format_number() -> None:
+    assert format_number(91.0555, 2) == "91.06"
+    assert format_number(-0.001, 2) == "0.00"
+    assert format_number(math.nan, 2) == "NaN"
+    assert format_number(-math.inf, 2) == "-inf"
+    assert format_number(22713216.0, 0, thousands=True) == "22,713,216"
+
+
+def test_render_does_not_import_torch() -> None:
+    heavy = "{'torch', 'suite.models', 'suite.artefacts', 'suite.train', 'suite.compress'}"
+    code = f"import sys, suite.render; loaded = {heavy} & set(sys.modules); assert not loaded, loaded"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
