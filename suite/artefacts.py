@@ -8,7 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from suite.compress.dynamic_quant import FORMAT_DYNAMIC_INT8, FORMAT_FP32, quantize_dynamic_linear
+from suite.compress.dynamic_quant import (
+    FORMAT_DYNAMIC_INT8,
+    FORMAT_FP32,
+    quantize_dynamic_linear,
+    seed_int8_warnings_contained,
+)
 from suite.models import WEIGHTS_FILE, Classifier
 from suite.provenance import sha256_file, sha256_json
 from suite.registry import Registry
@@ -93,13 +98,14 @@ def _load_dynamic_int8(directory: Path) -> Any:
     linears = _dynamic_linears(module)
     if sorted(linears) != sorted(quantised):
         raise ValueError(f"{directory / QUANT_JSON}: quantised modules differ from the rebuilt model's")
-    for name, linear in linears.items():
-        weight = torch._make_per_tensor_quantized_tensor(
-            tensors[f"{name}.weight_int8"],
-            float(tensors[f"{name}.weight_scale"][0]),
-            int(tensors[f"{name}.weight_zero_point"][0]),
-        )
-        linear.set_weight_bias(weight, tensors.get(f"{name}.bias"))
+    with seed_int8_warnings_contained():
+        for name, linear in linears.items():
+            weight = torch._make_per_tensor_quantized_tensor(
+                tensors[f"{name}.weight_int8"],
+                float(tensors[f"{name}.weight_scale"][0]),
+                int(tensors[f"{name}.weight_zero_point"][0]),
+            )
+            linear.set_weight_bias(weight, tensors.get(f"{name}.bias"))
     return module.eval()
 
 

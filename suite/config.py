@@ -183,7 +183,9 @@ def _check_variants(variants: list[dict[str, Any]], label: str) -> tuple[Variant
         try:
             method = METHODS.get(v["method"])
         except UnknownNameError as exc:
-            raise SuiteInputError(label, f"{where}.method", f"variant '{v['id']}': {exc}") from None
+            raise SuiteInputError(
+                label, f"{where}.method", f"variant '{v['id']}': {exc}", "`suite methods` lists the methods"
+            ) from None
         try:
             method.parse_params(v.get("params") or {})
         except ValueError as exc:

@@ -50,7 +50,15 @@ def load_tokenizer(source: ModelSource, label: str = "config", field: str = "tea
             raise SuiteInputError(label, f"{field}.tokenizer", "random_init needs a tokenizer source")
         return load_tokenizer(source.tokenizer, label, f"{field}.tokenizer")
     if source.kind == "hub":
-        return AutoTokenizer.from_pretrained(source.id, revision=source.revision, trust_remote_code=False)
+        try:
+            return AutoTokenizer.from_pretrained(source.id, revision=source.revision, trust_remote_code=False)
+        except OSError as exc:
+            raise SuiteInputError(
+                label,
+                field,
+                f"cannot load the tokenizer of {source.id}@{source.revision} ({str(exc).splitlines()[0]})",
+                "check the network and the revision, or use kind: local",
+            ) from None
     directory = package_model_dir(source, label, field) if source.kind == "package" else Path(source.path or "")
     return AutoTokenizer.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
 
@@ -74,7 +82,16 @@ def load_source_model(
         return BertForSequenceClassification(BertConfig(**source.model_config, **label_kwargs))
     common = {"use_safetensors": True, "trust_remote_code": False, **label_kwargs}
     if source.kind == "hub":
-        return AutoModelForSequenceClassification.from_pretrained(source.id, revision=source.revision, **common)
+        try:
+            return AutoModelForSequenceClassification.from_pretrained(source.id, revision=source.revision, **common)
+        except OSError as exc:  # offline, unknown revision, or no safetensors weights in the repository
+            raise SuiteInputError(
+                label,
+                field,
+                f"cannot load {source.id}@{source.revision} from the Hub with safetensors weights "
+                f"({str(exc).splitlines()[0]})",
+                "check the network and the revision, or use kind: local with a downloaded safetensors directory",
+            ) from None
     if source.kind == "package":
         directory = package_model_dir(source, label, field)
     elif source.kind == "local":

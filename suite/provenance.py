@@ -87,13 +87,13 @@ def cpu_model() -> str:
 
 
 def gpu_name() -> str:
-    """Name of the first CUDA device, '' without one. Imports torch only when it is already loaded."""
+    """Name of the first CUDA device, or 'none'. Imports torch only when the job already loaded it."""
     import sys
 
     torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return ""
+    if torch is None:
+        return "not checked (torch not loaded)"
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
 
 
 def hardware(threads: int) -> dict[str, Any]:

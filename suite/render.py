@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +15,7 @@ import jinja2
 import yaml
 
 from suite.errors import SuiteInputError
-from suite.results import read_results
+from suite.results import atomic_write, read_results
 from suite.specs import TEACHER
 
 SYSTEM_TASK = "system"  # the pseudo-task of latency and size rows
@@ -476,19 +474,6 @@ def build_page(records: list[dict[str, Any]], schema: LeaderboardSchema, source:
     }
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    # Temp file in the same directory, then rename: a reader never sees a half-written page.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_site(
     leaderboard_parquet: Path,
     out_dir: Path,
@@ -527,5 +512,5 @@ def render_site(
 
     out_dir = Path(out_dir)
     page = out_dir / "index.html"
-    _write_atomic(page, html.encode("utf-8"))
+    atomic_write(page, lambda tmp: Path(tmp).write_bytes(html.encode("utf-8")))
     return page

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,13 +114,21 @@ def to_table(rows: Iterable[Row], lineage: Mapping[str, Any], provenance: Mappin
     return pa.Table.from_pylist(records, schema=SCHEMA)
 
 
-def _atomic_write(path: Path, write) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call write(temp) for a temp file beside `path`, then rename it over `path`: no reader sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -129,7 +137,7 @@ def _atomic_write(path: Path, write) -> None:
 
 def write_table(table: pa.Table, path: str | Path) -> None:
     """Write a Parquet file atomically (temp file in the same directory, then rename)."""
-    _atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp))
+    atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp))
 
 
 def write_json(obj: Any, path: str | Path) -> None:
@@ -140,7 +148,7 @@ def write_json(obj: Any, path: str | Path) -> None:
             json.dump(obj, fh, indent=2, sort_keys=True, allow_nan=False)
             fh.write("\n")
 
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def read_results(paths: Iterable[str | Path]) -> pa.Table:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +24,21 @@ class DynamicQuantParams:
             raise ValueError(f"dtype: '{self.dtype}' is not supported (use 'qint8')")
 
 
-def quantize_dynamic_linear(model: Any) -> Any:
-    """torch.ao dynamic INT8 quantisation of every nn.Linear; its deprecation warning is contained here."""
-    import torch
-
+@contextmanager
+def seed_int8_warnings_contained() -> Iterator[None]:
+    """torch.ao's eager quantisation is deprecated but is the seed's INT8: keep its warnings out of every log."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*torch\.ao\.quantization.*")
         warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.ao\.quantization.*")
+        warnings.filterwarnings("ignore", category=UserWarning, message=r".*quantized tensor creation functions.*")
+        yield
+
+
+def quantize_dynamic_linear(model: Any) -> Any:
+    """torch.ao dynamic INT8 quantisation of every nn.Linear."""
+    import torch
+
+    with seed_int8_warnings_contained():
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 

@@ -1,0 +1,132 @@
+"""The tiny workflow config through Snakemake end to end: every rule, the Parquet, the site, and reruns."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+VARIANTS = {"teacher", "int8-dynamic", "pruned-30", "pruned-50", "pruned-30-int8"}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(
+    tmp_path_factory,
+) -> Path:
+    from tests.conftest import MIRROR
+
+    if not (MIRROR / "sst2" / "dev.tsv").is_file():
+        pytest.skip(f"data mirror not found at {MIRROR}")
+    workdir = tmp_path_factory.mktemp("tiny")
+    config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / "config.yaml").read_text())
+    config["data"]["mirror"] = str(MIRROR)
+    (workdir / "config").mkdir()
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return workdir
+
+
+def test_leaderboard_has_every_variant_and_metric(tiny_run: Path):
+    table = pq.read_table(tiny_run / "results" / "leaderboard.parquet").to_pandas()
+    assert set(table.variant) == VARIANTS
+    required = {
+        "accuracy",
+        "macro_f1",
+        "latency_mean_ms",
+        "latency_std_ms",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "size_mb",
+        "param_mb",
+        "sparsity",
+        "speedup_p50",
+        "size_reduction_pct",
+        "accuracy_drop_pts",
+    }
+    for variant, rows in table.groupby("variant"):
+        assert required <= set(rows.metric), variant
+    assert (table.status == "ok").all()
+    acc = table[(table.metric == "accuracy")].set_index("variant")
+    assert (acc.n == 872).all()  # the whole SST-2 dev set
+    assert (acc.ci_low <= acc.value).all() and (acc.value <= acc.ci_high).all()
+    sparsity = table[table.metric == "sparsity"].set_index("variant").value
+    assert sparsity["pruned-50"] == pytest.approx(50.0, abs=0.01)
+    assert sparsity["pruned-30-int8"] == pytest.approx(30.0, abs=1.0)  # int8 rounding adds a few zeros
+    drop = table[(table.metric == "accuracy_drop_pts")].set_index("variant").value
+    assert drop["teacher"] == 0.0
+    value = {(r.variant, r.metric): r.value for r in table.itertuples()}
+    for variant in VARIANTS:  # derived figures agree with their inputs
+        assert value[(variant, "accuracy_drop_pts")] == pytest.approx(
+            value[("teacher", "accuracy")] - value[(variant, "accuracy")]
+        )
+        assert value[(variant, "speedup_p50")] == pytest.approx(
+            value[("teacher", "latency_p50_ms")] / value[(variant, "latency_p50_ms")]
+        )
+    assert value[("int8-dynamic", "param_mb")] < value[("teacher", "param_mb")]
+    for column in ("git_commit", "config_hash", "artefact_sha256", "data_sha256", "cpu_model", "library_versions"):
+        assert table[column].notna().all() and (table[column] != "").all(), column
+    assert (table.threads == 1).all() and (table.seed == 7).all()
+
+
+def test_lineage_recorded_in_variant_json(tiny_run: Path):
+    import json
+
+    record = json.loads((tiny_run / "results" / "models" / "pruned-30-int8" / "variant.json").read_text())
+    parent = json.loads((tiny_run / "results" / "models" / "pruned-30" / "variant.json").read_text())
+    assert record["lineage"] == ["teacher", "pruned-30", "pruned-30-int8"]
+    assert record["parent_artefact_sha256"] == parent["artefact_sha256"]
+    assert record["teacher"] == "tiny-bert" and record["recipe"] == {
+        "method": "dynamic_quant",
+        "params": {"dtype": "qint8"},
+    }
+
+
+def test_site_has_one_row_per_variant(tiny_run: Path):
+    html = (tiny_run / "results" / "site" / "index.html").read_text()
+    body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert body.count("<tr") == len(VARIANTS)
+    for variant in VARIANTS:
+        assert f">{variant}<" in html
+
+
+def test_nothing_to_do_after_a_run_and_a_recipe_change_reruns_only_its_descendants(tiny_run: Path):
+    dry = snakemake(tiny_run, "-n", "--cores", "2")
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+    config_file = tiny_run / "config" / "config.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    config["variants"][1]["params"]["amount"] = 0.4  # pruned-30 (parent of pruned-30-int8)
+    config_file.write_text(yaml.safe_dump(config))
+    dry = snakemake(tiny_run, "-n", "--cores", "2", "--quiet", "rules")
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0, out
+    assert "build_variant        2" in out and "build_teacher" not in out
+
+
+def test_bad_config_fails_at_load_with_one_clear_line(tmp_path: Path):
+    from tests.conftest import MIRROR
+
+    config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / "config.yaml").read_text())
+    config["data"]["mirror"] = str(MIRROR)
+    config["variants"][0]["method"] = "dynamic_qaunt"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, "-n", "--cores", "1")
+    assert done.returncode != 0
+    out = done.stdout + done.stderr  # Snakemake prints load errors on stdout
+    assert "config/config.yaml: field 'variants[0].method'" in out and "did you mean 'dynamic_quant'" in out
+    assert not (tmp_path / "results" / "models").exists()
+    shutil.rmtree(tmp_path / "config")
