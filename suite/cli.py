@@ -87,6 +87,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_table(args: argparse.Namespace) -> int:
+    from suite.summary import markdown_table
+
+    print(markdown_table(Path(args.input), args.task))
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -163,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="results/site")
     p.add_argument("--schema", default="leaderboard/schema.yaml")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("table", help="print a Markdown table of a results Parquet, one row per variant")
+    p.add_argument("--input", default="results/leaderboard.parquet")
+    p.add_argument("--task", default=None, help="the task whose metrics are shown (default: the first)")
+    p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("methods", help="list the registered compression methods")
     p.set_defaults(func=cmd_methods)

@@ -1,0 +1,67 @@
+"""A Markdown summary table of a results Parquet (one row per variant), for READMEs and pull-request comments."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from suite.results import read_results
+from suite.specs import TEACHER
+
+# (metric, task or None for the primary task, header, decimals, show CI)
+COLUMNS: tuple[tuple[str, str | None, str, int, bool], ...] = (
+    ("accuracy", None, "accuracy % [95 % CI]", 2, True),
+    ("accuracy_drop_pts", None, "drop (pts)", 2, False),
+    ("macro_f1", None, "macro-F1 %", 2, False),
+    ("latency_mean_ms", "system", "mean ms", 2, False),
+    ("latency_std_ms", "system", "std ms", 2, False),
+    ("latency_p50_ms", "system", "p50 ms", 2, False),
+    ("latency_p99_ms", "system", "p99 ms", 2, False),
+    ("speedup_p50", "system", "speedup (p50)", 2, False),
+    ("size_mb", "system", "size MiB", 1, False),
+    ("size_reduction_pct", "system", "size −%", 1, False),
+    ("param_mb", "system", "params MiB", 1, False),
+    ("sparsity", "system", "sparsity %", 1, False),
+)
+
+
+def _fmt(value: float | None, decimals: int) -> str:
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "NaN"
+    return f"{value:.{decimals}f}"
+
+
+def markdown_table(parquet: Path, task: str | None = None) -> str:
+    """Teacher first, then the variants by the task's accuracy; failed or missing numbers are shown, not dropped."""
+    rows = read_results([parquet]).to_pylist()
+    tasks = sorted({r["task"] for r in rows if r["task"] != "system"})
+    task = task or (tasks[0] if tasks else "system")
+    cells: dict[tuple[str, str, str], dict] = {(r["variant"], r["task"], r["metric"]): r for r in rows}
+    variants = sorted({r["variant"] for r in rows})
+
+    def value(variant: str, metric: str, where: str) -> float | None:
+        row = cells.get((variant, where, metric))
+        return None if row is None or row["status"] != "ok" else row["value"]
+
+    def rank(variant: str) -> tuple[int, float, str]:
+        acc = value(variant, "accuracy", task)
+        return (0 if variant == TEACHER else 1, -(acc if acc is not None and not math.isnan(acc) else -1.0), variant)
+
+    methods = {r["variant"]: r["method"] for r in rows}
+    header = ["variant", "method", *(c[2] for c in COLUMNS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for variant in sorted(variants, key=rank):
+        out = [f"`{variant}`", methods.get(variant) or ""]
+        for metric, where, _, decimals, ci in COLUMNS:
+            row = cells.get((variant, where or task, metric))
+            if row is not None and row["status"] == "failed":
+                out.append("failed")
+                continue
+            text = _fmt(value(variant, metric, where or task), decimals)
+            if ci and row is not None and row["ci_low"] is not None:
+                text += f" [{_fmt(row['ci_low'], decimals)}, {_fmt(row['ci_high'], decimals)}]"
+            out.append(text)
+        lines.append("| " + " | ".join(out) + " |")
+    return "\n".join(lines)
