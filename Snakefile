@@ -17,5 +17,5 @@ include: "rules/report.smk"
 rule all:
     input:
         "results/leaderboard.parquet",
-        "results/site/index.html",
+        "results/site",
     default_target: True

@@ -23,11 +23,14 @@ rule render:
     input:
         results="results/leaderboard.parquet",
         schema=SCHEMA_FILE,
+        resolved=RESOLVED,
     output:
-        "results/site/index.html",
+        # The whole site (index.html, pages, figures, downloads): the directory is one output, replaced as a whole.
+        directory("results/site"),
     conda:
         "../envs/suite.yaml"
     log:
         "results/logs/render.log",
     shell:
-        "python -m suite render --input {input.results} --schema {input.schema} --output results/site > {log} 2>&1"
+        "python -m suite render --input {input.results} --schema {input.schema} --resolved {input.resolved}"
+        " --output {output} > {log} 2>&1"

@@ -1,26 +1,47 @@
-"""The static leaderboard site: one HTML page rendered from the results Parquet, named by leaderboard/schema.yaml."""
+"""The static leaderboard site (pages, SVG figures, downloads, releases) rendered from the results Parquet only."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import io
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import pyarrow.csv as pa_csv
 import yaml
+from markupsafe import Markup, escape
 
+from suite import figures
 from suite.errors import SuiteInputError
+from suite.rank import (
+    PRIORITIES,
+    SYSTEM_TASK,
+    Group,
+    ParetoResult,
+    Recommendation,
+    Scorecard,
+    SlaTargets,
+    Tolerance,
+    build_groups,
+    pareto,
+    recommend,
+    scorecard,
+    version_key,
+)
 from suite.results import atomic_write, read_results
 from suite.specs import TEACHER
 
-SYSTEM_TASK = "system"  # the pseudo-task of latency and size rows
-GROUPS = ("quality", "fidelity", "latency", "size")
+GROUPS = ("quality", "fidelity", "latency", "size", "memory", "energy")
 TEMPLATE = "index.html.j2"
+LABELS = ("front_probability", "on_front", "hardware", "scorecard", "recommendation")
 NOT_MEASURED = "not measured"
 EM_DASH = "—"
 
@@ -62,6 +83,9 @@ class LeaderboardSchema:
     task_columns: tuple[str, ...]
     system_columns: tuple[str, ...]
     metrics: Mapping[str, MetricDisplay]
+    other_task_columns: tuple[str, ...] = ()
+    tolerances: tuple[float, ...] = (0.5, 1.0, 2.0)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def task_label(self, task: str) -> str:
         return self.task_names.get(task, task)
@@ -122,13 +146,23 @@ def load_schema(schema_path: Path) -> LeaderboardSchema:
             )
 
     column_lists: dict[str, tuple[str, ...]] = {}
-    for kind in ("task", "system"):
+    for kind in ("task", "system", "other_tasks"):
         listed = _require(columns, kind, list, path, "columns.")
         unknown = [m for m in listed if m not in metrics]
         if unknown:
             raise SuiteInputError(str(path), f"columns.{kind}", f"lists {unknown}", "describe them under metrics")
         column_lists[kind] = tuple(listed)
 
+    recommendations = _require(raw, "recommendations", dict, path, "")
+    tolerances = _require(recommendations, "tolerances_pts", list, path, "recommendations.")
+    if not tolerances or not all(isinstance(t, int | float) and not isinstance(t, bool) and t >= 0 for t in tolerances):
+        raise SuiteInputError(
+            str(path), "recommendations.tolerances_pts", f"is {tolerances!r}", "list accuracy points, e.g. [0.5, 1, 2]"
+        )
+    labels = _require(raw, "labels", dict, path, "")
+    missing_labels = [k for k in LABELS if k not in labels]
+    if missing_labels:
+        raise SuiteInputError(str(path), "labels", f"lacks {missing_labels}", "name each of them")
     main_metric = _require(main, "metric", str, path, "main_metric.")
     if main_metric not in column_lists["task"]:
         raise SuiteInputError(
@@ -145,6 +179,9 @@ def load_schema(schema_path: Path) -> LeaderboardSchema:
         task_columns=column_lists["task"],
         system_columns=column_lists["system"],
         metrics=metrics,
+        other_task_columns=column_lists["other_tasks"],
+        tolerances=tuple(float(t) for t in tolerances),
+        labels={str(k): str(v) for k, v in labels.items()},
     )
 
 
@@ -172,11 +209,12 @@ def format_number(value: float, decimals: int, thousands: bool = False) -> str:
 
 def _sort_value(value: float) -> str | None:
     # data-value for the page's sort script: JavaScript's Number() reads "Infinity"; NaN sorts with the unmeasured.
+    # Eight significant digits order every pair of values that print differently, at a third of repr's bytes.
     if math.isnan(value):
         return None
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    return repr(value)
+    return f"{value:.8g}"
 
 
 @dataclass(frozen=True)
@@ -186,7 +224,16 @@ class Cell:
     text: str
     title: str = ""
     sort_value: str | None = None
-    state: str = "ok"  # ok | failed | missing | nonfinite
+    state: str = "ok"  # ok | failed | missing | nonfinite | estimate
+
+    @property
+    def html(self) -> Markup:
+        """The <td>, built here rather than by a template macro: tables of 20 000 cells render 5× faster."""
+        # Sortable tables right-align their cells in CSS, so an ok cell carries no class (1 000 rows × 40 cells).
+        css = "" if self.state == "ok" else f' class="{self.state}"'
+        title = f' title="{escape(self.title)}"' if self.title else ""
+        value = f' data-value="{escape(self.sort_value)}"' if self.sort_value is not None else ""
+        return Markup(f"<td{css}{title}{value}>{escape(self.text)}</td>")
 
 
 @dataclass(frozen=True)
@@ -196,6 +243,7 @@ class Column:
     description: str
     group_label: str
     group: str  # CSS class of the group
+    task: str = ""  # the task the column belongs to ('' for system columns), for the page's task filter
 
 
 def _measurement_title(row: Mapping[str, Any]) -> str:
@@ -205,7 +253,22 @@ def _measurement_title(row: Mapping[str, Any]) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def _metric_cell(row: Mapping[str, Any] | None, spread_row: Mapping[str, Any] | None, fmt: MetricDisplay) -> Cell:
+def _is_estimate(row: Mapping[str, Any]) -> bool:
+    # Energy on a CPU without power counters is modelled: the `estimate` column says so (results schema v2); older
+    # files said it in the measurement text only.
+    if row.get("estimate"):
+        return True
+    text = row.get("measurement") or ""
+    return "stimate" in text.lower() and bool(re.search(r"\bestimate", text, re.IGNORECASE))
+
+
+def _metric_cell(
+    row: Mapping[str, Any] | None,
+    spread_row: Mapping[str, Any] | None,
+    fmt: MetricDisplay,
+    tooltips: bool = True,
+) -> Cell:
+    """A formatted cell; without tooltips (the big index table) the measurement text stays on the variant page."""
     if row is None:
         return Cell(EM_DASH, NOT_MEASURED, None, "missing")
     if row["status"] != "ok":
@@ -214,7 +277,7 @@ def _metric_cell(row: Mapping[str, Any] | None, spread_row: Mapping[str, Any] | 
     if value is None:
         return Cell(EM_DASH, f"{NOT_MEASURED} (status ok but no value)", None, "missing")
     text = format_number(value, fmt.decimals, fmt.thousands)
-    title = _measurement_title(row)
+    title = _measurement_title(row) if tooltips else ""
     if fmt.show_ci and row.get("ci_low") is not None and row.get("ci_high") is not None:
         low = format_number(row["ci_low"], fmt.decimals, fmt.thousands)
         high = format_number(row["ci_high"], fmt.decimals, fmt.thousands)
@@ -224,25 +287,22 @@ def _metric_cell(row: Mapping[str, Any] | None, spread_row: Mapping[str, Any] | 
             text += f" ± {format_number(spread_row['value'], fmt.decimals, fmt.thousands)}"
         else:
             title = "; ".join(t for t in (title, f"{fmt.spread}: {NOT_MEASURED}") if t)
-    return Cell(text, title, _sort_value(value), "ok" if math.isfinite(value) else "nonfinite")
+    state = "ok" if math.isfinite(value) else "nonfinite"
+    if _is_estimate(row):
+        text, state = f"≈ {text}", "estimate"
+        title = "; ".join(t for t in ("estimate", title) if t)
+    return Cell(text, title, _sort_value(value), state)
 
 
 # --- data -------------------------------------------------------------------------------------------------------
 
 
-def _version_key(version: str) -> tuple:
-    # "1.10" is newer than "1.9": compare numeric parts as numbers; no version sorts before every version.
-    if not version:
-        return ()
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"[.\-+]", version))
+_version_key = version_key  # "1.10" is newer than "1.9"
 
 
 def _distinct(values: Iterable[Any]) -> list[Any]:
-    seen: list[Any] = []
-    for value in values:
-        if value is not None and value != "" and value not in seen:
-            seen.append(value)
-    return seen
+    # A dict keeps first-seen order at hash speed (1 000 variants × 100 000 rows must not be quadratic).
+    return list(dict.fromkeys(v for v in values if v is not None and v != ""))
 
 
 def _index_rows(records: list[dict[str, Any]], source: Path) -> dict[tuple[str, str, str, str], dict[str, Any]]:
@@ -291,17 +351,10 @@ def _lineage(records: list[dict[str, Any]], variant: str, source: Path) -> tuple
     return found[0], found[1]
 
 
-def _main_version(task_versions: list[tuple[str, str]], schema: LeaderboardSchema, source: Path) -> str:
+def _main_version(task_versions: list[tuple[str, str]], schema: LeaderboardSchema) -> str | None:
+    """The newest version of the main task, or None when the results hold none (the page then says so)."""
     versions = [v for t, v in task_versions if t == schema.main_task]
-    if not versions:
-        present = sorted({t for t, _ in task_versions})
-        raise SuiteInputError(
-            str(schema.path),
-            "main_metric.task",
-            f"{schema.main_task!r} has no results in {source} (tasks there: {present})",
-            "set main_metric.task to a task that was evaluated",
-        )
-    return max(versions, key=_version_key)
+    return max(versions, key=_version_key) if versions else None
 
 
 def _rank_key(value: float | None, variant: str) -> tuple:
@@ -361,13 +414,68 @@ def _provenance(records: list[dict[str, Any]], source: Path) -> dict[str, Any]:
     }
 
 
-# --- page -------------------------------------------------------------------------------------------------------
+# --- site -------------------------------------------------------------------------------------------------------
 
 
-def build_page(records: list[dict[str, Any]], schema: LeaderboardSchema, source: Path) -> dict[str, Any]:
-    """The template context: header groups, columns, one row per variant, provenance and notes."""
+def slug(name: str, taken: set[str]) -> str:
+    """A file name for a variant or task page: its own name when that is safe, else a cleaned name plus a hash.
+
+    >>> slug("int8-dynamic", set()), slug("<script>alert(1)</script>", set())
+    ('int8-dynamic', 'script-alert-1-script-1e1d4b53')
+    """
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.") or "x"
+    if cleaned != name or cleaned in taken:
+        cleaned = f"{cleaned[:60]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    taken.add(cleaned)
+    return cleaned
+
+
+def _where(task: str, version: str) -> str:
+    return task + (f" v{version}" if version else "")
+
+
+@dataclass
+class SiteData:
+    """The results, indexed once, and everything rank.py derives from them."""
+
+    schema: LeaderboardSchema
+    source: Path
+    records: list[dict[str, Any]]
+    index: dict[tuple[str, str, str, str], dict[str, Any]]
+    by_variant: dict[str, list[dict[str, Any]]]
+    variants: list[str]  # teacher first, then by the main metric, unranked last
+    task_versions: list[tuple[str, str]]
+    main_version: str | None
+    metrics_by_tv: dict[tuple[str, str], set[str]]
+    groups: list[Group]
+    paretos: dict[tuple[str, str, str], ParetoResult]
+    variant_pages: dict[str, str]
+    task_pages: dict[tuple[str, str], str]
+    sla: SlaTargets | None
+    resolved: Mapping[str, Any] | None
+    lineage: dict[str, tuple[str, str]] = field(default_factory=dict)  # variant -> (method, parent)
+
+    def main_groups(self) -> list[Group]:
+        return [g for g in self.groups if g.task == self.schema.main_task and g.task_version == self.main_version]
+
+    def pareto_of(self, group: Group) -> ParetoResult:
+        return self.paretos[(group.task, group.task_version, group.hardware)]
+
+
+def _collect(
+    records: list[dict[str, Any]],
+    schema: LeaderboardSchema,
+    source: Path,
+    sla: SlaTargets | None,
+    resolved: Mapping[str, Any] | None,
+    resamples: int,
+    seed: int,
+) -> SiteData:
     _check_units(records, schema, source)
     index = _index_rows(records, source)
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_variant.setdefault(record["variant"], []).append(record)
     metrics_by_tv: dict[tuple[str, str], set[str]] = {}
     for _variant, task, version, metric in index:
         metrics_by_tv.setdefault((task, version), set()).add(metric)
@@ -375,103 +483,567 @@ def build_page(records: list[dict[str, Any]], schema: LeaderboardSchema, source:
         (tv for tv in metrics_by_tv if tv[0] != SYSTEM_TASK),
         key=lambda tv: (tv[0] != schema.main_task, tv[0], _version_key(tv[1])),
     )
-    main_version = _main_version(task_versions, schema, source)
+    main_version = _main_version(task_versions, schema)
+    main_values: dict[str, float | None] = {}
+    for variant in by_variant:
+        row = index.get((variant, schema.main_task, main_version or "", schema.main_metric))
+        main_values[variant] = row["value"] if row is not None and row["status"] == "ok" else None
+    ordered = [v for v in by_variant if v == TEACHER]
+    ordered += sorted((v for v in by_variant if v != TEACHER), key=lambda v: _rank_key(main_values[v], v))
+    groups = build_groups(records)
+    paretos = {(g.task, g.task_version, g.hardware): pareto(g, resamples, seed, adaptive=True) for g in groups}
+    taken: set[str] = set()
+    variant_pages = {v: f"variants/{slug(v, taken)}.html" for v in ordered}
+    taken = set()
+    task_pages = {tv: f"tasks/{slug(_where(*tv).replace(' ', '-'), taken)}.html" for tv in task_versions}
+    lineage = {v: _lineage(rows, v, source) for v, rows in by_variant.items()}
+    return SiteData(
+        schema,
+        source,
+        records,
+        index,
+        by_variant,
+        ordered,
+        task_versions,
+        main_version,
+        metrics_by_tv,
+        groups,
+        paretos,
+        variant_pages,
+        task_pages,
+        sla,
+        resolved,
+        lineage,
+    )
 
-    # Columns: (task, version, metric) triples, in schema order, only where some row has the metric; metrics the
-    # schema does not describe follow as their own group so no number is left off the page.
+
+def _columns(data: SiteData) -> tuple[list[tuple[str, str, Column]], list[dict[str, Any]], set]:
+    """The index table's (task, version, column) triples in schema order, only where some row has the metric;
+    metrics the schema does not describe follow as their own group so no number is left off the page."""
+    schema = data.schema
     columns: list[tuple[str, str, Column]] = []
     header_groups: list[dict[str, Any]] = []
     shown: set[tuple[str, str, str]] = set()
+    units: dict[str, list[str]] = {}
+    for record in data.records:
+        if record["metric"] not in schema.metrics:
+            units.setdefault(record["metric"], [])
+            if record["unit"] and record["unit"] not in units[record["metric"]]:
+                units[record["metric"]].append(record["unit"])
 
     def add_group(label: str, css: str, task: str, version: str, names: list[str]) -> None:
         if not names:
             return
-        header_groups.append({"label": label, "span": len(names), "group": css})
+        filter_task = "" if task == SYSTEM_TASK else task
+        header_groups.append({"label": label, "span": len(names), "group": css, "task": filter_task})
         for name in names:
             fmt = schema.metrics.get(name)
             if fmt is None:
-                units = _distinct(r["unit"] for r in records if r["metric"] == name)
-                header = f"{name} ({', '.join(units)})" if units else name
-                column = Column(name, header, "not described in leaderboard/schema.yaml", label, css)
+                header = f"{name} ({', '.join(units[name])})" if units.get(name) else name
+                column = Column(name, header, "not described in leaderboard/schema.yaml", label, css, filter_task)
             else:
-                column = Column(name, fmt.header, fmt.description, label, css)
+                column = Column(name, fmt.header, fmt.description, label, css, filter_task)
                 if fmt.spread:
                     shown.add((task, version, fmt.spread))
             columns.append((task, version, column))
             shown.add((task, version, name))
 
-    def add_task_group(task: str, version: str, prefix: str, listed: tuple[str, ...]) -> None:
-        present = metrics_by_tv.get((task, version), set())
+    def add_task_group(task: str, version: str, prefix: str, listed: tuple[str, ...], unknown_too: bool) -> None:
+        present = data.metrics_by_tv.get((task, version), set())
         for group in GROUPS:
             names = [m for m in listed if schema.metrics[m].group == group and m in present]
             add_group(f"{prefix}{schema.groups[group]}", group, task, version, names)
-        unknown = sorted(m for m in present if m not in schema.metrics)
-        add_group(f"{prefix}other metrics", "other", task, version, unknown)
+        if unknown_too:
+            unknown = sorted(m for m in present if m not in schema.metrics)
+            add_group(f"{prefix}other metrics", "other", task, version, unknown)
 
-    for task, version in task_versions:
+    for task, version in data.task_versions:
         label = schema.task_label(task) + (f" v{version}" if version else "")
-        add_task_group(task, version, f"{label} · ", schema.task_columns)
-    for version in sorted((v for t, v in metrics_by_tv if t == SYSTEM_TASK), key=_version_key):
-        add_task_group(SYSTEM_TASK, version, f"v{version} · " if version else "", schema.system_columns)
+        # The main task shows all its columns; other tasks their headline columns (the task page has the rest),
+        # which keeps the page small with many tasks.
+        main = task == schema.main_task
+        listed = schema.task_columns if main else schema.other_task_columns
+        add_task_group(task, version, f"{label} · ", listed, main)
+    for version in sorted((v for t, v in data.metrics_by_tv if t == SYSTEM_TASK), key=_version_key):
+        add_task_group(SYSTEM_TASK, version, f"v{version} · " if version else "", schema.system_columns, True)
+    return columns, header_groups, shown
 
-    unshown = sorted({(t, v, m) for (_, t, v, m) in index} - shown)
-    unknown = sorted({m for (_, _, _, m) in index if m not in schema.metrics})
 
-    variants = _distinct(r["variant"] for r in records)
-    main_values = {}
-    for variant in variants:
-        row = index.get((variant, schema.main_task, main_version, schema.main_metric))
-        main_values[variant] = row["value"] if row is not None and row["status"] == "ok" else None
-    ordered = [v for v in variants if v == TEACHER]
-    ordered += sorted((v for v in variants if v != TEACHER), key=lambda v: _rank_key(main_values[v], v))
+def _row_cells(data: SiteData, variant: str, columns: list[tuple[str, str, Column]], tooltips: bool) -> list[Cell]:
+    cells = []
+    for task, version, column in columns:
+        # A metric the schema does not describe gets 4 decimals: enough to read, without claiming a precision.
+        fmt = data.schema.metrics.get(column.key) or MetricDisplay(column.key, column.key, "", "", "other", 4)
+        if task not in (data.schema.main_task, SYSTEM_TASK) and fmt.show_ci:
+            # Other tasks' intervals are on their task pages: 20 tasks × 1 000 variants must stay one light page.
+            fmt = dataclasses.replace(fmt, show_ci=False)
+        row = data.index.get((variant, task, version, column.key))
+        spread = data.index.get((variant, task, version, fmt.spread)) if fmt.spread else None
+        cells.append(_metric_cell(row, spread, fmt, tooltips))
+    return cells
 
-    rows = []
-    for variant in ordered:
-        method, parent = _lineage(records, variant, source)
-        cells = []
-        for task, version, column in columns:
-            # A metric the schema does not describe gets 4 decimals: enough to read, without claiming a precision.
-            fmt = schema.metrics.get(column.key) or MetricDisplay(column.key, column.key, "", "", "other", 4)
-            row = index.get((variant, task, version, column.key))
-            spread = index.get((variant, task, version, fmt.spread)) if fmt.spread else None
-            cells.append(_metric_cell(row, spread, fmt))
-        artefacts = _distinct(r["artefact_sha256"] for r in records if r["variant"] == variant)
-        rows.append(
-            {
-                "variant": variant,
-                "title": "artefact sha256: " + ", ".join(artefacts) if artefacts else "",
-                "is_teacher": variant == TEACHER,
-                "method": method,
-                "parent": parent,
-                "cells": cells,
-            }
-        )
 
-    failures = [
+def _probability_cell(result: ParetoResult | None, variant: str) -> Cell:
+    if result is None:
+        return Cell(EM_DASH, "no result on the main task", None, "missing")
+    entry = result.entry(variant)
+    if entry is None:
+        reason = dict(result.unranked).get(variant, "no result on the main task")
+        return Cell(EM_DASH, f"not ranked: {reason}", None, "missing")
+    text = f"{100 * entry.probability:.0f} %" + (" ★" if entry.on_front else "")
+    return Cell(text, "", _sort_value(entry.probability), "front" if entry.on_front else "ok")
+
+
+def _failures(records: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    return [
         {
             "variant": r["variant"],
-            "where": r["task"] + (f" v{r['task_version']}" if r["task_version"] else ""),
+            "where": _where(r["task"], r["task_version"] or ""),
             "metric": r["metric"],
             "error": r["error"] or "failed without an error message",
         }
         for r in records
         if r["status"] != "ok"
     ]
+
+
+def _pareto_context(data: SiteData, result: ParetoResult, root: str) -> dict[str, Any]:
+    schema = data.schema
+
+    def name(metric: str) -> str:
+        fmt = schema.metrics.get(metric)
+        return fmt.header if fmt else metric
+
+    axes = [f"{name(o.metric)} {'↑' if o.maximize else '↓'}" for o in result.objectives]
+    entries = sorted(result.entries, key=lambda e: (not e.on_front, -e.probability, e.variant))
+    return {
+        "label": f"{schema.task_label(result.group.task)}"
+        + (f" v{result.group.task_version}" if result.group.task_version else "")
+        + f" on {result.group.hardware}",
+        "axes": axes,
+        "skipped": [{"metric": name(m), "why": why} for m, why in result.skipped],
+        "front": [
+            {"variant": e.variant, "href": root + data.variant_pages[e.variant], "probability": f"{e.probability:.0%}"}
+            for e in entries
+            if e.on_front
+        ],
+        "contenders": [
+            {
+                "variant": e.variant,
+                "href": root + data.variant_pages[e.variant],
+                "probability": f"{e.probability:.0%}",
+                "dominated_by": ", ".join(e.dominated_by[:3]) + (" …" if len(e.dominated_by) > 3 else ""),
+            }
+            for e in entries
+            if not e.on_front and e.probability >= 0.05
+        ],
+        "unranked": [{"variant": v, "href": root + data.variant_pages[v], "why": why} for v, why in result.unranked],
+        "resamples": result.resamples,
+        "count": len(result.group.candidates),
+    }
+
+
+def _recommendations(data: SiteData) -> dict[tuple[str, str], dict[tuple[str, float], Recommendation]]:
+    """The main task's recommendations, per machine, for every priority and every tolerance of the schema."""
+    sla = data.sla
+    out: dict[tuple[str, str], dict[tuple[str, float], Recommendation]] = {}
+    for group in data.main_groups():
+        out[(group.task_version, group.hardware)] = {
+            (priority, tolerance): recommend(
+                group,
+                priority,
+                Tolerance(tolerance),
+                sla.max_latency_p99_ms if sla else None,
+                sla.max_peak_rss_mb if sla else None,
+            )
+            for priority in PRIORITIES
+            for tolerance in data.schema.tolerances
+        }
+    return out
+
+
+def _scorecards(data: SiteData) -> dict[tuple[str, str], list[Scorecard]]:
+    return {
+        (g.task_version, g.hardware): [scorecard(g, c.variant, data.sla) for c in g.candidates if c.variant != TEACHER]
+        for g in data.main_groups()
+    }
+
+
+def _scorecard_rows(data: SiteData, cards: list[Scorecard], root: str, only: set[str] | None = None) -> list[dict]:
+    return [
+        {
+            "variant": card.variant,
+            "href": root + data.variant_pages[card.variant],
+            "status": card.status,
+            "kpis": card.kpis,
+        }
+        for card in cards
+        if only is None or card.variant in only
+    ]
+
+
+def _recommendation_context(
+    data: SiteData, recs: dict[tuple[str, float], Recommendation], root: str
+) -> list[dict[str, Any]]:
+    tables = []
+    for tolerance in data.schema.tolerances:
+        rows = []
+        for priority in PRIORITIES:
+            rec = recs[(priority, tolerance)]
+            rows.append(
+                {
+                    "priority": priority,
+                    "chosen": rec.chosen,
+                    "href": root + data.variant_pages[rec.chosen] if rec.chosen else "",
+                    "fallback": rec.fallback,
+                    "note": rec.note,
+                    "runners_up": [{"variant": v, "href": root + data.variant_pages[v]} for v in rec.runners_up],
+                }
+            )
+        tables.append({"tolerance": f"{tolerance:g}", "rows": rows})
+    return tables
+
+
+def _sla_context(sla: SlaTargets | None) -> list[dict[str, str]]:
+    if sla is None:
+        return []
+    return [
+        {"key": key, "value": "no target" if value is None else f"{value:g}"}
+        for key, value in ((k, getattr(sla, k)) for k in SlaTargets.__dataclass_fields__)
+    ]
+
+
+def _figure(figure: figures.Figure, root: str) -> dict[str, str]:
+    return {"src": f"{root}figures/{figure.name}", "alt": figure.alt, "caption": figure.caption}
+
+
+def _resolved_task(data: SiteData, task: str) -> dict[str, Any] | None:
+    tasks = (data.resolved or {}).get("tasks") or {}
+    entry = tasks.get(task) if isinstance(tasks, Mapping) else None
+    return entry.get("definition") if isinstance(entry, Mapping) else None
+
+
+def _resolved_recipe(data: SiteData, variant: str) -> dict[str, Any] | None:
+    config = (data.resolved or {}).get("config") or {}
+    if variant == TEACHER:
+        teacher = config.get("teacher")
+        return {"teacher": teacher} if teacher else None
+    for entry in config.get("variants") or []:
+        if isinstance(entry, Mapping) and entry.get("id") == variant:
+            return dict(entry)
+    return None
+
+
+def _lineage_chain(data: SiteData, variant: str) -> list[dict[str, str]]:
+    parents = {v: parent for v, (_, parent) in data.lineage.items()}
+    chain, current, seen = [], variant, set()
+    while current and current not in seen:
+        seen.add(current)
+        method = data.lineage[current][0] if current in data.lineage else ""
+        href = f"../{data.variant_pages[current]}" if current in data.variant_pages else ""
+        chain.append({"variant": current, "method": method, "href": href})
+        current = parents.get(current, "")
+    return list(reversed(chain))
+
+
+def _fmt_value(data: SiteData, metric: str, value: float | None) -> str:
+    if value is None:
+        return EM_DASH
+    fmt = data.schema.metrics.get(metric)
+    return format_number(value, fmt.decimals if fmt else 4, fmt.thousands if fmt else False)
+
+
+def _all_metrics(data: SiteData, records: list[dict[str, Any]]) -> Markup:
+    """Every number of a variant, in task then schema order, each with its CI, n and how it was measured."""
+    order = {m: i for i, m in enumerate(data.schema.metrics)}
+    rows = []
+    for r in sorted(
+        records,
+        key=lambda r: (
+            r["task"] == SYSTEM_TASK,
+            r["task"],
+            _version_key(r["task_version"] or ""),
+            order.get(r["metric"], len(order)),
+            r["metric"],
+        ),
+    ):
+        fmt = data.schema.metrics.get(r["metric"])
+        cell = _metric_cell(r, None, fmt or MetricDisplay(r["metric"], r["metric"], "", "", "other", 4), False)
+        ci = EM_DASH
+        if r["ci_low"] is not None and r["ci_high"] is not None:
+            ci = f"[{_fmt_value(data, r['metric'], r['ci_low'])}, {_fmt_value(data, r['metric'], r['ci_high'])}]"
+        error = r["error"] or ("failed without an error message" if r["status"] != "ok" else "")
+        how = f'<span class="failed-text">{escape(error)}</span>' if error else escape(r["measurement"] or "")
+        css = "num" if cell.state == "ok" else f"num {cell.state}"
+        # Built here, not in the template: 1 000 pages × 100 numbers would otherwise dominate the render time.
+        rows.append(
+            f"<tr><td>{escape(_where(data.schema.task_label(r['task']), r['task_version'] or ''))}</td>"
+            f'<th scope="row" title="{escape(r["metric"])}">{escape(fmt.display_name if fmt else r["metric"])}</th>'
+            f'<td class="{css}">{escape(cell.text.split(" [")[0])}</td><td class="num">{escape(ci)}</td>'
+            f'<td>{escape(r["unit"] or "")}</td><td class="num">{"" if r["n"] is None else r["n"]}</td>'
+            f"<td>{how}</td></tr>"
+        )
+    return Markup("\n".join(rows))
+
+
+def _index_context(
+    data: SiteData,
+    recs: dict[tuple[str, str], dict[tuple[str, float], Recommendation]],
+    cards: dict[tuple[str, str], list[Scorecard]],
+    overview_figures: list[figures.Figure],
+    scatter_figures: dict[tuple[str, str, str], figures.Figure],
+    release: str | None,
+) -> dict[str, Any]:
+    schema = data.schema
+    columns, header_groups, shown = _columns(data)
+    main_results = {g.hardware: data.pareto_of(g) for g in data.main_groups()}
+    hardware = {c.variant: c.hardware for g in data.groups for c in g.candidates}
+    rows = []
+    for variant in data.variants:
+        method, parent = data.lineage[variant]
+        fp = hardware.get(variant) or next(
+            iter(_distinct(r["hardware_fingerprint"] for r in data.by_variant[variant])), ""
+        )
+        rows.append(
+            {
+                "variant": variant,
+                "href": data.variant_pages[variant],
+                "title": "",  # the artefact's sha256 is on the variant page (100 bytes × 1 000 rows here)
+                "is_teacher": variant == TEACHER,
+                "method": method,
+                "parent": parent,
+                "hardware": fp,
+                "cells": _row_cells(data, variant, columns, tooltips=False),
+                "front": _probability_cell(main_results.get(fp), variant) if main_results else None,
+            }
+        )
+    unshown = sorted({(t, v, m) for (_, t, v, m) in data.index} - shown)
+    unknown = sorted({m for (_, _, _, m) in data.index if m not in schema.metrics})
     main_fmt = schema.metrics[schema.main_metric]
-    main_label = schema.task_label(schema.main_task) + (f" v{main_version}" if main_version else "")
+    main_label = schema.task_label(schema.main_task) + (f" v{data.main_version}" if data.main_version else "")
+    chosen_anywhere = {r.chosen for by in recs.values() for r in by.values() if r.chosen}
     return {
         "title": schema.title,
         "description": schema.description,
         "main_metric": f"{main_fmt.display_name} on {main_label}",
+        "main_missing": data.main_version is None and bool(data.records),
+        "main_task": schema.task_label(schema.main_task),
         "header_groups": header_groups,
         "columns": [c for _, _, c in columns],
         "rows": rows,
-        "failures": failures,
-        "unshown": [{"metric": m, "where": t + (f" v{v}" if v else "")} for t, v, m in unshown],
+        "show_front": bool(main_results),
+        "methods": sorted({r["method"] for r in rows if r["method"]}),
+        "hardware_choices": sorted({r["hardware"] for r in rows if r["hardware"]}),
+        "tasks": [{"key": t, "label": schema.task_label(t)} for t in _distinct(t for t, _ in data.task_versions)],
+        "task_links": [
+            {"label": schema.task_label(t) + (f" v{v}" if v else ""), "href": data.task_pages[(t, v)]}
+            for t, v in data.task_versions
+        ],
+        "failures": _failures(data.records),
+        "unshown": [{"metric": m, "where": _where(t, v)} for t, v, m in unshown],
         "unknown": unknown,
-        "provenance": _provenance(records, source),
-        "source": source.name,
+        "provenance": _provenance(data.records, data.source),
+        "source": data.source.name,
+        "paretos": [_pareto_context(data, r, "") for r in main_results.values()],
+        "recommendations": [
+            {"label": f"{main_label} on {hw}", "tables": _recommendation_context(data, by, "")}
+            for (_, hw), by in recs.items()
+        ],
+        "scorecards": [
+            {
+                "label": f"{main_label} on {hw}",
+                "rows": _scorecard_rows(data, group_cards, "", chosen_anywhere),
+                "passing": sum(c.status == "pass" for c in group_cards),
+                "total": len(group_cards),
+            }
+            for (_, hw), group_cards in cards.items()
+        ],
+        "sla": data.sla is not None,
+        "figures": [_figure(f, "") for f in overview_figures]
+        + [
+            _figure(f, "")
+            for key, f in scatter_figures.items()
+            if key[0] == schema.main_task and key[1] == data.main_version
+        ],
+        "release": release,
+        "empty": not data.records,
     }
+
+
+def _variant_context(
+    data: SiteData,
+    variant: str,
+    recs: dict[tuple[str, str], dict[tuple[str, float], Recommendation]],
+    cards: dict[tuple[str, str], list[Scorecard]],
+) -> dict[str, Any]:
+    records = data.by_variant[variant]
+    method, parent = data.lineage[variant]
+    memberships = []
+    for group in data.groups:
+        if group.candidate(variant) is None:
+            continue
+        result = data.pareto_of(group)
+        entry = result.entry(variant)
+        if entry is None:
+            status = f"not ranked: {dict(result.unranked).get(variant, '')}"
+        elif entry.on_front:
+            status = f"on the front; P(on the front) {entry.probability:.0%}"
+        else:
+            status = f"dominated by {', '.join(entry.dominated_by[:5])}; P(on the front) {entry.probability:.0%}"
+        memberships.append({"label": group.label, "status": status})
+    verdicts = []
+    for (version, hw), by in recs.items():
+        for tolerance in data.schema.tolerances:
+            for priority in PRIORITIES:
+                verdict = by[(priority, tolerance)].verdict(variant)
+                if verdict is not None:
+                    verdicts.append(
+                        {
+                            "where": f"v{version} on {hw}",
+                            "tolerance": f"{tolerance:g}",
+                            "priority": priority,
+                            "outcome": verdict.outcome,
+                            "reason": verdict.reason,
+                        }
+                    )
+    card = next((c for group_cards in cards.values() for c in group_cards if c.variant == variant), None)
+    recipe = _resolved_recipe(data, variant)
+    return {
+        "title": f"{variant} · {data.schema.title}",
+        "variant": variant,
+        "method": method,
+        "parent": parent,
+        "lineage": _lineage_chain(data, variant),
+        "children": [
+            {"variant": v, "href": f"../{data.variant_pages[v]}"}
+            for v in data.variants
+            if data.lineage[v][1] == variant
+        ],
+        "recipe": json.dumps(recipe, indent=2, sort_keys=True) if recipe else None,
+        "metrics": _all_metrics(data, records),
+        "metric_count": len(records),
+        "failures": _failures(records),
+        "provenance": _provenance(records, data.source),
+        "memberships": memberships,
+        "verdicts": verdicts,
+        "card": card,
+        "sla": data.sla is not None,
+    }
+
+
+def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[str, str, str], figures.Figure]) -> dict:
+    schema = data.schema
+    present = data.metrics_by_tv.get((task, version), set())
+    names = [m for m in schema.task_columns if m in present] + sorted(m for m in present if m not in schema.metrics)
+    headers = [schema.metrics[m].header if m in schema.metrics else m for m in names]
+    main_metric = schema.main_metric if schema.main_metric in present else (names[0] if names else "")
+    rankings = []
+    for group in (g for g in data.groups if g.task == task and g.task_version == version):
+        result = data.pareto_of(group)
+
+        def value(variant: str) -> float | None:
+            row = data.index.get((variant, task, version, main_metric))
+            return row["value"] if row is not None and row["status"] == "ok" else None
+
+        ordered = sorted((c.variant for c in group.candidates), key=lambda v: _rank_key(value(v), v))
+        rows, previous, ties = [], None, 0
+        for position, variant in enumerate(ordered, start=1):
+            row = data.index.get((variant, task, version, main_metric))
+            ranked = value(variant) is not None and math.isfinite(value(variant) or math.nan)
+            # MTEB's point: adjacent ranks whose intervals overlap are not distinguishable; say so on each line.
+            tie = False
+            if ranked and previous is not None and row["ci_low"] is not None and previous["ci_high"] is not None:
+                tie = row["ci_high"] >= previous["ci_low"] and row["ci_low"] <= previous["ci_high"]
+                ties += tie
+            rows.append(
+                {
+                    "rank": str(position) if ranked else EM_DASH,
+                    "variant": variant,
+                    "href": f"../{data.variant_pages[variant]}",
+                    "tie": tie,
+                    "front": _probability_cell(result, variant),
+                    "cells": [
+                        _metric_cell(
+                            data.index.get((variant, task, version, m)),
+                            None,
+                            schema.metrics.get(m) or MetricDisplay(m, m, "", "", "other", 4),
+                        )
+                        for m in names
+                    ],
+                }
+            )
+            previous = row if ranked else previous
+        figure = scatter.get((task, version, group.hardware))
+        rankings.append(
+            {
+                "label": group.label,
+                "rows": rows,
+                "ties": ties,
+                "pairs": max(sum(r["rank"] != EM_DASH for r in rows) - 1, 0),
+                "pareto": _pareto_context(data, result, "../"),
+                "figure": _figure(figure, "../") if figure else None,
+            }
+        )
+    definition = _resolved_task(data, task)
+    task_records = [r for r in data.records if r["task"] == task and (r["task_version"] or "") == version]
+    return {
+        "title": f"{schema.task_label(task)} v{version} · {schema.title}",
+        "task": schema.task_label(task),
+        "name": task,
+        "version": version,
+        "definition": json.dumps(definition, indent=2, sort_keys=True) if definition else None,
+        "data_sha256": _distinct(r["data_sha256"] for r in task_records),
+        "measurements": _distinct(r["measurement"] for r in task_records if r["metric"] == main_metric)[:3],
+        "main_metric": schema.metrics[main_metric].display_name if main_metric in schema.metrics else main_metric,
+        "headers": headers,
+        "rankings": rankings,
+        "other_versions": [
+            {"label": _where(t, v), "href": f"../{data.task_pages[(t, v)]}"}
+            for t, v in data.task_versions
+            if t == task and v != version
+        ],
+    }
+
+
+# --- writing ----------------------------------------------------------------------------------------------------
+
+
+WHY_ROWS = 100  # the recommendations page explains the first 100 variants; each variant's page has its own verdicts
+RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MANAGED = ("variants", "tasks", "figures", "downloads")  # directories render owns and prunes of stale files
+
+
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=True,  # variant names and error texts come from results files: never trusted as markup
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def _inline(path: Path, tag: str) -> str:
+    text = path.read_text("utf-8")
+    # Inlined unescaped (it is our own file), so it must not be able to close its <style>/<script> element.
+    if "</" in text:
+        raise SuiteInputError(str(path), None, "contains '</'", f"remove it: the file is inlined in a <{tag}>")
+    return text
+
+
+def read_resolved_config(path: Path) -> tuple[dict[str, Any], SlaTargets]:
+    """The workflow's resolved config JSON (results/config.resolved.json) and its SLA targets."""
+    try:
+        resolved = json.loads(Path(path).read_text("utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SuiteInputError(
+            str(path), None, f"cannot be read as JSON ({exc})", "re-run `suite resolve-config`"
+        ) from exc
+    if not isinstance(resolved, dict) or not isinstance(resolved.get("config"), dict):
+        raise SuiteInputError(str(path), "config", "is missing", "pass the file the workflow wrote (--resolved)")
+    return resolved, SlaTargets.from_mapping(resolved["config"].get("sla"), str(path))
 
 
 def render_site(
@@ -480,37 +1052,169 @@ def render_site(
     schema_path: Path,
     templates_dir: Path | None = None,
     static_dir: Path | None = None,
+    resolved: Path | None = None,
+    release: str | None = None,
+    resamples: int = 1000,
 ) -> Path:
-    """Render out_dir/index.html from the results Parquet; returns the page's path.
+    """Render the site from the results Parquet into out_dir (or out_dir/releases/NAME); returns its index.html.
 
-    templates_dir and static_dir default to templates/ and static/ beside schema_path (the leaderboard/ folder).
-    The page is one self-contained file (the stylesheet and the sort script are inline): it needs no network and
-    the render rule declares exactly one output.
+    Pages: index.html (leaderboard, Pareto front, recommendations, scorecard summary, figures), recommendations.html,
+    scorecard.html, variants/<variant>.html, tasks/<task>-v<version>.html, figures/*.svg, downloads/ (the Parquet
+    and a CSV). Every page inlines its stylesheet and script: the site needs no server and no network. `resolved` is
+    the workflow's resolved config JSON: SLA targets, recipes and task definitions come from it when given.
     """
     schema_path = Path(schema_path)
     source = Path(leaderboard_parquet)
     templates_dir = Path(templates_dir) if templates_dir else schema_path.parent / "templates"
     static_dir = Path(static_dir) if static_dir else schema_path.parent / "static"
     schema = load_schema(schema_path)
-    if not (static_dir / "style.css").is_file():
-        raise SuiteInputError(str(static_dir), None, "has no style.css, which the page inlines", "restore it")
-    records = read_results([source]).to_pylist()
-    if not records:
-        raise SuiteInputError(str(source), None, "holds no results", "run the workflow (or the gather step) first")
-    context = build_page(records, schema, source)
+    for name in ("style.css", "site.js"):
+        if not (static_dir / name).is_file():
+            raise SuiteInputError(str(static_dir), None, f"has no {name}, which every page inlines", "restore it")
+    if release is not None and not RELEASE_NAME.match(release):
+        raise SuiteInputError(
+            None, "--release", f"{release!r} is not a release name", "use letters, digits, '.', '_' and '-' only"
+        )
+    resolved_config, sla = read_resolved_config(resolved) if resolved else (None, None)
+    seed = int((resolved_config or {}).get("config", {}).get("seed", 42))
+    table = read_results([source])
+    # Column-wise conversion, then rows: three times faster than Table.to_pylist() on 100 000 rows.
+    values = [table.column(name).to_pylist() for name in table.column_names]
+    records = [dict(zip(table.column_names, row, strict=True)) for row in zip(*values, strict=True)]
+    data = _collect(records, schema, source, sla, resolved_config, resamples, seed)
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
-        autoescape=True,  # variant names and error texts come from results files: never trusted as markup
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
+    recs = _recommendations(data)
+    cards = _scorecards(data)
+    overview_figures = [
+        figures.overview(g, data.pareto_of(g), f"overview-{slug(g.hardware, set())}.svg") for g in data.main_groups()
+    ]
+    taken: set[str] = set()
+    scatter = {
+        (g.task, g.task_version, g.hardware): figures.accuracy_latency(
+            g, data.pareto_of(g), f"accuracy-latency-{slug(f'{g.task}-v{g.task_version}-{g.hardware}', taken)}.svg"
+        )
+        for g in data.groups
+    }
+
+    env = _environment(templates_dir)
+    common = {
+        "site_title": schema.title,
+        "stylesheet": _inline(static_dir / "style.css", "style"),
+        "script": _inline(static_dir / "site.js", "script"),
+        "source": source.name,
+        "release": release,
+        "labels": schema.labels,
+    }
+    site_dir = Path(out_dir) / "releases" / release if release else Path(out_dir)
+    files: dict[str, bytes] = {}
+
+    def page(path: str, template: str, context: dict[str, Any]) -> None:
+        root = "../" * path.count("/")
+        html = env.get_template(template).render({**common, **context, "root": root})
+        files[path] = html.encode("utf-8")
+
+    index = _index_context(data, recs, cards, overview_figures, scatter, release)
+    index["has_releases"] = (Path(out_dir) / "releases" / "index.html").is_file() or release is not None
+    page("index.html", "index.html.j2", index)
+    page(
+        "recommendations.html",
+        "recommendations.html.j2",
+        {
+            "title": f"Recommendations · {schema.title}",
+            "groups": [
+                {
+                    "label": f"{_where(schema.task_label(schema.main_task), version)} on {hw}",
+                    "tables": _recommendation_context(data, by, ""),
+                    "variants": [
+                        {
+                            "variant": v,
+                            "href": data.variant_pages[v],
+                            "verdicts": [[by[(p, t)].verdict(v) for p in PRIORITIES] for t in schema.tolerances],
+                        }
+                        for v in [v for v in data.variants if by[(PRIORITIES[0], schema.tolerances[0])].verdict(v)][
+                            :WHY_ROWS
+                        ]
+                    ],
+                    "more": max(
+                        0,
+                        sum(1 for v in data.variants if by[(PRIORITIES[0], schema.tolerances[0])].verdict(v))
+                        - WHY_ROWS,
+                    ),
+                }
+                for (version, hw), by in recs.items()
+            ],
+            "priorities": PRIORITIES,
+            "tolerances": [f"{t:g}" for t in schema.tolerances],
+            "sla": _sla_context(sla),
+        },
     )
-    stylesheet = (static_dir / "style.css").read_text("utf-8")
-    if "</" in stylesheet:  # inlined unescaped (it is our own file), so it must not be able to close <style>
-        raise SuiteInputError(str(static_dir / "style.css"), None, "contains '</'", "remove it from the stylesheet")
-    html = env.get_template(TEMPLATE).render(**context, stylesheet=stylesheet)
+    page(
+        "scorecard.html",
+        "scorecard.html.j2",
+        {
+            "title": f"SLA scorecard · {schema.title}",
+            "groups": [
+                {
+                    "label": f"{_where(schema.task_label(schema.main_task), version)} on {hw}",
+                    "rows": _scorecard_rows(data, group_cards, ""),
+                }
+                for (version, hw), group_cards in cards.items()
+            ],
+            "sla": _sla_context(sla),
+        },
+    )
+    for variant in data.variants:
+        page(data.variant_pages[variant], "variant.html.j2", _variant_context(data, variant, recs, cards))
+    for (task, version), path in data.task_pages.items():
+        page(path, "task.html.j2", _task_context(data, task, version, scatter))
+    for figure in [*overview_figures, *scatter.values()]:
+        files[f"figures/{figure.name}"] = figure.svg.encode("utf-8")
+    files["downloads/" + source.name] = source.read_bytes()
+    csv_buffer = io.BytesIO()
+    pa_csv.write_csv(table, csv_buffer)
+    files["downloads/" + source.with_suffix(".csv").name] = csv_buffer.getvalue()
+    if release:
+        manifest = {
+            "release": release,
+            "source": source.name,
+            "source_sha256": hashlib.sha256(files["downloads/" + source.name]).hexdigest(),
+            "variants": len(data.variants),
+            "tasks": [_where(t, v) for t, v in data.task_versions],
+            "rendered_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        files["release.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
 
-    out_dir = Path(out_dir)
-    page = out_dir / "index.html"
-    atomic_write(page, lambda tmp: Path(tmp).write_bytes(html.encode("utf-8")))
-    return page
+    for path, content in files.items():
+        atomic_write(site_dir / path, lambda tmp, content=content: Path(tmp).write_bytes(content))
+    # Pages of variants or tasks that are gone would otherwise linger and be linked from nowhere.
+    for directory in MANAGED:
+        for stale in (site_dir / directory).glob("*"):
+            if stale.is_file() and f"{directory}/{stale.name}" not in files:
+                stale.unlink()
+    if release:
+        _write_release_index(Path(out_dir) / "releases", env, common)
+    return site_dir / "index.html"
+
+
+def _write_release_index(releases_dir: Path, env: jinja2.Environment, common: dict[str, Any]) -> None:
+    releases = []
+    for manifest_path in sorted(releases_dir.glob("*/release.json")):
+        try:
+            manifest = json.loads(manifest_path.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError):
+            manifest = {"release": manifest_path.parent.name, "broken": True}
+        releases.append(
+            {
+                "name": manifest_path.parent.name,
+                "href": f"{manifest_path.parent.name}/index.html",
+                "rendered": manifest.get("rendered_utc", NOT_MEASURED),
+                "variants": manifest.get("variants", EM_DASH),
+                "tasks": ", ".join(manifest.get("tasks", [])),
+                "sha256": manifest.get("source_sha256", NOT_MEASURED),
+            }
+        )
+    releases.sort(key=lambda r: r["rendered"], reverse=True)
+    # The nav's links lead to the main site, one level up.
+    context = {**common, "release": None, "root": "../", "title": f"Releases · {common['site_title']}"}
+    html = env.get_template("releases.html.j2").render({**context, "releases": releases})
+    atomic_write(releases_dir / "index.html", lambda tmp: Path(tmp).write_text(html, encoding="utf-8"))

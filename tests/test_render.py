@@ -117,10 +117,12 @@ def _leaderboard(tmp_path: Path, extra: list[pa.Table] | None = None) -> Path:
 
 
 class _Table(HTMLParser):
-    """Collects the body rows of the leaderboard table as lists of (text, attributes) cells."""
+    """Collects the body rows of one table (the leaderboard by default) as lists of (text, attributes) cells."""
 
-    def __init__(self) -> None:
+    def __init__(self, table_id: str = "leaderboard") -> None:
         super().__init__()
+        self._table_id = table_id
+        self._in_table = False
         self.rows: list[list[tuple[str, dict[str, str | None]]]] = []
         self.headers: list[str] = []
         self.group_headers: list[str] = []
@@ -130,6 +132,10 @@ class _Table(HTMLParser):
         self._in_head = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._in_table = dict(attrs).get("id") == self._table_id
+        if not self._in_table:
+            return
         if tag == "tbody":
             self._in_body = True
         elif tag == "thead":
@@ -142,6 +148,10 @@ class _Table(HTMLParser):
             self._cell = ([], dict(attrs))
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._in_table = False
+        if not self._in_table:
+            return
         if tag == "tbody":
             self._in_body = False
         elif tag == "thead":
@@ -198,8 +208,11 @@ def test_values_are_formatted_with_units_and_ci(tmp_path: Path) -> None:
     assert _cell(parsed, "dq-int8", "Size reduction (%)")[0] == "74.5"
     assert _cell(parsed, "dq-int8", "Size on disk (MiB)")[0] == "22.10"
     assert "SST-2 v1.0 · Quality" in parsed.group_headers
-    # The measurement method and n travel with the number.
-    assert _cell(parsed, "teacher", "Accuracy (%)")[1]["title"] == "validation; n = 872"
+    # The index stays light (no measurement tooltips); the variant's page carries the method and n of each number.
+    assert "title" not in _cell(parsed, "teacher", "Accuracy (%)")[1]
+    teacher_page = (tmp_path / "site" / "variants" / "teacher.html").read_text("utf-8")
+    assert "<td>validation</td>" in teacher_page
+    assert '<td class="num">872</td>' in teacher_page
     assert "22,713,216" not in html  # param_count is described but deliberately not a column …
     assert "<code>param_count</code> (system)" in html  # … and the page says so
 
@@ -229,12 +242,33 @@ def test_no_external_resources_and_valid_skeleton(tmp_path: Path) -> None:
     assert '<html lang="en">' in html
     assert '<meta charset="utf-8">' in html
     assert "<caption" in html
-    assert html.count('<th scope="row"') == len(parsed.rows) == 3
+    assert len(parsed.rows) == 3
     css = (ROOT / "leaderboard" / "static" / "style.css").read_text("utf-8")
-    assert css.strip() in html  # inlined: the page is one self-contained file
+    assert css.strip() in html  # inlined: every page stands alone
     assert "<link" not in html
-    # One output file, and atomic writes leave no temp files behind.
-    assert sorted(p.name for p in (tmp_path / "site").rglob("*")) == ["index.html"]
+    site = tmp_path / "site"
+    files = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
+    slugged = next(f for f in files if f.startswith("variants/script-"))
+    assert files == [
+        "downloads/leaderboard.csv",
+        "downloads/leaderboard.parquet",
+        "figures/accuracy-latency-sst2-v1.0-ffffffffffffffff.svg",
+        "figures/overview-ffffffffffffffff.svg",
+        "index.html",
+        "recommendations.html",
+        "scorecard.html",
+        "tasks/sst2-v1.0.html",
+        "variants/dq-int8.html",
+        slugged,
+        "variants/teacher.html",
+    ]  # atomic writes leave no temp files behind
+    for path in site.rglob("*"):
+        if path.suffix in (".html", ".svg"):
+            text = path.read_text("utf-8")
+            # Only the SVG namespace URI may look like an address; nothing is fetched from a network.
+            assert "https://" not in text and "<link" not in text and "//cdn" not in text, path
+            assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', ""), path
+            assert SCRIPT_NAME not in text, path
 
 
 def test_provenance_block(tmp_path: Path) -> None:
@@ -308,12 +342,14 @@ def test_unit_mismatch_names_the_schema_field(tmp_path: Path) -> None:
     assert not (tmp_path / "site" / "index.html").exists()
 
 
-def test_missing_main_task_and_duplicates_are_refused(tmp_path: Path) -> None:
+def test_missing_main_task_renders_with_a_note_and_duplicates_are_refused(tmp_path: Path) -> None:
     only_system = to_table(_system_rows("teacher", 1.0, 1.0), {"method": "teacher"}, _provenance())
     path = tmp_path / "system.parquet"
     write_table(only_system, path)
-    with pytest.raises(SuiteInputError, match=r"main_metric\.task"):
-        render_site(path, tmp_path / "site", SCHEMA)
+    html = render_site(path, tmp_path / "site", SCHEMA).read_text("utf-8")
+    assert "has no results for the main task SST-2" in html
+    assert "main_metric.task" in html
+    assert "No recommendation: there are no results for the main task." in html
     write_table(pa.concat_tables([only_system, only_system]), path)
     with pytest.raises(SuiteInputError, match="more than once"):
         render_site(path, tmp_path / "site", SCHEMA)
@@ -332,3 +368,91 @@ def test_render_does_not_import_torch() -> None:
     code = f"import sys, suite.render; loaded = {heavy} & set(sys.modules); assert not loaded, loaded"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_empty_results_render_a_page_that_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "empty.parquet"
+    write_table(to_table([], {}, _provenance()), path)
+    html = render_site(path, tmp_path / "site", SCHEMA).read_text("utf-8")
+    assert "empty.parquet holds no results yet" in html
+    assert "0 models from empty.parquet" in html
+
+
+def test_partial_results_show_gaps_and_drop_no_variant(tmp_path: Path) -> None:
+    # A second task that only the teacher has, and a variant with nothing but a failed size measurement.
+    extra = [
+        to_table(
+            [Row("teacher", "accuracy", 75.0, "%", True, task="mnli", task_version="2.0", n=100)],
+            {"teacher": "minilm", "parent": None, "method": "teacher"},
+            _provenance(),
+        ),
+        to_table(
+            [Row("lonely", "size_mb", math.nan, "MiB", False, status="failed", error="disk full")],
+            {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
+            _provenance(),
+        ),
+    ]
+    html, parsed = _render(tmp_path, _leaderboard(tmp_path, extra))
+    assert [row[0][0] for row in parsed.rows] == ["teacher", "dq-int8", SCRIPT_NAME, "lonely"]
+    assert _cell(parsed, "dq-int8", "Accuracy (%)", 1)[0] == "—"  # mnli: a gap, not a dropped row
+    assert _cell(parsed, "teacher", "Accuracy (%)", 1)[0] == "75.00"
+    assert _cell(parsed, "lonely", "Size on disk (MiB)")[0] == "failed"
+    assert (tmp_path / "site" / "variants" / "lonely.html").is_file()
+    assert (tmp_path / "site" / "tasks" / "mnli-v2.0.html").is_file()
+    # Not ranked on the front, with the reason, instead of vanishing.
+    front = _cell(parsed, "lonely", "P(on front)")
+    assert (front[0], front[1]["title"]) == ("—", "not ranked: no result on the main task")
+    assert (
+        f"{SCRIPT_NAME}" not in html
+        and "accuracy is nan; latency_p50_ms failed: " + LATENCY_ERROR.replace("<", "&lt;").replace(">", "&gt;") in html
+    )  # the broken variant is listed as not ranked, with the reason
+
+
+def test_sla_targets_from_the_resolved_config(tmp_path: Path) -> None:
+    resolved = tmp_path / "config.resolved.json"
+    sla = {"max_accuracy_drop_pts": 1.0, "min_size_reduction_pct": 50.0, "max_latency_p99_ms": 7.0}
+    resolved.write_text(json.dumps({"config": {"seed": 1, "sla": sla, "variants": []}, "tasks": {}}))
+    page = render_site(_leaderboard(tmp_path), tmp_path / "site", SCHEMA, resolved=resolved)
+    html = page.read_text("utf-8")
+    assert "No SLA targets" not in html
+    # dq-int8 meets every target it can be checked against, but its non-finite rate was never measured, so its
+    # deployment readiness is unknown: "incomplete", never a silent pass.
+    assert "0 of 2 variants meet every SLA target" in html
+    card = (tmp_path / "site" / "variants" / "dq-int8.html").read_text("utf-8")
+    assert "<td>74.5 % lower</td><td>≥ 50 % lower</td>" in card.replace("\n", "")
+    assert "<caption>Teacher vs dq-int8: incomplete</caption>" in card
+    recommendations = (tmp_path / "site" / "recommendations.html").read_text("utf-8")
+    assert "p99 latency ≤ 7 ms" in recommendations
+    resolved.write_text(json.dumps({"config": {"sla": {"max_drop": 1}}}))
+    with pytest.raises(SuiteInputError, match=r"config\.sla\.max_drop"):
+        render_site(_leaderboard(tmp_path), tmp_path / "site", SCHEMA, resolved=resolved)
+
+
+def test_no_sla_without_resolved_is_said_on_the_page(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path, _leaderboard(tmp_path))
+    assert "No SLA targets: this site was rendered without <code>--resolved</code>" in html
+
+
+def test_release_is_self_contained_and_indexed(tmp_path: Path) -> None:
+    parquet = _leaderboard(tmp_path)
+    for name in ("2025-01", "2025-02"):
+        render_site(parquet, tmp_path / "site", SCHEMA, release=name)
+    releases = tmp_path / "site" / "releases"
+    index = (releases / "index.html").read_text("utf-8")
+    assert '<a href="2025-01/index.html">2025-01</a>' in index
+    assert '<a href="2025-02/index.html">2025-02</a>' in index
+    assert (releases / "2025-02" / "downloads" / "leaderboard.parquet").read_bytes() == parquet.read_bytes()
+    assert json.loads((releases / "2025-01" / "release.json").read_text())["variants"] == 3
+    with pytest.raises(SuiteInputError, match="--release"):
+        render_site(parquet, tmp_path / "site", SCHEMA, release="../escape")
+
+
+def test_overview_figure_has_the_four_panels(tmp_path: Path) -> None:
+    _render(tmp_path, _leaderboard(tmp_path))
+    svg = (tmp_path / "site" / "figures" / "overview-ffffffffffffffff.svg").read_text("utf-8")
+    for title in ("Latency p50 (speedup vs teacher)", "Accuracy (dashed: teacher)", "Size on disk (reduction vs"):
+        assert title in svg
+    assert "Speedup vs accuracy (bubble area: size)" in svg
+    assert "4.00 ms · 2.50×" in svg  # dq-int8: teacher p50 10 ms / 4 ms
+    assert "22.1 MiB · −75 %" in svg
+    assert "&lt;script&gt;" in svg and SCRIPT_NAME not in svg

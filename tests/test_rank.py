@@ -1,0 +1,214 @@
+"""Tests of suite.rank: Pareto fronts by hand, bootstrap front probabilities, recommendations and SLA scorecards."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from suite.cli import main
+from suite.errors import SuiteInputError
+from suite.rank import (
+    Candidate,
+    Group,
+    Measure,
+    SlaTargets,
+    Tolerance,
+    pareto,
+    pareto_mask,
+    parse_tolerance,
+    recommend,
+    scorecard,
+)
+
+
+def _candidate(name: str, accuracy: float, p50: float, size: float, n: int = 872, **extra: float) -> Candidate:
+    metrics = {
+        "accuracy": Measure(accuracy, "%", n=n),
+        "latency_p50_ms": Measure(p50, "ms"),
+        "latency_p99_ms": Measure(p50 * 1.5, "ms"),
+        "size_mb": Measure(size, "MiB"),
+        "nonfinite_rate": Measure(0.0, "%"),
+    }
+    metrics.update({k: Measure(v) for k, v in extra.items()})
+    return Candidate(
+        name, "teacher" if name == "teacher" else "m", "" if name == "teacher" else "teacher", "hw", metrics
+    )
+
+
+def _group(*candidates: Candidate) -> Group:
+    return Group("sst2", "1.0", "hw", tuple(candidates))
+
+
+# The seed's situation: teacher 88.2 %, a fast small int8, an accurate but slow pruned, two dominated variants.
+NOTEBOOK = _group(
+    _candidate("teacher", 88.19, 9.92, 86.66),
+    _candidate("int8", 87.27, 4.29, 55.87),
+    _candidate("pruned-30", 88.53, 12.18, 86.66),
+    _candidate("pruned-30-int8", 86.81, 5.51, 55.87),
+    _candidate("pruned-50", 86.01, 10.53, 86.66),
+)
+
+
+def test_pareto_mask_on_five_points_by_hand() -> None:
+    # (accuracy ↑, latency ↓): A is most accurate, B fastest, C between them on both, D dominated by C, E equal to
+    # B on latency but less accurate (dominated by B).
+    points = np.array([[90.0, 10.0], [85.0, 2.0], [88.0, 5.0], [87.0, 6.0], [84.0, 2.0]])
+    assert pareto_mask(points, [True, False]).tolist() == [True, True, True, False, False]
+    # Identical points do not dominate each other.
+    assert pareto_mask(np.array([[1.0, 1.0], [1.0, 1.0]]), [True, False]).tolist() == [True, True]
+
+
+def test_pareto_front_and_dominators_of_the_seed_results() -> None:
+    result = pareto(NOTEBOOK)
+    assert result.front == ("teacher", "int8", "pruned-30")
+    assert result.entry("pruned-30-int8").dominated_by == ("int8",)
+    assert result.entry("pruned-50").dominated_by == ("teacher", "int8", "pruned-30-int8")
+    assert [o.metric for o in result.objectives] == ["accuracy", "latency_p50_ms", "size_mb"]
+    assert dict(result.skipped) == {"peak_rss_mb": "not measured", "energy_per_1k_queries_j": "not measured"}
+
+
+def test_bootstrap_probability_is_one_for_a_clearly_dominant_variant() -> None:
+    group = _group(
+        _candidate("teacher", 80.0, 10.0, 100.0, n=10_000),
+        _candidate("dominant", 95.0, 2.0, 20.0, n=10_000),
+        _candidate("dominated", 70.0, 12.0, 120.0, n=10_000),
+    )
+    result = pareto(group, resamples=500, seed=1)
+    assert result.front == ("dominant",)
+    assert result.entry("dominant").probability == 1.0
+    assert result.entry("dominated").probability == 0.0
+    assert result.entry("teacher").probability == 0.0
+
+
+def test_bootstrap_probability_of_a_near_tie_is_between() -> None:
+    # Same latency and size, accuracies 0.1 point apart on 872 instances: each is on the front about half the time.
+    group = _group(_candidate("teacher", 88.0, 10.0, 80.0), _candidate("twin", 88.1, 10.0, 80.0))
+    result = pareto(group, resamples=2000, seed=3)
+    assert 0.3 < result.entry("teacher").probability < 0.7
+    assert 0.3 < result.entry("twin").probability < 0.7
+
+
+def test_unrankable_variants_are_listed_with_the_reason() -> None:
+    broken = Candidate(
+        "broken",
+        "m",
+        "teacher",
+        "hw",
+        {"accuracy": Measure(math.nan, "%"), "latency_p50_ms": Measure(None, "ms", status="failed", error="OOM")},
+    )
+    result = pareto(_group(_candidate("teacher", 88.0, 10.0, 80.0), broken))
+    assert dict(result.unranked)["broken"] == ("accuracy is nan; latency_p50_ms failed: OOM; size_mb not measured")
+    assert result.front == ("teacher",)
+
+
+@pytest.mark.parametrize(
+    ("priority", "tolerance", "chosen", "runners_up"),
+    [
+        ("speed", 1.0, "int8", ("pruned-30",)),
+        ("speed", 2.0, "int8", ("pruned-30-int8", "pruned-30")),
+        ("accuracy", 2.0, "pruned-30", ("int8", "pruned-30-int8")),
+        ("size", 2.0, "int8", ("pruned-30-int8", "pruned-30")),
+        ("balanced", 2.0, "int8", ("pruned-30-int8", "pruned-30")),
+        ("speed", 0.5, "pruned-30", ()),
+    ],
+)
+def test_recommendation_matches_the_notebook(
+    priority: str, tolerance: float, chosen: str, runners_up: tuple[str, ...]
+) -> None:
+    rec = recommend(NOTEBOOK, priority, Tolerance(tolerance))
+    assert (rec.chosen, rec.runners_up, rec.fallback) == (chosen, runners_up, False)
+
+
+def test_every_loser_has_a_reason() -> None:
+    rec = recommend(NOTEBOOK, "speed", Tolerance(1.0))
+    reasons = {v.variant: (v.outcome, v.reason) for v in rec.verdicts}
+    assert reasons["int8"] == ("chosen", "best speedup 2.31× among candidates")
+    assert reasons["pruned-30"] == ("runner-up", "#2 of 2: speedup 0.81× vs speedup 2.31×")
+    assert reasons["pruned-30-int8"] == ("over-tolerance", "accuracy drop 1.38 pts > tolerance 1.00 pts")
+    assert reasons["pruned-50"] == ("over-tolerance", "accuracy drop 2.18 pts > tolerance 1.00 pts")
+    assert reasons["teacher"][0] == "baseline"
+    # A tolerance that only pruned-30 meets: it is slower than the teacher, and the note says so.
+    assert recommend(NOTEBOOK, "speed", Tolerance(0.5)).note == "pruned-30 is slower than the teacher (speedup 0.81×)"
+
+
+def test_dominated_candidates_beyond_the_runners_up_say_by_whom() -> None:
+    group = _group(
+        _candidate("teacher", 90.0, 10.0, 100.0),
+        *[_candidate(f"v{i}", 89.5, 5.0 + i, 50.0 + i) for i in range(5)],
+    )
+    rec = recommend(group, "speed", Tolerance(1.0))
+    assert rec.chosen == "v0" and rec.runners_up == ("v1", "v2", "v3")
+    assert rec.verdict("v4").outcome == "dominated"
+    assert rec.verdict("v4").reason == "dominated by v0, v1, v2, v3"
+
+
+def test_fallback_to_the_teacher_is_explicit() -> None:
+    rec = recommend(NOTEBOOK, "speed", Tolerance(1.0), max_p99_ms=5.0)
+    assert rec.chosen == "teacher" and rec.fallback
+    assert rec.note == (
+        "no variant qualifies (2 misses deadline, 2 over tolerance); the teacher is recommended as the fallback "
+        "(the teacher too misses a deadline: p99 latency 14.88 ms > deadline 5 ms)"
+    )
+    assert rec.verdict("int8").reason == "p99 latency 6.44 ms > deadline 5 ms"
+
+
+def test_energy_priority_without_energy_numbers_says_so() -> None:
+    rec = recommend(NOTEBOOK, "energy", Tolerance(2.0))
+    assert rec.fallback
+    assert rec.verdict("int8").reason == "energy_per_1k_queries_j not measured, needed for priority energy"
+    group = _group(
+        _candidate("teacher", 88.0, 10.0, 80.0, energy_per_1k_queries_j=50.0),
+        _candidate("a", 87.5, 5.0, 40.0, energy_per_1k_queries_j=20.0),
+        _candidate("b", 87.9, 4.0, 40.0, energy_per_1k_queries_j=25.0),
+    )
+    assert recommend(group, "energy", Tolerance(1.0)).chosen == "a"  # lowest energy, not the fastest
+    assert recommend(group, "speed", Tolerance(1.0)).chosen == "b"
+
+
+def test_relative_tolerance_is_a_share_of_the_teacher_accuracy() -> None:
+    rec = recommend(NOTEBOOK, "speed", Tolerance(1.0, relative=True))  # 1 % of 88.19 = 0.88 points
+    assert rec.tolerance_pts == pytest.approx(0.8819)
+    assert rec.chosen == "pruned-30"
+    assert parse_tolerance("2%") == Tolerance(2.0, True)
+    assert parse_tolerance("0.5pts") == Tolerance(0.5, False)
+    with pytest.raises(SuiteInputError, match="--tolerance"):
+        parse_tolerance("lots")
+
+
+def test_scorecard_against_sla_targets() -> None:
+    targets = SlaTargets(max_accuracy_drop_pts=1.0, min_size_reduction_pct=30.0, min_latency_p99_reduction_pct=50.0)
+    card = scorecard(NOTEBOOK, "int8", targets)
+    size = card.kpi("Size on disk")
+    assert (size.teacher, size.student, size.improvement, size.status) == ("86.66", "55.87", "35.5 % lower", "pass")
+    latency = card.kpi("Latency p99")
+    assert (latency.improvement, latency.status) == ("56.8 % lower (2.31× faster)", "pass")
+    accuracy = card.kpi("Accuracy")
+    assert (accuracy.improvement, accuracy.target, accuracy.status) == ("-0.92 pts", "drop ≤ 1 pts", "pass")
+    assert card.kpi("Peak memory").status == "no target"
+    assert card.kpi("Deployment readiness").status == "pass"
+    assert card.status == "pass"
+    assert scorecard(NOTEBOOK, "pruned-50", targets).status == "fail"
+    # A target that cannot be checked makes the scorecard incomplete, never a silent pass.
+    assert scorecard(NOTEBOOK, "int8", SlaTargets(min_size_reduction_pct=None, max_peak_rss_mb=100.0)).status == (
+        "incomplete"
+    )
+    with pytest.raises(SuiteInputError, match=r"config\.sla\.max_drop"):
+        SlaTargets.from_mapping({"max_drop": 1}, "results/config.resolved.json")
+
+
+def test_recommend_cli_text_and_json(tmp_path, capsys) -> None:
+    from test_render import _leaderboard
+
+    parquet = _leaderboard(tmp_path)
+    assert main(["recommend", "--input", str(parquet), "--priority", "speed", "--tolerance", "1", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["chosen"] == "dq-int8"
+    assert answer["fallback_to_teacher"] is False
+    assert {v["variant"]: v["outcome"] for v in answer["verdicts"]}["<script>alert(1)</script>"] == "not-measured"
+    assert main(["recommend", "--input", str(parquet), "--priority", "speed", "--tolerance", "0.1"]) == 0
+    text = capsys.readouterr().out
+    assert "recommended: teacher (fallback: the teacher)" in text
+    assert "dq-int8: over-tolerance: accuracy drop 0.56 pts > tolerance 0.10 pts" in text
