@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from suite.compress.cast import FORMAT_HALF
 from suite.compress.dynamic_quant import (
     FORMAT_DYNAMIC_INT8,
     FORMAT_FP32,
@@ -36,6 +37,30 @@ def _load_fp32(directory: Path) -> Any:
 
     return AutoModelForSequenceClassification.from_pretrained(
         str(directory), local_files_only=True, use_safetensors=True, trust_remote_code=False
+    )
+
+
+@SAVERS.register(FORMAT_HALF)
+def _save_half(module: Any, directory: Path) -> None:
+    """float16/bfloat16 safetensors as they are (half the FP32 size); config.json records the dtype."""
+    module.save_pretrained(str(directory), safe_serialization=True)
+
+
+@LOADERS.register(FORMAT_HALF)
+def _load_half(directory: Path) -> Any:
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForSequenceClassification
+
+    # the dtype is read from the weights themselves, so a config without `dtype` cannot silently upcast to FP32
+    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as weights:
+        dtypes = {weights.get_slice(k).get_dtype() for k in weights.keys()}  # noqa: SIM118  (safe_open is no dict)
+    floating = sorted(d for d in dtypes if d in ("F16", "BF16"))
+    if len(floating) != 1:
+        raise ValueError(f"{directory / WEIGHTS_FILE}: expected float16 or bfloat16 weights, found {sorted(dtypes)}")
+    dtype = torch.float16 if floating[0] == "F16" else torch.bfloat16
+    return AutoModelForSequenceClassification.from_pretrained(
+        str(directory), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
     )
 
 

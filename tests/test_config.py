@@ -30,7 +30,8 @@ def test_default_config_is_valid(repo: Path, mirror: Path, monkeypatch):
     cfg = load_file(repo / "config" / "config.yaml", repo)
     assert cfg.variant_ids == ["teacher", "int8-dynamic", "pruned-30", "pruned-50", "pruned-30-int8"]
     assert cfg.lineage("pruned-30-int8") == ["teacher", "pruned-30", "pruned-30-int8"]
-    assert cfg.task("sst2").version == "1.0"
+    assert cfg.task("sst2").version == "1.1"
+    assert {"uci-imdb", "advglue-sst2", "sst2-perturb", "eec-fairness"} <= {t.name for t in cfg.tasks}
     assert cfg.latency.min_runs >= 50 and cfg.latency.min_seconds >= 2.0
 
 
@@ -186,3 +187,92 @@ def test_unknown_metric_in_task(base: dict, sandbox: Path):
     path.write_text(yaml.safe_dump(task))
     err = error_of(tiny_task_config(base, sandbox, "toy"), sandbox)
     assert err.field == "metrics[0]" and "did you mean 'accuracy'" in str(err)
+
+
+def test_empty_dataset(base: dict, sandbox: Path):
+    write_task(sandbox, "toy", "sentence\tlabel\n")
+    err = error_of(tiny_task_config(base, sandbox, "toy"), sandbox)
+    assert "split 'validation' has no rows" in str(err)
+
+
+def test_missing_label_field(base: dict, sandbox: Path):
+    write_task(sandbox, "toy", "sentence\tstars\ngood\t1\n")
+    err = error_of(tiny_task_config(base, sandbox, "toy"), sandbox)
+    assert err.file == "tasks/toy/toy.yaml" and err.field == "dataset.label_field"
+
+
+def test_unknown_kind_suggests(base: dict, sandbox: Path):
+    path = write_task(sandbox, "toy", "sentence\tlabel\ngood\t1\n")
+    task = yaml.safe_load(path.read_text())
+    task["kind"] = "clasification"
+    path.write_text(yaml.safe_dump(task))
+    err = error_of(tiny_task_config(base, sandbox, "toy"), sandbox)
+    assert err.file == "tasks/toy/toy.yaml" and err.field == "kind"
+    assert "did you mean 'classification'" in str(err)
+
+
+def test_template_with_an_unknown_slot(base: dict, sandbox: Path):
+    tests_file = sandbox / "tasks" / "checklist-sentiment" / "tests.yaml"
+    spec = yaml.safe_load(tests_file.read_text())
+    spec["tests"][1]["templates"][0] = "The {nuon} was {neg_adj}."
+    tests_file.write_text(yaml.safe_dump(spec))
+    base["tasks"] = ["checklist-sentiment"]
+    err = error_of(base, sandbox)
+    assert err.file == "tasks/checklist-sentiment/tests.yaml" and err.field == "tests[1].templates[0]"
+    assert "unknown slot 'nuon'; did you mean 'noun'?" in str(err)
+
+
+def test_eec_template_with_an_unknown_slot(base: dict, sandbox: Path):
+    templates = sandbox / "tasks" / "eec-fairness" / "templates.yaml"
+    templates.write_text(templates.read_text().replace("{person} has two children.", "{persn} has two children."))
+    base["tasks"] = ["eec-fairness"]
+    err = error_of(base, sandbox)
+    assert err.file == "tasks/eec-fairness/templates.yaml" and err.field == "templates[10]"
+    assert "did you mean 'person'" in str(err)
+
+
+def test_unknown_perturbation_and_generator(base: dict, sandbox: Path):
+    path = sandbox / "tasks" / "sst2-perturb" / "sst2-perturb.yaml"
+    task = yaml.safe_load(path.read_text())
+    task["generator"]["params"]["perturbations"]["tpyo"] = [0.1]
+    path.write_text(yaml.safe_dump(task))
+    base["tasks"] = ["sst2-perturb"]
+    err = error_of(base, sandbox)
+    assert err.field == "generator.params.perturbations.tpyo" and "did you mean 'typo'" in str(err)
+    task["generator"]["name"] = "perturbb"
+    path.write_text(yaml.safe_dump(task))
+    err = error_of(base, sandbox)
+    assert err.file == "tasks/sst2-perturb/sst2-perturb.yaml" and err.field == "generator.name"
+
+
+def test_include_cycle_and_unknown_include(base: dict, sandbox: Path):
+    for a, b in (("ta", "tb"), ("tb", "ta")):
+        (sandbox / "tasks" / a).mkdir()
+        (sandbox / "tasks" / a / f"{a}.yaml").write_text(f"include: {b}\nname: {a}\nversion: '1.0'\n")
+    base["tasks"] = ["ta"]
+    err = error_of(base, sandbox)
+    assert err.field == "include" and "include cycle (tasks/ta/ta.yaml -> tasks/tb/tb.yaml -> tasks/ta/ta.yaml)" in str(
+        err
+    )
+    (sandbox / "tasks" / "ta" / "ta.yaml").write_text("include: sst3\nname: ta\nversion: '1.0'\n")
+    assert "did you mean 'sst2'" in str(error_of(base, sandbox))
+
+
+def test_generated_task_data_sha256_is_of_the_instances(base: dict, repo: Path):
+    from suite.data import load_task_data
+    from suite.provenance import sha256_json
+
+    base["tasks"] = ["stability-stress"]
+    cfg = load(base, repo)
+    data = load_task_data(cfg.task("stability-stress"), cfg.data_mirror, cfg.data_cache)
+    instances = [
+        {"text": t, "label": -1, "slice": s, "ref": -1, "meta": {}}
+        for t, s in zip(data.texts, data.slices, strict=True)
+    ]
+    assert data.data_sha256 == sha256_json(instances)
+
+
+def test_cast_params(base: dict, repo: Path):
+    base["variants"].append({"id": "fp8", "parent": "teacher", "method": "cast", "params": {"dtype": "float8"}})
+    err = error_of(base, repo)
+    assert err.field == f"variants[{len(base['variants']) - 1}].params.dtype" and "float16" in str(err)

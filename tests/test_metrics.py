@@ -53,3 +53,28 @@ def test_paired_difference_of_identical_predictions_is_zero():
     y = np.array([0, 1, 1, 0, 1])
     p = np.array([0, 1, 0, 0, 1])
     assert paired_bootstrap_diff(accuracy, y, p, p, resamples=200, confidence=0.95, seed=0) == (0.0, 0.0)
+
+
+def test_mcc_by_hand_and_against_sklearn():
+    from sklearn.metrics import matthews_corrcoef
+
+    from suite.metrics import mcc
+
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 1, 1])
+    p = np.array([1, 0, 0, 1, 0, 1, 1, 0, 1, 0])
+    # tp=4 tn=3 fp=1 fn=2: (4·3 − 1·2) / sqrt(5 · 6 · 4 · 5) = 10 / sqrt(600)
+    assert mcc(y, p) == pytest.approx(10 / np.sqrt(600))
+    assert mcc(y, p) == pytest.approx(matthews_corrcoef(y, p))
+    assert mcc(np.array([0, 1, 1]), np.array([1, 1, 1])) == 0.0  # constant prediction: defined as 0
+
+
+def test_ece_by_hand():
+    from suite.metrics import ece
+
+    y = np.array([1, 1, 0, 0])
+    probs = np.array([[0.05, 0.95], [0.05, 0.95], [0.3, 0.7], [0.8, 0.2]])
+    # bin (14/15, 1]: conf .95, acc 1 -> gap .05 × 2; bin (10/15, 11/15]: conf .7, acc 0 -> .7; bin (11/15, 12/15]:
+    # conf .8, acc 1 -> .2. ECE = (2 · .05 + .7 + .2) / 4 = .25
+    assert ece(y, probs) == pytest.approx(0.25)
+    assert ece(y, np.vstack([probs[:3], [np.nan, np.nan]])) == pytest.approx((2 * 0.05 + 0.7) / 3)  # NaN row left out
+    assert METRICS.get("ece").uses_probs and METRICS.get("ece").higher_is_better is False

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-VARIANTS = {"teacher", "int8-dynamic", "pruned-30", "pruned-50", "pruned-30-int8"}
+VARIANTS = {"teacher", "int8-dynamic", "pruned-30", "pruned-50", "pruned-30-int8", "fp16", "bf16"}
+TASKS = {"sst2", "sst2-perturb", "checklist-sentiment", "stability-stress", "eec-fairness"}
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -60,15 +61,16 @@ def test_leaderboard_has_every_variant_and_metric(tiny_run: Path):
     for variant, rows in table.groupby("variant"):
         assert required <= set(rows.metric), variant
     assert (table.status == "ok").all()
-    acc = table[(table.metric == "accuracy")].set_index("variant")
+    assert set(table.task) == TASKS | {"system"}
+    acc = table[(table.metric == "accuracy") & (table.task == "sst2")].set_index("variant")
     assert (acc.n == 872).all()  # the whole SST-2 dev set
     assert (acc.ci_low <= acc.value).all() and (acc.value <= acc.ci_high).all()
     sparsity = table[table.metric == "sparsity"].set_index("variant").value
     assert sparsity["pruned-50"] == pytest.approx(50.0, abs=0.01)
     assert sparsity["pruned-30-int8"] == pytest.approx(30.0, abs=1.0)  # int8 rounding adds a few zeros
-    drop = table[(table.metric == "accuracy_drop_pts")].set_index("variant").value
+    drop = table[(table.metric == "accuracy_drop_pts") & (table.task == "sst2")].set_index("variant").value
     assert drop["teacher"] == 0.0
-    value = {(r.variant, r.metric): r.value for r in table.itertuples()}
+    value = {(r.variant, r.metric): r.value for r in table.itertuples() if r.task in ("sst2", "system")}
     for variant in VARIANTS:  # derived figures agree with their inputs
         assert value[(variant, "accuracy_drop_pts")] == pytest.approx(
             value[("teacher", "accuracy")] - value[(variant, "accuracy")]
@@ -80,6 +82,30 @@ def test_leaderboard_has_every_variant_and_metric(tiny_run: Path):
     for column in ("git_commit", "config_hash", "artefact_sha256", "data_sha256", "cpu_model", "library_versions"):
         assert table[column].notna().all() and (table[column] != "").all(), column
     assert (table.threads == 1).all() and (table.seed == 7).all()
+
+
+def test_every_task_kind_reports_its_metrics_and_fidelity(tiny_run: Path):
+    table = pq.read_table(tiny_run / "results" / "leaderboard.parquet").to_pandas()
+    tasks = table[table.task != "system"]
+    assert tasks.groupby("task").task_version.nunique().max() == 1
+    assert (tasks.data_sha256.str.len() == 64).all()  # file sha256, or sha256 of the generated instances
+    metrics = {t: set(rows.metric) for t, rows in tasks[tasks.variant == "fp16"].groupby("task")}
+    assert {"accuracy", "macro_f1", "mcc", "ece", "accuracy_drop_pts", "mcnemar_p", "agreement"} <= metrics["sst2"]
+    assert {"kl_teacher_student", "accuracy_retained_pct", "mlperf_99", "mlperf_99_9"} <= metrics["sst2"]
+    assert {"accuracy@typo_s3", "flip_rate@typo_s3", "accuracy@worst_case", "accuracy_drop_pts@casing_s3"} <= metrics[
+        "sst2-perturb"
+    ]
+    assert {"failure_rate", "failure_rate@mft_negated_positive", "failure_rate_change_pts@inv_person_name"} <= metrics[
+        "checklist-sentiment"
+    ]
+    assert {"nonfinite_rate", "nonfinite_rate@all_inputs", "nonfinite_rate@empty"} <= metrics["stability-stress"]
+    assert {"dp_diff@gender", "dp_diff@race", "positive_rate@gender=female", "dp_diff_change@race"} <= metrics[
+        "eec-fairness"
+    ]
+    teacher = tasks[(tasks.variant == "teacher") & (tasks.metric == "agreement")]
+    assert (teacher.value == 100.0).all() and len(teacher) == len(TASKS)
+    predictions = pq.read_table(tiny_run / "results" / "predictions" / "sst2-perturb" / "bf16.parquet")
+    assert {"label", "pred", "probs", "slice", "ref"} <= set(predictions.column_names)
 
 
 def test_lineage_recorded_in_variant_json(tiny_run: Path):

@@ -15,18 +15,29 @@ MetricFn = Callable[[np.ndarray, np.ndarray], float]
 @dataclass(frozen=True)
 class Metric:
     name: str
-    fn: MetricFn
+    fn: MetricFn  # (y_true, y_pred) -> value, or (y_true, probs) -> value when uses_probs
     unit: str
     higher_is_better: bool
     scale: float = 1.0  # 100 for metrics reported in percent
+    uses_probs: bool = False  # calibration metrics read the probabilities, not the predicted labels
+
+    def compute(self, y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray | None) -> float:
+        """The metric in its base unit (a fraction for percentages)."""
+        if self.uses_probs:
+            if probs is None:
+                raise ValueError(f"metric '{self.name}' needs probabilities")
+            return self.fn(y_true, probs)
+        return self.fn(y_true, y_pred)
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def register(name: str, unit: str, higher_is_better: bool, scale: float = 1.0) -> Callable[[MetricFn], MetricFn]:
+def register(
+    name: str, unit: str, higher_is_better: bool, scale: float = 1.0, uses_probs: bool = False
+) -> Callable[[MetricFn], MetricFn]:
     def decorate(fn: MetricFn) -> MetricFn:
-        METRICS.register(name)(Metric(name, fn, unit, higher_is_better, scale))
+        METRICS.register(name)(Metric(name, fn, unit, higher_is_better, scale, uses_probs))
         return fn
 
     return decorate
@@ -39,7 +50,8 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     >>> accuracy(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 0]))
     0.75
     """
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+    y_true = np.asarray(y_true)
+    return float(np.mean(y_true == np.asarray(y_pred))) if len(y_true) else float("nan")
 
 
 @register("macro_f1", unit="%", higher_is_better=True, scale=100.0)
@@ -60,6 +72,72 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
+@register("mcc", unit="", higher_is_better=True)
+def mcc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Matthews correlation coefficient (Gorodkin's K-class form; the usual formula for two classes), in [-1, 1].
+
+    A prediction of -1 (non-finite logits) is its own wrong class. 0 when a marginal is constant (undefined).
+
+    >>> round(mcc(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0])), 4)  # tp=1 tn=2 fp=0 fn=1: 2/sqrt(1*2*3*2)
+    0.5774
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = np.union1d(y_true, y_pred)
+    if len(y_true) == 0:
+        return float("nan")
+    t = (y_true[:, None] == labels[None, :]).sum(axis=0).astype(np.float64)  # true count per class
+    p = (y_pred[:, None] == labels[None, :]).sum(axis=0).astype(np.float64)  # predicted count per class
+    n = float(len(y_true))
+    correct = float(np.sum(y_true == y_pred))
+    denominator = np.sqrt((n * n - p @ p) * (n * n - t @ t))
+    return float((correct * n - t @ p) / denominator) if denominator > 0 else 0.0
+
+
+@register("ece", unit="%", higher_is_better=False, scale=100.0, uses_probs=True)
+def ece(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> float:
+    """Expected calibration error: the |accuracy − confidence| gap over 15 equal-width confidence bins, weighted
+    by bin size (Guo et al. 2017). Confidence is the top probability; instances with non-finite probabilities are
+    left out (they are counted by `nonfinite_rate`).
+
+    >>> # one instance per bin: (|1 − .9| + |0 − .8| + |1 − .6| + |1 − .7|) / 4
+    >>> round(ece(np.array([1, 0, 1, 1]), np.array([[0.1, 0.9], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])), 4)
+    0.4
+    """
+    y_true, probs = np.asarray(y_true), np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or len(probs) == 0:
+        return float("nan")
+    finite = np.isfinite(probs).all(axis=1)
+    y_true, probs = y_true[finite], probs[finite]
+    if len(y_true) == 0:
+        return float("nan")
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y_true
+    # bins (0, 1/15], (1/15, 2/15], …: a confidence of exactly 1 falls in the last bin
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        in_bin = bins == b
+        total += in_bin.sum() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(total / len(y_true))
+
+
+def bootstrap(
+    stat: Callable[[np.ndarray], float], n: int, *, resamples: int, confidence: float, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of stat(indices) over `resamples` seeded resamples of n instances."""
+    if n == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    stats = np.array([stat(i) for i in idx], dtype=np.float64)
+    stats = stats[np.isfinite(stats)]
+    if len(stats) == 0:
+        return float("nan"), float("nan")
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
 def bootstrap_ci(
     fn: MetricFn,
     y_true: np.ndarray,
@@ -71,15 +149,30 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of fn over resampled instances (seeded, so reruns give the same interval)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    n = len(y_true)
-    if n == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    stats = np.array([fn(y_true[i], y_pred[i]) for i in idx])
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(stats, [alpha, 1 - alpha])
-    return float(low), float(high)
+    return bootstrap(
+        lambda i: fn(y_true[i], y_pred[i]), len(y_true), resamples=resamples, confidence=confidence, seed=seed
+    )
+
+
+def metric_ci(
+    metric: Metric,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    probs: np.ndarray | None,
+    *,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float]:
+    """Bootstrap interval of a registered metric (labels or probabilities resampled together)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return bootstrap(
+        lambda i: metric.compute(y_true[i], y_pred[i], None if probs is None else probs[i]),
+        len(y_true),
+        resamples=resamples,
+        confidence=confidence,
+        seed=seed,
+    )
 
 
 def paired_bootstrap_diff(
@@ -94,12 +187,10 @@ def paired_bootstrap_diff(
 ) -> tuple[float, float]:
     """Interval of fn(a) − fn(b) resampling the same instances for both (paired), e.g. the teacher and a student."""
     y_true, pred_a, pred_b = np.asarray(y_true), np.asarray(pred_a), np.asarray(pred_b)
-    n = len(y_true)
-    if n == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    stats = np.array([fn(y_true[i], pred_a[i]) - fn(y_true[i], pred_b[i]) for i in idx])
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(stats, [alpha, 1 - alpha])
-    return float(low), float(high)
+    return bootstrap(
+        lambda i: fn(y_true[i], pred_a[i]) - fn(y_true[i], pred_b[i]),
+        len(y_true),
+        resamples=resamples,
+        confidence=confidence,
+        seed=seed,
+    )

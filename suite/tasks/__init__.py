@@ -1,6 +1,6 @@
-"""Task kinds; importing this package registers them (no torch import at import time)."""
+"""Task kinds and generators; importing this package registers them (no torch import at import time)."""
 
-from suite.tasks import classification  # noqa: F401  (registration)
-from suite.tasks.base import TASK_KINDS, TaskKind
+from suite.tasks import checklist, classification, fairness, perturbation, stability  # noqa: F401  (registration)
+from suite.tasks.base import GENERATORS, TASK_KINDS, TaskKind
 
-__all__ = ["TASK_KINDS", "TaskKind"]
+__all__ = ["GENERATORS", "TASK_KINDS", "TaskKind"]
