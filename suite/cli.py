@@ -68,7 +68,14 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from suite.pipeline import measure
 
-    measure(_config(args), args.variant, Path(args.model), Path(args.output))
+    measure(_config(args), args.variant, Path(args.model), Path(args.peak), Path(args.output))
+    return 0
+
+
+def cmd_probe_peak(args: argparse.Namespace) -> int:
+    from suite.pipeline import probe_peak
+
+    probe_peak(_config(args), Path(args.output))
     return 0
 
 
@@ -82,8 +89,30 @@ def cmd_gather(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from suite.render import render_site
 
-    index = render_site(Path(args.input), Path(args.output), Path(args.schema))
+    index = render_site(
+        Path(args.input),
+        Path(args.output),
+        Path(args.schema),
+        resolved=Path(args.resolved) if args.resolved else None,
+        release=args.release,
+    )
     print(f"site -> {index}")
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    import json
+
+    from suite.rank import build_groups, find_group, parse_tolerance, read_records, recommend
+
+    task = args.task
+    if task is None:  # the leaderboard's main task, so the CLI and the site answer the same question
+        from suite.render import load_schema
+
+        task = load_schema(Path(args.schema)).main_task
+    group = find_group(build_groups(read_records(args.input)), task, args.task_version, args.hardware, args.input)
+    rec = recommend(group, args.priority, parse_tolerance(args.tolerance), args.max_p99_ms, args.max_peak_mb)
+    print(json.dumps(rec.to_json(), indent=2, ensure_ascii=False) if args.json else rec.to_text())
     return 0
 
 
@@ -151,12 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("measure", help="latency and size of one variant")
+    p = sub.add_parser("measure", help="latency, throughput, memory, FLOPs, energy and size of one variant")
     _add_config(p)
     p.add_argument("--variant", required=True)
     p.add_argument("--model", required=True)
+    p.add_argument("--peak", required=True, help="the machine's peak FLOP/s JSON (suite probe-peak)")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("probe-peak", help="measure the machine's FP32 matmul peak once per hardware fingerprint")
+    _add_config(p)
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_probe_peak)
 
     p = sub.add_parser("gather", help="all result rows plus teacher-relative figures into one Parquet")
     _add_config(p)
@@ -169,7 +204,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default="results/leaderboard.parquet")
     p.add_argument("--output", default="results/site")
     p.add_argument("--schema", default="leaderboard/schema.yaml")
+    p.add_argument(
+        "--resolved",
+        help="resolved config JSON (results/config.resolved.json): SLA targets, recipes and task definitions; "
+        "without it the scorecard has no targets and the page says so",
+    )
+    p.add_argument(
+        "--release", help="write a self-contained site to OUTPUT/releases/RELEASE and update OUTPUT/releases/index.html"
+    )
     p.set_defaults(func=cmd_render)
+
+    from suite.rank import PRIORITIES
+
+    p = sub.add_parser(
+        "recommend", help="which variant to ship: priority, accuracy tolerance and deadlines (reads the Parquet only)"
+    )
+    p.add_argument("--input", default="results/leaderboard.parquet")
+    p.add_argument("--priority", choices=PRIORITIES, default="balanced")
+    p.add_argument(
+        "--tolerance", default="1", help="max accuracy drop: points (1, 0.5pts) or %% of the teacher's accuracy (2%%)"
+    )
+    p.add_argument("--max-p99-ms", type=float, default=None, help="deadline: p99 latency at most this many ms")
+    p.add_argument("--max-peak-mb", type=float, default=None, help="deadline: peak memory at most this many MiB")
+    p.add_argument("--task", default=None, help="task (default: main_metric.task of --schema)")
+    p.add_argument("--schema", default="leaderboard/schema.yaml")
+    p.add_argument("--task-version", default=None, help="task version (default: the newest in the results)")
+    p.add_argument("--hardware", default=None, help="hardware fingerprint (needed when several machines measured)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("table", help="print a Markdown table of a results Parquet, one row per variant")
     p.add_argument("--input", default="results/leaderboard.parquet")

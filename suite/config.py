@@ -19,13 +19,16 @@ from suite.specs import (
     TEACHER,
     DataFile,
     DatasetSpec,
+    EnergySpec,
     EvaluateSpec,
     FinetuneSpec,
+    GeneratorSpec,
     LatencySpec,
     ModelSource,
     SuiteConfig,
     TaskSpec,
     TeacherSpec,
+    ThroughputSpec,
     VariantSpec,
 )
 
@@ -95,7 +98,62 @@ def task_file(root: Path, name: str) -> Path:
     return root / "tasks" / name / f"{name}.yaml"
 
 
-def load_task_dict(root: Path, name: str, config_label: str, field: str) -> dict[str, Any]:
+def _rel(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`; nested mappings merge key by key, everything else is replaced."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+# What a derived task never inherits: its identity and its own changelog-tracked version.
+NOT_INHERITED = ("name", "version", "description")
+
+
+def _with_includes(root: Path, path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], list[str]]:
+    """The task mapping with `include:` resolved (lm-evaluation-harness style), and the files it derives from."""
+    data = read_yaml(path)
+    include = data.pop("include", None)
+    if include is None:
+        return data, []
+    label = _rel(path, root)
+    if not isinstance(include, str) or not include:
+        raise SuiteInputError(label, "include", f"expected a task name or a .yaml path, got {include!r}")
+    target = (path.parent / include).resolve() if include.endswith((".yaml", ".yml")) else task_file(root, include)
+    if not target.is_file():
+        known = sorted(p.name for p in (root / "tasks").iterdir() if task_file(root, p.name).is_file())
+        raise SuiteInputError(label, "include", str(UnknownNameError("task", include, known)), "name a task file")
+    if target in (*chain, path.resolve()):
+        cycle = " -> ".join(_rel(p, root) for p in (*chain, path.resolve(), target))
+        raise SuiteInputError(label, "include", f"include cycle ({cycle})")
+    base, includes = _with_includes(root, target, (*chain, path.resolve()))
+    for key in NOT_INHERITED:
+        base.pop(key, None)
+    return _merge(base, data), [_rel(target, root), *includes]
+
+
+def _read_generator_files(data: dict[str, Any], path: Path, label: str) -> None:
+    """Embed each generator data file's content, so a job (and Snakemake's rerun check) sees the templates."""
+    generator = data.get("generator")
+    if not generator:
+        return
+    contents = {}
+    for role, rel in generator.get("files", {}).items():
+        file = (path.parent / rel).resolve()
+        if not file.is_file():
+            raise SuiteInputError(
+                label, f"generator.files.{role}", f"data file {rel} not found beside the task", "add it or fix the path"
+            )
+        contents[role] = read_yaml(file)
+    generator["data"] = contents
+
+
+def load_task_dict(root: Path, name: str, config_label: str, field: str) -> tuple[dict[str, Any], list[str]]:
+    """A task file validated against tasks/schema.yaml, with includes resolved and generator files embedded."""
     path = task_file(root, name)
     if not path.is_file():
         known = sorted(p.name for p in (root / "tasks").iterdir() if task_file(root, p.name).is_file())
@@ -105,48 +163,85 @@ def load_task_dict(root: Path, name: str, config_label: str, field: str) -> dict
             str(UnknownNameError("task", name, known)),
             f"add {path.relative_to(root)} or fix the name",
         )
-    data = validate(read_yaml(path), root / "tasks" / "schema.yaml", str(path.relative_to(root)))
+    label = _rel(path, root)
+    merged, includes = _with_includes(root, path)
+    data = validate(merged, root / "tasks" / "schema.yaml", label)
     if data["name"] != name:
-        raise SuiteInputError(str(path), "name", f"'{data['name']}' differs from the directory name '{name}'")
-    return data
+        raise SuiteInputError(label, "name", f"'{data['name']}' differs from the directory name '{name}'")
+    _read_generator_files(data, path, label)
+    parse_task(data, label)  # kind, metrics, generator and dataset checks, before any data is read
+    return data, includes
 
 
-def parse_task(data: dict[str, Any], path: str) -> TaskSpec:
+def parse_task(data: dict[str, Any], path: str, includes: Iterable[str] = ()) -> TaskSpec:
     from suite.metrics import METRICS
-    from suite.tasks import TASK_KINDS
+    from suite.tasks import GENERATORS, TASK_KINDS
 
     if data["kind"] not in TASK_KINDS:
         raise SuiteInputError(path, "kind", str(UnknownNameError("task kind", data["kind"], TASK_KINDS.names())))
+    kind = TASK_KINDS.get(data["kind"])
     for i, metric in enumerate(data["metrics"]):
         if metric not in METRICS:
             raise SuiteInputError(path, f"metrics[{i}]", str(UnknownNameError("metric", metric, METRICS.names())))
-    ds = data["dataset"]
-    if data["split"] not in ds["files"] and not (ds.get("hub") or {}).get("id"):
-        raise SuiteInputError(path, "split", f"split '{data['split']}' has no file under dataset.files")
-    if ds["format"] == "json" and not ds.get("json_key"):
-        raise SuiteInputError(path, "dataset.json_key", "format 'json' needs the key of the record list")
-    hub = ds.get("hub") or {}
-    dataset = DatasetSpec(
-        name=ds["name"],
-        format=ds["format"],
-        text_field=ds["text_field"],
-        label_field=ds["label_field"],
-        labels={int(k): v for k, v in ds["labels"].items()},
-        files={split: DataFile(f["path"], f["sha256"]) for split, f in ds["files"].items()},
-        hub_id=hub.get("id"),
-        hub_revision=hub.get("revision"),
-        hub_config=hub.get("config"),
-        json_key=ds.get("json_key"),
-    )
+    ds = data.get("dataset")
+    if kind.NEEDS_DATASET and not ds:
+        raise SuiteInputError(path, "dataset", f"a '{data['kind']}' task needs a dataset (or `include:` of one)")
+    if kind.NEEDS_GENERATOR and not data.get("generator"):
+        raise SuiteInputError(path, "generator", f"a '{data['kind']}' task needs a generator section")
+    if not kind.NEEDS_GENERATOR and data.get("generator"):
+        raise SuiteInputError(path, "generator", f"a '{data['kind']}' task is not generated; remove the section")
+    generator = None
+    if data.get("generator"):
+        gen = data["generator"]
+        if gen["name"] not in GENERATORS:
+            raise SuiteInputError(
+                path, "generator.name", str(UnknownNameError("generator", gen["name"], GENERATORS.names()))
+            )
+        generator = GeneratorSpec(
+            name=gen["name"],
+            seed=gen["seed"],
+            params=dict(gen.get("params") or {}),
+            files=dict(gen.get("files") or {}),
+            data=dict(gen.get("data") or {}),
+        )
+    dataset = None
+    if ds:
+        if not data.get("split"):
+            raise SuiteInputError(path, "split", "a task with a dataset needs the split to evaluate")
+        if data["split"] not in ds["files"] and not (ds.get("hub") or {}).get("id"):
+            raise SuiteInputError(path, "split", f"split '{data['split']}' has no file under dataset.files")
+        if ds["format"] == "json" and not ds.get("json_key"):
+            raise SuiteInputError(path, "dataset.json_key", "format 'json' needs the key of the record list")
+        if ds.get("columns") and ds["format"] != "tsv":
+            raise SuiteInputError(path, "dataset.columns", "only a tsv file can be header-less")
+        hub = ds.get("hub") or {}
+        dataset = DatasetSpec(
+            name=ds["name"],
+            format=ds["format"],
+            text_field=ds["text_field"],
+            label_field=ds["label_field"],
+            labels={int(k): v for k, v in ds["labels"].items()},
+            files={split: DataFile(f["path"], f["sha256"]) for split, f in ds["files"].items()},
+            hub_id=hub.get("id"),
+            hub_revision=hub.get("revision"),
+            hub_config=hub.get("config"),
+            json_key=ds.get("json_key"),
+            columns=tuple(ds["columns"]) if ds.get("columns") else None,
+        )
+    elif not data.get("labels"):
+        raise SuiteInputError(path, "labels", "a task without a dataset needs its label set, e.g. {0: negative}")
     return TaskSpec(
         name=data["name"],
         version=data["version"],
         kind=data["kind"],
         description=data.get("description", ""),
         dataset=dataset,
-        split=data["split"],
+        split=data.get("split") if ds else None,
         metrics=tuple(data["metrics"]),
         path=path,
+        generator=generator,
+        includes=tuple(includes),
+        labels=dataset.labels if dataset else {int(k): v for k, v in data["labels"].items()},
     )
 
 
@@ -256,7 +351,8 @@ def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/co
     resolved = {
         "config": validated,
         "tasks": {
-            name: {"file": str(task_file(root, name).relative_to(root)), "definition": d} for name, d in tasks.items()
+            name: {"file": str(task_file(root, name).relative_to(root)), "definition": d, "includes": inc}
+            for name, (d, inc) in tasks.items()
         },
         "data_mirror": resolve_mirror(validated["data"]["mirror"], root),
         # the cache lives with the results, in the working directory
@@ -269,9 +365,12 @@ def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/co
 def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
     cfg = resolved["config"]
     label = resolved.get("label", "config")
-    task_specs = {name: parse_task(t["definition"], t["file"]) for name, t in resolved["tasks"].items()}
+    task_specs = {
+        name: parse_task(t["definition"], t["file"], t.get("includes", ())) for name, t in resolved["tasks"].items()
+    }
     finetune = cfg["teacher"].get("finetune")
-    if finetune and finetune.get("split", "train") not in task_specs[finetune["task"]].dataset.files:
+    train_dataset = task_specs[finetune["task"]].dataset if finetune else None
+    if finetune and (train_dataset is None or finetune.get("split", "train") not in train_dataset.files):
         raise SuiteInputError(
             label, "teacher.finetune.split", f"task '{finetune['task']}' has no '{finetune.get('split')}' file"
         )
@@ -290,6 +389,8 @@ def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
         tasks=tuple(task_specs[name] for name in cfg["tasks"]),
         evaluate=EvaluateSpec(**cfg["evaluate"]),
         latency=LatencySpec(**cfg["latency"]),
+        throughput=ThroughputSpec(**{**cfg["throughput"], "batch_sizes": tuple(cfg["throughput"]["batch_sizes"])}),
+        energy=EnergySpec(**cfg["energy"]),
         config_hash=sha256_json({"config": cfg, "tasks": resolved["tasks"]}),
         raw=resolved,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from suite.config import finetune_task
-from suite.data import load_split
-from suite.metrics import accuracy, paired_bootstrap_diff
+from suite.data import load_split, load_task_data
 from suite.provenance import provenance
-from suite.results import Row, read_results, to_table, write_table
+from suite.results import read_results, to_table, write_table
 from suite.specs import TEACHER, SuiteConfig
 
 # --- build ---------------------------------------------------------------------------------------------------
@@ -120,7 +119,7 @@ def predict(cfg: SuiteConfig, variant_id: str, task_name: str, model_dir: Path, 
 
     _torch_setup(cfg.threads)
     task = cfg.task(task_name)
-    data = load_split(task, task.split, cfg.data_mirror, cfg.data_cache)
+    data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
     model, record = load_artefact(model_dir)
     table = TASK_KINDS.get(task.kind)().predict(model, variant_id, task, data, cfg.evaluate)
     metadata = {"artefact_sha256": record["artefact_sha256"], "data_sha256": data.data_sha256, "source": data.source}
@@ -148,26 +147,17 @@ def score(cfg: SuiteConfig, variant_id: str, task_name: str, model_dir: Path, pr
     write_table(to_table(rows, _lineage(record, cfg), prov), out)
 
 
-def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, out: Path) -> None:
-    """Latency (on the first task's sentences) and size; a failure becomes a 'failed' row, not a crashed run."""
-    from suite.artefacts import load_artefact, read_record
-    from suite.measure import latency_rows, size_rows
+def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path, out: Path) -> None:
+    """Every system measurement of one variant (on the first task's sentences); failures become 'failed' rows."""
+    from suite.artefacts import read_record
+    from suite.measure import measure_variant
 
     _torch_setup(cfg.threads)
-    task = cfg.tasks[0]
-    data = load_split(task, task.split, cfg.data_mirror, cfg.data_cache)
+    # the first task with real sentences (generated sets such as stress inputs are not a realistic length mix)
+    task = next((t for t in cfg.tasks if t.dataset is not None), cfg.tasks[0])
+    data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
     record = read_record(model_dir)
-    rows: list[Row]
-    try:
-        model, record = load_artefact(model_dir)
-        rows = size_rows(variant_id, model_dir, model)
-        rows += latency_rows(variant_id, model, data.texts, cfg.latency, cfg.evaluate.max_length, cfg.threads, cfg.seed)
-    except Exception as exc:  # recorded in the results, so the other variants and the site go on
-        reason = f"{type(exc).__name__}: {exc}"
-        rows = [
-            Row(variant_id, metric, math.nan, unit, False, status="failed", error=reason)
-            for metric, unit in (("latency_p50_ms", "ms"), ("size_mb", "MiB"))
-        ]
+    rows = measure_variant(cfg, variant_id, model_dir, data.texts, json.loads(Path(peak_file).read_text()))
     prov = provenance(
         config_hash=cfg.config_hash,
         artefact_sha256=record["artefact_sha256"],
@@ -176,6 +166,16 @@ def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, out: Path) -> No
         threads=cfg.threads,
     )
     write_table(to_table(rows, _lineage(record, cfg), prov), out)
+
+
+def probe_peak(cfg: SuiteConfig, out: Path) -> None:
+    """The machine's matmul peak, with the hardware fingerprint it belongs to."""
+    from suite.provenance import hardware
+    from suite.results import write_json
+    from suite.trackers.flops import matmul_peak_gflops
+
+    _torch_setup(cfg.threads)
+    write_json({**matmul_peak_gflops(cfg.threads), **hardware(cfg.threads)}, out)
 
 
 # --- gather ---------------------------------------------------------------------------------------------------
@@ -211,7 +211,8 @@ def _derived(
 
 
 def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Path], out: Path) -> None:
-    """All rows into one table, plus what is derived against the teacher: speedup, size reduction, accuracy drop."""
+    """All rows into one table, plus what is derived against the teacher: speedup, size reduction, and per task the
+    paired fidelity figures of suite.fidelity (accuracy drop, McNemar, agreement, KL, badges, slice deltas)."""
     table = read_results(metric_files)
     derived: list[dict[str, Any]] = []
     teacher_p50 = _value(table, TEACHER, "latency_p50_ms")
@@ -257,72 +258,76 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
                     "100 × (1 − variant size_mb / teacher size_mb)",
                 )
             )
-    predictions = pa.concat_tables([pq.read_table(p) for p in prediction_files]) if prediction_files else None
-    for task in cfg.tasks:
-        if predictions is None:
-            break
-        teacher_pred = _predictions(predictions, TEACHER, task.name)
-        if teacher_pred is None:
-            continue
-        for variant in cfg.variant_ids:
-            pred = _predictions(predictions, variant, task.name)
-            acc_rows = table.filter(
-                (pa.compute.field("variant") == variant)
-                & (pa.compute.field("task") == task.name)
-                & (pa.compute.field("metric") == "accuracy")
-            ).to_pylist()
-            if pred is None or not acc_rows:
-                continue
-            labels, teacher_labels = pred["label"], teacher_pred["label"]
-            if not np.array_equal(labels, teacher_labels):
-                raise ValueError(f"task {task.name}: {variant} and the teacher were evaluated on different instances")
-            drop = 100 * (accuracy(labels, teacher_pred["pred"]) - accuracy(labels, pred["pred"]))
-            low, high = paired_bootstrap_diff(
-                accuracy,
-                labels,
-                teacher_pred["pred"],
-                pred["pred"],
-                resamples=cfg.evaluate.bootstrap_resamples,
-                confidence=cfg.evaluate.confidence,
-                seed=cfg.seed,
-            )
-            how = (
-                f"teacher accuracy − variant accuracy in points on the same {len(labels)} instances; paired "
-                f"bootstrap CI ({cfg.evaluate.bootstrap_resamples} resamples, seed {cfg.seed})"
-            )
-            derived.append(
-                _derived(
-                    acc_rows[0],
-                    "accuracy_drop_pts",
-                    drop,
-                    "points",
-                    False,
-                    how,
-                    ci_low=100 * low,
-                    ci_high=100 * high,
-                    n=len(labels),
-                )
-            )
-            agreement = 100 * float(np.mean(pred["pred"] == teacher_pred["pred"]))
-            derived.append(
-                _derived(
-                    acc_rows[0],
-                    "agreement",
-                    agreement,
-                    "%",
-                    True,
-                    "share of instances where the variant predicts the teacher's label",
-                    n=len(labels),
-                )
-            )
+    derived += _task_derived(cfg, table, [pq.read_table(p) for p in prediction_files])
     if derived:
         table = pa.concat_tables([table, pa.Table.from_pylist(derived, schema=table.schema)])
     write_table(table, out)
 
 
-def _predictions(table: pa.Table, variant: str, task: str) -> dict[str, np.ndarray] | None:
-    sub = table.filter((pa.compute.field("variant") == variant) & (pa.compute.field("task") == task))
-    if sub.num_rows == 0:
-        return None
-    sub = sub.sort_by("idx")
-    return {"label": sub["label"].to_numpy(), "pred": sub["pred"].to_numpy()}
+def _task_derived(cfg: SuiteConfig, table: pa.Table, prediction_tables: list[pa.Table]) -> list[dict[str, Any]]:
+    """Per task, every variant against the teacher (suite.fidelity), and non-finite logits over all task inputs."""
+    from suite.fidelity import teacher_relative
+    from suite.tasks import TASK_KINDS
+    from suite.tasks.base import Columns
+    from suite.tasks.stability import nonfinite_summary
+
+    by_key: dict[tuple[str, str], pa.Table] = {}
+    for predictions in prediction_tables:
+        if predictions.num_rows:
+            key = (predictions["task"][0].as_py(), predictions["variant"][0].as_py())
+            by_key[key] = predictions
+    rows_by_key: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for row in table.filter(pa.compute.field("task") != "system").to_pylist():
+        rows_by_key.setdefault((row["task"], row["variant"]), {})[row["metric"]] = row
+    derived: list[dict[str, Any]] = []
+    for task in cfg.tasks:
+        kind = TASK_KINDS.get(task.kind)()
+        teacher_table = by_key.get((task.name, TEACHER))
+        teacher_rows = rows_by_key.get((task.name, TEACHER))
+        if teacher_table is None or not teacher_rows:
+            continue
+        teacher = Columns(teacher_table)
+        main = kind.main_mask(teacher)
+        slice_names = set(teacher.slice.tolist())
+
+        def slice_mask(name: str, teacher: Columns = teacher, names: set = slice_names) -> np.ndarray | None:
+            return teacher.slice == name if name in names else None
+
+        for variant in cfg.variant_ids:
+            student_table, student_rows = by_key.get((task.name, variant)), rows_by_key.get((task.name, variant))
+            if student_table is None or not student_rows:
+                continue
+            if next(iter(student_rows.values()))["data_sha256"] != next(iter(teacher_rows.values()))["data_sha256"]:
+                raise ValueError(f"task {task.name}: {variant} and the teacher were scored on different data")
+            try:
+                derived += teacher_relative(
+                    cfg, main, slice_mask, teacher, Columns(student_table), teacher_rows, student_rows, _derived
+                )
+            except ValueError as exc:
+                raise ValueError(f"task {task.name}, variant {variant}: {exc}") from None
+    # A stability task also reports non-finite logits over every input the variant saw in any task.
+    for task in (t for t in cfg.tasks if t.kind == "stability"):
+        for variant in cfg.variant_ids:
+            base = rows_by_key.get((task.name, variant), {}).get("nonfinite_rate")
+            tables = [t for (name, v), t in by_key.items() if v == variant and name in {x.name for x in cfg.tasks}]
+            if base is None or not tables:
+                continue
+            finite = np.concatenate([t["finite"].to_numpy(zero_copy_only=False) for t in tables])
+            kinds = np.concatenate([np.array([t["task"][0].as_py()] * t.num_rows, dtype=object) for t in tables])
+            row = nonfinite_summary(
+                variant, task, ~finite, kinds, [{}] * len(finite), f"inputs of all {len(tables)} tasks", "all_inputs"
+            )
+            derived.append(
+                _derived(
+                    base,
+                    row.metric,
+                    row.value,
+                    row.unit,
+                    False,
+                    row.measurement,
+                    n=row.n,
+                    status=row.status,
+                    error=row.error,
+                )
+            )
+    return derived

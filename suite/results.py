@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: added `estimate`
 
 # Provenance columns are the same for every row a job writes; `Row` holds the measurement itself.
 PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -50,6 +50,7 @@ ROW_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("status", pa.string()),  # "ok" | "failed"
     ("error", pa.string()),
     ("measurement", pa.string()),  # how the number was obtained
+    ("estimate", pa.bool_()),  # true when the number is modelled rather than measured (e.g. energy without RAPL)
 )
 
 SCHEMA = pa.schema(
@@ -57,6 +58,8 @@ SCHEMA = pa.schema(
     metadata={"suite.results.schema_version": str(SCHEMA_VERSION)},
 )
 COLUMNS = tuple(SCHEMA.names)
+# Columns added after v1: files written before them read with nulls there (older runs stay readable).
+ADDED_COLUMNS = frozenset({"estimate"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Row:
     status: str = "ok"
     error: str | None = None
     measurement: str = ""
+    estimate: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # overrides of lineage/provenance for this row
 
 
@@ -105,6 +109,7 @@ def to_table(rows: Iterable[Row], lineage: Mapping[str, Any], provenance: Mappin
             status=row.status,
             error=row.error,
             measurement=row.measurement,
+            estimate=row.estimate,
         )
         record.update(row.extra)
         unknown = set(record) - set(COLUMNS)
@@ -156,9 +161,17 @@ def read_results(paths: Iterable[str | Path]) -> pa.Table:
     tables = []
     for path in paths:
         table = pq.read_table(path)
-        if table.schema.remove_metadata() != SCHEMA.remove_metadata():
-            raise ValueError(f"{path}: not in the results schema v{SCHEMA_VERSION}; re-run the job that wrote it")
-        tables.append(table.cast(SCHEMA))
+        for name in set(SCHEMA.names) - set(table.schema.names) & ADDED_COLUMNS:
+            table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
+        try:
+            tables.append(table.select(SCHEMA.names).cast(SCHEMA))
+        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ValueError(
+                f"{path}: not in the results schema v{SCHEMA_VERSION} ({exc}); re-run the job that wrote it"
+            ) from None
+        if set(table.schema.names) - set(SCHEMA.names):
+            extra = sorted(set(table.schema.names) - set(SCHEMA.names))
+            raise ValueError(f"{path}: columns {extra} are not in the results schema v{SCHEMA_VERSION}")
     if not tables:
         return SCHEMA.empty_table()
     return pa.concat_tables(tables)

@@ -80,18 +80,35 @@ class DatasetSpec:
     hub_revision: str | None = None
     hub_config: str | None = None
     json_key: str | None = None  # format=json: the key that holds the records (AdvGLUE's "sst2")
+    columns: tuple[str, ...] | None = None  # format=tsv without a header line (UCI): the column names, in order
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """How a generated task builds its instances: a registered generator, its seed, parameters and data files."""
+
+    name: str
+    seed: int
+    params: dict[str, Any]
+    files: dict[str, str]  # role -> path of a data file (templates, word lists), relative to the task's directory
+    data: dict[str, Any]  # role -> the parsed content of that file (embedded so jobs need no tasks/ directory)
 
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """A versioned task: a kind, a dataset split (or the split a generator starts from), metrics, a generator."""
+
     name: str
     version: str
     kind: str
     description: str
-    dataset: DatasetSpec
-    split: str
+    dataset: DatasetSpec | None  # None for purely generated sets (checklist, stress inputs, EEC-style fairness)
+    split: str | None
     metrics: tuple[str, ...]
     path: str  # the task file, for error messages
+    generator: GeneratorSpec | None = None
+    includes: tuple[str, ...] = ()  # task files this one derives from via `include:`, nearest first
+    labels: dict[int, str] = field(default_factory=dict)  # the label set (the dataset's, or a generated task's own)
 
 
 @dataclass(frozen=True)
@@ -99,8 +116,24 @@ class LatencySpec:
     batch_size: int = 1
     sample_size: int = 200
     warmup_runs: int = 10
-    min_runs: int = 50
+    min_runs: int = 300
     min_seconds: float = 2.0
+    confidence: float = 0.95  # of the order-statistic upper bounds on p90/p99
+
+
+@dataclass(frozen=True)
+class ThroughputSpec:
+    batch_sizes: tuple[int, ...] = (1, 8, 32)
+    sample_size: int = 256
+    min_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    enabled: bool = True
+    country_iso_code: str = "FRA"
+    seconds: float = 5.0
+    measure_power_secs: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +157,8 @@ class SuiteConfig:
     tasks: tuple[TaskSpec, ...]
     evaluate: EvaluateSpec
     latency: LatencySpec
+    throughput: ThroughputSpec
+    energy: EnergySpec
     config_hash: str
     raw: dict[str, Any]  # the validated config as given, for the resolved-config file
 

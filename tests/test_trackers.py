@@ -1,0 +1,121 @@
+"""Trackers with known answers: percentile bounds, throughput on a fake clock, FLOPs of a known network, energy
+method labels, and peak memory in a fresh process."""
+
+import doctest
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import binom
+
+import suite.trackers.latency
+import suite.trackers.throughput
+from suite.trackers.energy import describe_method
+from suite.trackers.flops import forward_flops, matmul_peak_gflops
+from suite.trackers.latency import LatencyResult, percentile_upper_bound, timer_overhead_ns
+from suite.trackers.throughput import measure_throughput
+
+
+def test_doctests():
+    assert doctest.testmod(suite.trackers.latency).failed == 0
+    assert doctest.testmod(suite.trackers.throughput).failed == 0
+
+
+def test_upper_bound_is_the_first_order_statistic_reaching_the_confidence():
+    samples = np.arange(1.0, 1001.0)  # 1..1000 ms
+    bound = percentile_upper_bound(samples, 0.99, 0.95)
+    k = int(bound)  # the k-th smallest sample is k ms here
+    assert binom.cdf(k - 1, 1000, 0.99) >= 0.95 > binom.cdf(k - 2, 1000, 0.99)
+    assert bound > np.percentile(samples, 99)  # conservative
+    assert percentile_upper_bound(np.arange(1.0, 101.0), 0.99, 0.95) == float("inf")  # 100 samples cannot bound p99
+
+
+def test_iqr_cv_and_instability():
+    steady = LatencyResult(np.array([10.0, 10.1, 9.9, 10.0, 10.05, 9.95] * 20), 1.0)
+    assert not steady.unstable
+    noisy = LatencyResult(np.array([5.0, 10.0, 15.0, 20.0] * 20), 1.0)
+    summary = noisy.summary()
+    assert summary["latency_iqr_ms"] == pytest.approx(16.25 - 8.75)
+    assert summary["latency_cv_pct"] == pytest.approx(100 * np.std([5, 10, 15, 20] * 20, ddof=1) / 12.5)
+    assert noisy.unstable  # IQR / median = 7.5 / 12.5 > 0.1
+
+
+def test_timer_overhead_is_small_and_positive():
+    assert 0 < timer_overhead_ns() < 50_000
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0
+
+    def __call__(self):
+        return self.now
+
+
+def test_throughput_on_a_fake_clock():
+    clock = Clock()
+    cost_ns = {8: 40_000_000, 2: 10_000_000}  # a batch of 8 takes 40 ms, a batch of 2 takes 10 ms
+
+    def run(batch):
+        clock.now += cost_ns[len(batch)]
+
+    batches = [list(range(8)), list(range(8)), list(range(2))]  # 18 samples per pass in 90 ms
+    rate, samples = measure_throughput(run, batches, [8, 8, 2], warmup_batches=2, min_seconds=0.25, clock=clock)
+    assert samples == 18 * 3  # whole passes until >= 0.25 s: 3 passes = 0.27 s
+    assert rate == pytest.approx(200.0)  # 18 samples / 0.09 s
+
+
+def test_flops_of_a_known_network_fp32_and_dynamic_int8():
+    from suite.compress.dynamic_quant import quantize_dynamic_linear
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(16, 32)
+            self.b = torch.nn.Linear(32, 4)
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x)))
+
+    net = Net().eval()
+    x = {"x": torch.randn(3, 5, 16)}  # 15 rows
+    expected = 2 * 15 * (16 * 32 + 32 * 4)
+    assert forward_flops(net, x) == expected
+    assert forward_flops(quantize_dynamic_linear(net), x) == expected  # counted by shape, not by the flop counter
+
+
+def test_peak_probe_reports_a_positive_rate():
+    peak = matmul_peak_gflops(threads=1, size=128, seconds=0.05)
+    assert peak["peak_gflops"] > 0 and "128x128" in peak["method"]
+
+
+class CPU:
+    def __init__(self, mode):
+        self._mode = mode
+
+
+class RAM:
+    pass
+
+
+class GPU:
+    pass
+
+
+def test_energy_method_labels():
+    assert describe_method(type("T", (), {"_hardware": [CPU("intel_rapl"), GPU()]})()) == (
+        "CPU: RAPL energy counters; GPU: NVML energy counter",
+        False,
+    )
+    text, estimate = describe_method(type("T", (), {"_hardware": [CPU("cpu_load"), RAM()]})())
+    assert estimate and "CPU-load estimate" in text and "RAM: CodeCarbon's power model (estimate)" in text
+    assert describe_method(type("T", (), {"_hardware": [CPU("constant")]})()) == ("CPU: TDP constant", True)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (CUDA-event timing)")
+def test_cuda_event_latency():
+    from suite.trackers.latency import measure_latency_cuda
+
+    a = torch.randn(1024, 1024, device="cuda")
+    result = measure_latency_cuda(lambda x: x @ x, [a], warmup_runs=3, min_runs=20, min_seconds=0.1)
+    assert result.runs >= 20 and (result.samples_ms > 0).all()
