@@ -65,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             return timer.blocked_autorange(min_run_time=spec.min_seconds).median * 1e3
 
     started = time.perf_counter()
-    p50s = [suite_p50() for _ in range(args.repeats)]
-    torch_medians = [torch_median() for _ in range(args.repeats)]
+    # Interleaved, so drift of the machine (frequency, neighbours) affects both harnesses alike.
+    p50s, torch_medians = [], []
+    for _ in range(args.repeats):
+        p50s.append(suite_p50())
+        torch_medians.append(torch_median())
     overhead_ms = timer_overhead_ns() / 1e6
     suite_p50_mean = float(np.mean(p50s))
     torch_median_mean = float(np.mean(torch_medians))

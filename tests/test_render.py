@@ -328,7 +328,7 @@ def test_unknown_metric_gets_a_raw_column(tmp_path: Path) -> None:
     )
     html, parsed = _render(tmp_path, _leaderboard(tmp_path, [extra]))
     assert _cell(parsed, "dq-int8", "energy_j (J)")[0] == "1.2500"
-    assert "Not described in leaderboard/schema.yaml" in html
+    assert "metrics are not described in leaderboard/schema.yaml" in html
 
 
 def test_unit_mismatch_names_the_schema_field(tmp_path: Path) -> None:
