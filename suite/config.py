@@ -406,12 +406,12 @@ def finetune_task(cfg: SuiteConfig) -> TaskSpec | None:
 
 def write_resolved(cfg: SuiteConfig, path: Path) -> None:
     """Write the resolved config for the jobs; rewritten only when its content changes."""
-    from suite.results import write_json
+    from suite.results import atomic_write
 
-    text = json.dumps(cfg.raw, indent=2, sort_keys=True) + "\n"
-    if path.is_file() and path.read_text() == text:
+    text = json.dumps(cfg.raw, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
-    write_json(cfg.raw, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def read_resolved(path: str | Path) -> SuiteConfig:

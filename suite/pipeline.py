@@ -181,17 +181,6 @@ def probe_peak(cfg: SuiteConfig, out: Path) -> None:
 # --- gather ---------------------------------------------------------------------------------------------------
 
 
-def _value(table: pa.Table, variant: str, metric: str, task: str = "system") -> float | None:
-    for row in table.filter(
-        (pa.compute.field("variant") == variant)
-        & (pa.compute.field("metric") == metric)
-        & (pa.compute.field("task") == task)
-    ).to_pylist():
-        if row["status"] == "ok":
-            return row["value"]
-    return None
-
-
 def _derived(
     base: dict[str, Any], metric: str, value: float, unit: str, higher: bool, how: str, **extra: Any
 ) -> dict[str, Any]:
@@ -215,12 +204,17 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
     paired fidelity figures of suite.fidelity (accuracy drop, McNemar, agreement, KL, badges, slice deltas)."""
     table = read_results(metric_files)
     derived: list[dict[str, Any]] = []
-    teacher_p50 = _value(table, TEACHER, "latency_p50_ms")
-    teacher_mean = _value(table, TEACHER, "latency_mean_ms")
-    teacher_size = _value(table, TEACHER, "size_mb")
     system_rows = {
         (r["variant"], r["metric"]): r for r in table.filter(pa.compute.field("task") == "system").to_pylist()
     }
+
+    def ok_value(variant: str, metric: str) -> float | None:
+        row = system_rows.get((variant, metric))
+        return row["value"] if row is not None and row["status"] == "ok" else None
+
+    teacher_p50 = ok_value(TEACHER, "latency_p50_ms")
+    teacher_mean = ok_value(TEACHER, "latency_mean_ms")
+    teacher_size = ok_value(TEACHER, "size_mb")
     for variant in cfg.variant_ids:
         p50_row = system_rows.get((variant, "latency_p50_ms"))
         size_row = system_rows.get((variant, "size_mb"))
@@ -235,7 +229,7 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
                     "teacher latency_p50_ms / variant latency_p50_ms",
                 )
             )
-            mean = _value(table, variant, "latency_mean_ms")
+            mean = ok_value(variant, "latency_mean_ms")
             if mean and teacher_mean:
                 derived.append(
                     _derived(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -175,7 +174,3 @@ def read_results(paths: Iterable[str | Path]) -> pa.Table:
     if not tables:
         return SCHEMA.empty_table()
     return pa.concat_tables(tables)
-
-
-def is_finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

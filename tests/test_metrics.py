@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 import suite.metrics
-from suite.metrics import METRICS, accuracy, bootstrap_ci, macro_f1, paired_bootstrap_diff
+from suite.metrics import METRICS, accuracy, macro_f1, metric_ci, paired_bootstrap_diff
 
 
 def test_doctests():
@@ -41,8 +41,8 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 500)
     p = np.where(rng.random(500) < 0.8, y, 1 - y)
-    a = bootstrap_ci(accuracy, y, p, resamples=500, confidence=0.95, seed=3)
-    b = bootstrap_ci(accuracy, y, p, resamples=500, confidence=0.95, seed=3)
+    a = metric_ci(METRICS.get("accuracy"), y, p, None, resamples=500, confidence=0.95, seed=3)
+    b = metric_ci(METRICS.get("accuracy"), y, p, None, resamples=500, confidence=0.95, seed=3)
     assert a == b
     assert a[0] < accuracy(y, p) < a[1]
     # normal approximation of the binomial: half-width ~ 1.96 * sqrt(.8 * .2 / 500) = 0.035

@@ -138,22 +138,6 @@ def bootstrap(
     return float(low), float(high)
 
 
-def bootstrap_ci(
-    fn: MetricFn,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    *,
-    resamples: int,
-    confidence: float,
-    seed: int,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of fn over resampled instances (seeded, so reruns give the same interval)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return bootstrap(
-        lambda i: fn(y_true[i], y_pred[i]), len(y_true), resamples=resamples, confidence=confidence, seed=seed
-    )
-
-
 def metric_ci(
     metric: Metric,
     y_true: np.ndarray,

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from suite.data import NO_LABEL, Instance, TaskData
 from suite.errors import SuiteInputError
+from suite.metrics import bootstrap
 from suite.registry import UnknownNameError
 from suite.results import Row
 from suite.specs import EvaluateSpec, TaskSpec
@@ -126,19 +127,16 @@ def group_gap_ci(
     p: np.ndarray, codes: np.ndarray, *, resamples: int, confidence: float, seed: int
 ) -> tuple[float, float]:
     """Bootstrap interval of max − min of the per-group mean of p (instances resampled, groups kept)."""
-    n, groups = len(p), int(codes.max()) + 1
-    rng = np.random.default_rng(seed)
-    gaps = []
-    for _ in range(resamples):
-        i = rng.integers(0, n, n)
+    groups = int(codes.max()) + 1
+
+    def gap(i: np.ndarray) -> float:
         counts = np.bincount(codes[i], minlength=groups)
         sums = np.bincount(codes[i], weights=p[i], minlength=groups)
         present = counts > 0
         means = sums[present] / counts[present]
-        gaps.append(means.max() - means.min())
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(gaps, [alpha, 1 - alpha])
-    return float(low), float(high)
+        return float(means.max() - means.min())
+
+    return bootstrap(gap, len(p), resamples=resamples, confidence=confidence, seed=seed)
 
 
 @TASK_KINDS.register("fairness")
