@@ -8,22 +8,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from suite.compress.cast import FORMAT_HALF
-from suite.compress.dynamic_quant import (
-    FORMAT_DYNAMIC_INT8,
-    FORMAT_FP32,
-    quantize_dynamic_linear,
-    seed_int8_warnings_contained,
-)
-from suite.models import WEIGHTS_FILE, Classifier
+from suite.compress.dynamic_quant import quantize_dynamic_linear, seed_int8_warnings_contained
+from suite.formats import FORMAT_DYNAMIC_INT8, FORMAT_FP32, FORMAT_HALF, LOADERS, SAVERS
+from suite.models import WEIGHTS_FILE, Classifier, TorchClassifier
 from suite.provenance import sha256_file, sha256_json
-from suite.registry import Registry
 
 VARIANT_JSON = "variant.json"
 QUANT_JSON = "quantization.json"
 
-SAVERS: Registry[Any] = Registry("artefact format")
-LOADERS: Registry[Any] = Registry("artefact format")
+
+def _torch(fmt: str, module: Any, tokenizer: Any) -> TorchClassifier:
+    return TorchClassifier(module=module.eval(), tokenizer=tokenizer, format=fmt)
 
 
 @SAVERS.register(FORMAT_FP32)
@@ -32,12 +27,13 @@ def _save_fp32(module: Any, directory: Path) -> None:
 
 
 @LOADERS.register(FORMAT_FP32)
-def _load_fp32(directory: Path) -> Any:
+def _load_fp32(directory: Path, tokenizer: Any) -> Classifier:
     from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(
+    module = AutoModelForSequenceClassification.from_pretrained(
         str(directory), local_files_only=True, use_safetensors=True, trust_remote_code=False
     )
+    return _torch(FORMAT_FP32, module, tokenizer)
 
 
 @SAVERS.register(FORMAT_HALF)
@@ -47,7 +43,7 @@ def _save_half(module: Any, directory: Path) -> None:
 
 
 @LOADERS.register(FORMAT_HALF)
-def _load_half(directory: Path) -> Any:
+def _load_half(directory: Path, tokenizer: Any) -> Classifier:
     import torch
     from safetensors import safe_open
     from transformers import AutoModelForSequenceClassification
@@ -59,9 +55,10 @@ def _load_half(directory: Path) -> Any:
     if len(floating) != 1:
         raise ValueError(f"{directory / WEIGHTS_FILE}: expected float16 or bfloat16 weights, found {sorted(dtypes)}")
     dtype = torch.float16 if floating[0] == "F16" else torch.bfloat16
-    return AutoModelForSequenceClassification.from_pretrained(
+    module = AutoModelForSequenceClassification.from_pretrained(
         str(directory), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
     )
+    return _torch(FORMAT_HALF, module, tokenizer)
 
 
 def _dynamic_linears(module: Any) -> dict[str, Any]:
@@ -100,7 +97,7 @@ def _save_dynamic_int8(module: Any, directory: Path) -> None:
 
 
 @LOADERS.register(FORMAT_DYNAMIC_INT8)
-def _load_dynamic_int8(directory: Path) -> Any:
+def _load_dynamic_int8(directory: Path, tokenizer: Any) -> Classifier:
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForSequenceClassification
@@ -131,7 +128,7 @@ def _load_dynamic_int8(directory: Path) -> Any:
                 int(tensors[f"{name}.weight_zero_point"][0]),
             )
             linear.set_weight_bias(weight, tensors.get(f"{name}.bias"))
-    return module.eval()
+    return _torch(FORMAT_DYNAMIC_INT8, module, tokenizer)
 
 
 def artefact_files(directory: Path) -> dict[str, str]:
@@ -143,13 +140,13 @@ def artefact_files(directory: Path) -> dict[str, str]:
     }
 
 
-def save_artefact(module: Any, tokenizer: Any, fmt: str, out_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+def save_artefact(built: Any, tokenizer: Any, fmt: str, out_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write weights, tokenizer and variant.json into a temp dir, then move it to out_dir (atomic for Snakemake)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        SAVERS.get(fmt)(module, tmp)
+        SAVERS.get(fmt)(built, tmp)
         tokenizer.save_pretrained(str(tmp))
         files = artefact_files(tmp)
         record = {
@@ -177,8 +174,9 @@ def load_artefact(directory: str | Path) -> tuple[Classifier, dict[str, Any]]:
     """Load any variant artefact behind the Classifier interface, with its variant.json record."""
     from transformers import AutoTokenizer
 
+    import suite.compress  # noqa: F401  (registers the formats that methods implement)
+
     directory = Path(directory)
     record = read_record(directory)
-    module = LOADERS.get(record["format"])(directory).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
-    return Classifier(module=module, tokenizer=tokenizer, format=record["format"]), record
+    return LOADERS.get(record["format"])(directory, tokenizer), record

@@ -46,7 +46,8 @@ def cmd_build_teacher(args: argparse.Namespace) -> int:
 def cmd_build_variant(args: argparse.Namespace) -> int:
     from suite.pipeline import build_variant
 
-    record = build_variant(_config(args), args.variant, Path(args.parent), Path(args.output))
+    logits = Path(args.teacher_logits) if args.teacher_logits else None
+    record = build_variant(_config(args), args.variant, Path(args.parent), Path(args.output), logits)
     print(f"variant {args.variant} artefact {record['artefact_sha256']} -> {args.output}")
     return 0
 
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--variant", required=True)
     p.add_argument("--parent", required=True, help="the parent's artefact directory")
+    p.add_argument("--teacher-logits", help="the teacher_logits artefact (methods that distil from the teacher)")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_build_variant)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
 from collections.abc import Iterable
@@ -262,7 +263,36 @@ def _source(data: dict[str, Any]) -> ModelSource:
     )
 
 
-def _check_variants(variants: list[dict[str, Any]], label: str) -> tuple[VariantSpec, ...]:
+ARCH_KEYS = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size")
+
+
+def teacher_arch(source: ModelSource) -> dict[str, int] | None:
+    """The teacher's shape from its model config, for checks at workflow load; None for a Hub teacher (offline)."""
+    if source.kind == "random_init":
+        from transformers import BertConfig
+
+        config = BertConfig(**source.model_config).to_dict()
+    elif source.kind in ("package", "local"):
+        if source.kind == "package":
+            try:
+                module = importlib.import_module(source.package or "")
+            except ImportError:
+                return None  # reported with its fix when the teacher is loaded
+            directory = Path(module.get_model_path() if hasattr(module, "get_model_path") else module.MODEL_DIR)
+        else:
+            directory = Path(source.path or "")
+        config_file = directory / "config.json"
+        if not config_file.is_file():
+            return None
+        config = json.loads(config_file.read_text())
+    else:
+        return None
+    return {k: int(config[k]) for k in ARCH_KEYS if k in config}
+
+
+def _check_variants(
+    variants: list[dict[str, Any]], label: str, arch: dict[str, int] | None = None
+) -> tuple[VariantSpec, ...]:
     from suite.compress import METHODS
 
     ids = [v["id"] for v in variants]
@@ -319,12 +349,30 @@ def _check_variants(variants: list[dict[str, Any]], label: str) -> tuple[Variant
                 f"('{spec.parent}'); it accepts {sorted(method.INPUT_FORMATS)}",
                 "reorder the chain",
             )
+    archs: dict[str, dict[str, int] | None] = {TEACHER: arch}
+
+    def arch_of(variant_id: str) -> dict[str, int] | None:
+        if variant_id not in archs:
+            spec = by_id[variant_id]
+            method = METHODS.get(spec.method)()
+            archs[variant_id] = method.derive_arch(arch_of(spec.parent), method.parse_params(spec.params))
+        return archs[variant_id]
+
+    for i, spec in enumerate(specs):
+        method = METHODS.get(spec.method)()
+        try:
+            method.check(method.parse_params(spec.params), arch_of(spec.parent))
+        except ValueError as exc:
+            field, _, problem = str(exc).partition(": ")
+            raise SuiteInputError(
+                label, f"variants[{i}].params.{field}", f"variant '{spec.id}': {problem}", "see `suite methods`"
+            ) from None
     return tuple(specs)
 
 
 def output_format(variant_id: str, by_id: dict[str, VariantSpec]) -> str:
     from suite.compress import METHODS
-    from suite.compress.dynamic_quant import FORMAT_FP32
+    from suite.formats import FORMAT_FP32
 
     if variant_id == TEACHER:
         return FORMAT_FP32
@@ -385,7 +433,7 @@ def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
         data_mirror=resolved["data_mirror"],
         data_cache=resolved["data_cache"],
         teacher=teacher,
-        variants=_check_variants(cfg["variants"], label),
+        variants=_check_variants(cfg["variants"], label, teacher_arch(teacher.source)),
         tasks=tuple(task_specs[name] for name in cfg["tasks"]),
         evaluate=EvaluateSpec(**cfg["evaluate"]),
         latency=LatencySpec(**cfg["latency"]),

@@ -11,11 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from suite.models import WEIGHTS_FILE, Classifier
+from suite.models import Classifier, weights_size_bytes
 from suite.results import Row
 from suite.specs import EnergySpec, LatencySpec, SuiteConfig, ThroughputSpec
 from suite.trackers.energy import measure_energy
-from suite.trackers.flops import forward_flops
 from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, measure_latency, timer_overhead_ns
 from suite.trackers.memory import peak_rss_in_subprocess
 from suite.trackers.throughput import length_bucketed, measure_throughput
@@ -23,66 +22,17 @@ from suite.trackers.throughput import length_bucketed, measure_throughput
 MIB = float(1 << 20)
 
 
-def _tensors(value: Any):
-    """Tensors inside a state-dict value (packed quantised Linear params are tuples of tensors)."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _tensors(item)
-
-
-def weight_stats(module: Any) -> dict[str, float]:
-    """Bytes of parameters + buffers (quantised weights included), parameter counts and Linear-weight sparsity."""
-    import torch
-
-    quantised = {name for name, m in module.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)}
-    total_bytes = 0
-    param_count = 0
-    nonzero = 0
-    for key, value in module.state_dict().items():
-        if key.rsplit(".", 1)[0] in quantised:
-            continue  # a dynamic Linear's output scale/zero_point: unused, not a parameter
-        for tensor in _tensors(value):
-            total_bytes += tensor.numel() * tensor.element_size()
-            if not tensor.is_floating_point() and not tensor.is_quantized:
-                continue  # index buffers (position_ids, token_type_ids) are not parameters
-            data = tensor.int_repr() - tensor.q_zero_point() if tensor.is_quantized else tensor
-            if "_packed_params" in key or not key.endswith(("position_ids", "token_type_ids")):
-                param_count += tensor.numel()
-                nonzero += int(torch.count_nonzero(data))
-    linear_zero = linear_total = 0
-    for module_ in module.modules():
-        weight = None
-        if isinstance(module_, torch.nn.Linear):
-            weight = module_.weight.detach()
-        elif isinstance(module_, torch.ao.nn.quantized.dynamic.Linear):
-            q = module_.weight()
-            weight = q.int_repr().to(torch.int32) - q.q_zero_point()
-        if weight is not None:
-            linear_total += weight.numel()
-            linear_zero += int(weight.numel() - torch.count_nonzero(weight))
-    return {
-        "param_mb": total_bytes / MIB,
-        "param_count": float(param_count),
-        "nonzero_param_count": float(nonzero),
-        "sparsity": 100.0 * linear_zero / linear_total if linear_total else 0.0,
-    }
-
-
 def size_rows(variant: str, directory: Path, model: Classifier) -> list[Row]:
-    stats = weight_stats(model.module)
-    weights = Path(directory) / WEIGHTS_FILE
+    stats = model.weight_stats()
     return [
         Row(
             variant,
             "size_mb",
-            weights.stat().st_size / MIB,
+            weights_size_bytes(directory) / MIB,
             "MiB",
             False,
-            measurement=f"size of {WEIGHTS_FILE} on disk, MiB = 2^20 bytes",
+            measurement="bytes of the artefact's weight files on disk (safetensors, ONNX graph and its external data; "
+            "tokenizer and metadata excluded), MiB = 2^20 bytes",
         ),
         Row(
             variant,
@@ -119,14 +69,6 @@ def size_rows(variant: str, directory: Path, model: Classifier) -> list[Row]:
     ]
 
 
-def _sync(model: Classifier) -> Callable[[], None] | None:
-    import torch
-
-    params = list(model.module.parameters())
-    on_cuda = bool(params) and params[0].device.type == "cuda"
-    return torch.cuda.synchronize if on_cuda else None
-
-
 def latency_queries(model: Classifier, texts: list[str], spec: LatencySpec, max_length: int, seed: int) -> list[Any]:
     """A seeded sample of the task's real sentences, pre-tokenised, `batch_size` per query (realistic length mix)."""
     rng = np.random.default_rng(seed)
@@ -141,16 +83,14 @@ def latency_rows(
     variant: str, model: Classifier, queries: list[Any], spec: LatencySpec, threads: int, seed: int
 ) -> list[Row]:
     """Model-forward latency per query (tokenisation excluded), with spread, bounds and an instability flag."""
-    import torch
-
-    with torch.inference_mode():
+    with model.inference():
         result = measure_latency(
             model.forward,
             queries,
             warmup_runs=spec.warmup_runs,
             min_runs=spec.min_runs,
             min_seconds=spec.min_seconds,
-            sync=_sync(model),
+            sync=model.synchronize(),
         )
     overhead_ms = timer_overhead_ns() / 1e6
     how = (
@@ -206,22 +146,20 @@ def throughput_rows(
     variant: str, model: Classifier, texts: list[str], spec: ThroughputSpec, max_length: int, seed: int
 ) -> list[Row]:
     """Samples per second at each batch size over length-bucketed real sentences (tokenisation excluded)."""
-    import torch
-
     rng = np.random.default_rng(seed)
     sample = [texts[i] for i in rng.choice(len(texts), size=min(spec.sample_size, len(texts)), replace=False)]
     rows = []
     for batch_size in spec.batch_sizes:
         groups = length_bucketed(sample, batch_size)
         batches = [model.encode(group, max_length) for group in groups]
-        with torch.inference_mode():
+        with model.inference():
             rate, samples = measure_throughput(
                 model.forward,
                 batches,
                 [len(g) for g in groups],
                 warmup_batches=min(3, len(batches)),
                 min_seconds=spec.min_seconds,
-                sync=_sync(model),
+                sync=model.synchronize(),
             )
         rows.append(
             Row(
@@ -242,9 +180,9 @@ def flops_rows(
     variant: str, model: Classifier, queries: list[Any], peak: dict[str, Any], latency_p50_ms: float | None
 ) -> list[Row]:
     """FLOPs per sample over the latency queries' length mix, and achieved GFLOP/s against the machine's peak."""
-    flops = [forward_flops(model.module, q) / q["input_ids"].shape[0] for q in queries]
-    per_sample = float(np.mean(flops))
-    how = f"torch.utils.flop_counter (+ dynamic-INT8 Linear by shape), mean over {len(queries)} real queries"
+    counted = [model.flops(q) for q in queries]
+    per_sample = float(np.mean([n / model.rows(q) for (n, _), q in zip(counted, queries, strict=True)]))
+    how = f"{counted[0][1]}, mean over {len(queries)} real queries" if counted else "no queries"
     rows = [Row(variant, "gflops_per_sample", per_sample / 1e9, "GFLOP", False, n=len(queries), measurement=how)]
     if latency_p50_ms:
         achieved = per_sample / 1e9 / (latency_p50_ms / 1e3)
@@ -309,9 +247,7 @@ def memory_rows(
 
 
 def energy_rows(variant: str, model: Classifier, queries: list[Any], spec: EnergySpec) -> list[Row]:
-    import torch
-
-    with torch.inference_mode():
+    with model.inference():
         result = measure_energy(
             model.forward,
             queries,

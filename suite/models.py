@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,24 +105,57 @@ def load_source_model(
     return AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True, **common)
 
 
-@dataclass
-class Classifier:
-    """Any variant behind one interface: tokenise, forward, logits. Tasks and timers only use this."""
+WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".onnx_data", ".onnx.data")
 
-    module: Any  # a torch.nn.Module in eval mode
-    tokenizer: Any
+
+def weights_size_bytes(directory: Path) -> int:
+    """Bytes on disk of an artefact's weight files (safetensors, ONNX graph + external data); tokenizer excluded."""
+    return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+
+
+class Classifier(ABC):
+    """Any variant behind one interface (eager torch, torchao, ONNX Runtime): encode, forward, logits, weights, FLOPs.
+
+    Tasks and every timer use only this interface, so all variants run through the same code. `encode` returns the
+    backend's own inputs (pre-tokenised before timing); `forward` is the one call the timers time.
+    """
+
     format: str
+    tokenizer: Any
+    device: str = "cpu"
 
     def encode(self, texts: list[str], max_length: int) -> dict[str, Any]:
         return dict(self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
 
-    def forward(self, encoding: dict[str, Any]):
-        return self.module(**encoding).logits
+    @abstractmethod
+    def forward(self, encoding: dict[str, Any]) -> Any:
+        """Logits in the backend's own array type (what the latency, throughput and energy timers call)."""
+
+    @abstractmethod
+    def logits(self, encoding: dict[str, Any]) -> np.ndarray:
+        """Logits as a float32 numpy array (n, labels)."""
+
+    @abstractmethod
+    def weight_stats(self) -> dict[str, float]:
+        """param_mb (bytes of weights in memory), param_count, nonzero_param_count, sparsity (% zero Linear weights)."""
+
+    @abstractmethod
+    def flops(self, encoding: dict[str, Any]) -> tuple[int, str]:
+        """FLOPs of one forward pass on `encoding` (a MAC counts 2) and how they were counted."""
+
+    def synchronize(self) -> Callable[[], None] | None:
+        """Called before each clock stop where the device runs asynchronously (CUDA); None on CPU."""
+        return None
+
+    def inference(self) -> AbstractContextManager[Any]:
+        return nullcontext()
+
+    @staticmethod
+    def rows(encoding: dict[str, Any]) -> int:
+        return int(encoding["input_ids"].shape[0])
 
     def predict_logits(self, texts: list[str], batch_size: int, max_length: int, progress: bool = False) -> np.ndarray:
         """Logits in input order; batches are length-bucketed (sorted by length) to minimise padding."""
-        import torch
-
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: list[np.ndarray | None] = [None] * len(texts)
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -127,11 +163,52 @@ class Classifier:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="evaluate", unit="batch")
-        with torch.inference_mode():
+        with self.inference():
             for batch in batches:
-                logits = self.forward(self.encode([texts[i] for i in batch], max_length)).float().cpu().numpy()
+                logits = self.logits(self.encode([texts[i] for i in batch], max_length))
                 for row, i in enumerate(batch):
                     out[i] = logits[row]
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack(out)  # type: ignore[arg-type]
+
+
+@dataclass
+class TorchClassifier(Classifier):
+    """An eager (or torch.compile'd) torch module with a Hugging Face sequence-classification interface."""
+
+    module: Any  # a torch.nn.Module in eval mode
+    tokenizer: Any
+    format: str
+    device: str = "cpu"
+    runner: Any = None  # what forward calls (e.g. torch.compile(module)); the module itself when None
+
+    def encode(self, texts: list[str], max_length: int) -> dict[str, Any]:
+        encoding = super().encode(texts, max_length)
+        return {k: v.to(self.device) for k, v in encoding.items()} if self.device != "cpu" else encoding
+
+    def forward(self, encoding: dict[str, Any]):
+        return (self.runner or self.module)(**encoding).logits
+
+    def logits(self, encoding: dict[str, Any]) -> np.ndarray:
+        return self.forward(encoding).float().cpu().numpy()
+
+    def weight_stats(self) -> dict[str, float]:
+        from suite.trackers.weights import torch_weight_stats
+
+        return torch_weight_stats(self.module)
+
+    def flops(self, encoding: dict[str, Any]) -> tuple[int, str]:
+        from suite.trackers.flops import forward_flops
+
+        return forward_flops(self.module, encoding), "torch.utils.flop_counter (+ quantised Linear layers by shape)"
+
+    def synchronize(self) -> Callable[[], None] | None:
+        import torch
+
+        return torch.cuda.synchronize if self.device.startswith("cuda") else None
+
+    def inference(self) -> AbstractContextManager[Any]:
+        import torch
+
+        return torch.inference_mode()

@@ -27,7 +27,7 @@ def _torch_setup(threads: int) -> None:
 
 def build_teacher(cfg: SuiteConfig, out_dir: Path) -> dict[str, Any]:
     from suite.artefacts import save_artefact
-    from suite.compress.dynamic_quant import FORMAT_FP32
+    from suite.formats import FORMAT_FP32
     from suite.models import load_source_model, load_tokenizer
     from suite.train import finetune
 
@@ -77,32 +77,37 @@ def _build_env() -> dict[str, Any]:
     return {"suite_version": __version__, "git_commit": git_commit(), "library_versions": library_versions()}
 
 
-def build_variant(cfg: SuiteConfig, variant_id: str, parent_dir: Path, out_dir: Path) -> dict[str, Any]:
+def build_variant(
+    cfg: SuiteConfig, variant_id: str, parent_dir: Path, out_dir: Path, teacher_logits: Path | None = None
+) -> dict[str, Any]:
     from suite.artefacts import load_artefact, save_artefact
-    from suite.compress import METHODS
+    from suite.compress import METHODS, BuildContext
 
     _torch_setup(cfg.threads)
     spec = cfg.variant(variant_id)
     method = METHODS.get(spec.method)()
     params = method.parse_params(spec.params)
+    if method.NEEDS_TEACHER_LOGITS and teacher_logits is None:
+        raise ValueError(f"variant '{variant_id}': method '{spec.method}' needs --teacher-logits")
     parent, parent_record = load_artefact(parent_dir)
-    module = method.apply(parent.module, params)
-    return save_artefact(
-        module,
-        parent.tokenizer,
-        method.OUTPUT_FORMAT,
-        out_dir,
-        {
-            "id": spec.id,
-            "teacher": cfg.teacher.id,
-            "parent": spec.parent,
-            "parent_artefact_sha256": parent_record["artefact_sha256"],
-            "method": spec.method,
-            "lineage": cfg.lineage(spec.id),
-            "recipe": {"method": spec.method, "params": dict(vars(params))},
-            **_build_env(),
-        },
-    )
+    ctx = BuildContext(cfg=cfg, variant_id=variant_id, parent_dir=Path(parent_dir), teacher_logits=teacher_logits)
+    built = method.apply(parent, params, ctx)
+    record: dict[str, Any] = {
+        "id": spec.id,
+        "teacher": cfg.teacher.id,
+        "parent": spec.parent,
+        "parent_artefact_sha256": parent_record["artefact_sha256"],
+        "method": spec.method,
+        "lineage": cfg.lineage(spec.id),
+        "recipe": {"method": spec.method, "params": dict(vars(params))},
+        "build": ctx.info or None,
+        **_build_env(),
+    }
+    if teacher_logits is not None:
+        from suite.provenance import sha256_file
+
+        record["teacher_logits_sha256"] = sha256_file(teacher_logits)
+    return save_artefact(built, parent.tokenizer, method.OUTPUT_FORMAT, out_dir, record)
 
 
 # --- evaluate / measure ---------------------------------------------------------------------------------------

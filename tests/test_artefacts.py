@@ -8,10 +8,10 @@ import torch
 
 from suite.artefacts import VARIANT_JSON, load_artefact, save_artefact
 from suite.compress import METHODS
-from suite.compress.dynamic_quant import FORMAT_DYNAMIC_INT8, FORMAT_FP32
-from suite.measure import weight_stats
-from suite.models import Classifier, load_source_model, load_tokenizer
+from suite.formats import FORMAT_DYNAMIC_INT8, FORMAT_FP32
+from suite.models import TorchClassifier, load_source_model, load_tokenizer
 from suite.specs import ModelSource
+from suite.trackers.weights import torch_weight_stats as weight_stats
 
 PACKAGE = ModelSource(
     kind="package",
@@ -35,7 +35,11 @@ def tiny():
 
 
 def logits_of(module, tokenizer):
-    return Classifier(module, tokenizer, "x").predict_logits(TEXTS, batch_size=2, max_length=32)
+    return TorchClassifier(module, tokenizer, "x").predict_logits(TEXTS, batch_size=2, max_length=32)
+
+
+def as_parent(module):
+    return TorchClassifier(module=module, tokenizer=None, format=FORMAT_FP32)
 
 
 def test_packaged_teacher_weights_are_verified(tmp_path):
@@ -58,7 +62,9 @@ def test_fp32_round_trip_and_record(tiny, tmp_path):
 
 def test_dynamic_int8_round_trip_is_exact(tiny, tmp_path):
     module, tokenizer = tiny
-    quantised = METHODS.get("dynamic_quant")().apply(module, METHODS.get("dynamic_quant").parse_params({}))
+    quantised = METHODS.get("dynamic_quant")().apply(
+        as_parent(module), METHODS.get("dynamic_quant").parse_params({}), None
+    )
     save_artefact(quantised, tokenizer, FORMAT_DYNAMIC_INT8, tmp_path / "q", {"id": "q"})
     loaded, record = load_artefact(tmp_path / "q")
     assert record["format"] == FORMAT_DYNAMIC_INT8
@@ -69,7 +75,9 @@ def test_dynamic_int8_round_trip_is_exact(tiny, tmp_path):
 def test_l1_pruning_zeroes_the_requested_share(tiny):
     module, _ = tiny
     method = METHODS.get("l1_unstructured")
-    pruned = method().apply(load_source_model(TINY, LABELS, seed=0), method.parse_params({"amount": 0.3}))
+    pruned = method().apply(
+        as_parent(load_source_model(TINY, LABELS, seed=0)), method.parse_params({"amount": 0.3}), None
+    )
     for name, layer in pruned.named_modules():
         if isinstance(layer, torch.nn.Linear):
             zeros = int((layer.weight == 0).sum())
@@ -82,7 +90,7 @@ def test_weight_stats_of_int8_count_int8_bytes(tiny):
     module, _ = tiny
     fp32 = weight_stats(module)
     quantised = METHODS.get("dynamic_quant")().apply(
-        load_source_model(TINY, LABELS, seed=0), METHODS.get("dynamic_quant").parse_params({})
+        as_parent(load_source_model(TINY, LABELS, seed=0)), METHODS.get("dynamic_quant").parse_params({}), None
     )
     int8 = weight_stats(quantised)
     linear_params = sum(m.weight.numel() for m in module.modules() if isinstance(m, torch.nn.Linear))

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from suite.artefacts import VARIANT_JSON, save_artefact
-from suite.compress.dynamic_quant import FORMAT_FP32
 from suite.config import load
+from suite.formats import FORMAT_FP32
 from suite.models import load_source_model, load_tokenizer
 from suite.pipeline import measure
 

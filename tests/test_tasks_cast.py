@@ -13,9 +13,9 @@ def test_cast_round_trip(tmp_path: Path, dtype: str, size_ratio: float):
 
     from suite.artefacts import load_artefact, save_artefact
     from suite.compress import METHODS
-    from suite.measure import weight_stats
-    from suite.models import load_tokenizer
+    from suite.models import TorchClassifier, load_tokenizer
     from suite.specs import ModelSource
+    from suite.trackers.weights import torch_weight_stats as weight_stats
 
     torch.manual_seed(0)
     config = BertConfig(
@@ -31,7 +31,7 @@ def test_cast_round_trip(tmp_path: Path, dtype: str, size_ratio: float):
     )
     fp32_bytes = weight_stats(fp32)["param_mb"]
     method = METHODS.get("cast")()
-    module = method.apply(fp32, method.parse_params({"dtype": dtype}))
+    module = method.apply(TorchClassifier(fp32, tokenizer, "torch-fp32"), method.parse_params({"dtype": dtype}), None)
     record = save_artefact(module, tokenizer, method.OUTPUT_FORMAT, tmp_path / dtype, {"id": dtype, "recipe": {}})
     assert record["format"] == "torch-half"
     model, _ = load_artefact(tmp_path / dtype)

@@ -4,9 +4,47 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from suite.registry import Registry
+
+if TYPE_CHECKING:
+    from suite.data import TaskData
+    from suite.models import Classifier
+    from suite.specs import SuiteConfig
+
+# The architecture facts methods validate against at workflow load (from the teacher's model config, then passed
+# down the chain through `derive_arch`): num_hidden_layers, num_attention_heads, hidden_size, intermediate_size.
+Arch = dict[str, int]
+
+
+@dataclass
+class BuildContext:
+    """What a method may use besides its parent: the config, the teacher's logits, data, and a log for variant.json."""
+
+    cfg: SuiteConfig
+    variant_id: str
+    parent_dir: Path
+    teacher_logits: Path | None = None  # the teacher_logits artefact (methods with NEEDS_TEACHER_LOGITS)
+    info: dict[str, Any] = field(default_factory=dict)  # recorded in variant.json under "build" (training log, …)
+
+    def train_data(self) -> TaskData:
+        """The split the teacher was fine-tuned on (e.g. SST-2 train), read through the data mirror."""
+        from suite.config import finetune_task
+        from suite.data import load_split
+
+        task = finetune_task(self.cfg) or self.cfg.tasks[0]
+        split = self.cfg.teacher.finetune.split if self.cfg.teacher.finetune else "train"
+        return load_split(task, split, self.cfg.data_mirror, self.cfg.data_cache)
+
+    def eval_data(self) -> TaskData:
+        """The first task's evaluation data (e.g. SST-2 dev): for export checks against the parent."""
+        from suite.data import load_task_data
+
+        task = next((t for t in self.cfg.tasks if t.dataset is not None), self.cfg.tasks[0])
+        return load_task_data(task, self.cfg.data_mirror, self.cfg.data_cache)
 
 
 class Method(ABC):
@@ -14,6 +52,7 @@ class Method(ABC):
     INPUT_FORMATS: ClassVar[frozenset[str]]  # artefact formats of the parent this method can start from
     OUTPUT_FORMAT: ClassVar[str]
     Params: ClassVar[type]  # a frozen dataclass; its __post_init__ raises ValueError naming the bad field
+    NEEDS_TEACHER_LOGITS: ClassVar[bool] = False  # the workflow then passes the teacher_logits artefact
 
     @classmethod
     def parse_params(cls, params: dict[str, Any]) -> Any:
@@ -27,9 +66,20 @@ class Method(ABC):
         except TypeError as exc:
             raise ValueError(f"params: {exc}") from None
 
+    def check(self, params: Any, parent_arch: Arch | None) -> None:
+        """Checks against the parent's architecture at workflow load; raise ValueError('<field>: <problem>').
+
+        `parent_arch` is None where it is unknown before the build (a Hub teacher): `apply` checks again then.
+        """
+        return None
+
+    def derive_arch(self, parent_arch: Arch | None, params: Any) -> Arch | None:
+        """The architecture of what this method builds (the parent's unless the method changes its shape)."""
+        return parent_arch
+
     @abstractmethod
-    def apply(self, model: Any, params: Any) -> Any:
-        """Return the compressed torch module built from the parent's module (which it may modify)."""
+    def apply(self, parent: Classifier, params: Any, ctx: BuildContext) -> Any:
+        """Build the variant from its loaded parent; return what the OUTPUT_FORMAT's saver writes (suite.formats)."""
 
 
 METHODS: Registry[type[Method]] = Registry("variant method")

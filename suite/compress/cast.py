@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.compress.base import METHODS, Method
-from suite.compress.dynamic_quant import FORMAT_FP32
+from suite.formats import FORMAT_FP32, FORMAT_HALF
 
-FORMAT_HALF = "torch-half"  # float16 or bfloat16 safetensors; the dtype is in config.json and variant.json
 DTYPES = ("float16", "bfloat16")
 
 
@@ -31,7 +30,7 @@ class Cast(Method):
     OUTPUT_FORMAT = FORMAT_HALF
     Params = CastParams
 
-    def apply(self, model: Any, params: CastParams) -> Any:
+    def apply(self, parent: Any, params: CastParams, ctx: Any) -> Any:
         import torch
 
-        return model.to(getattr(torch, params.dtype)).eval()
+        return parent.module.to(getattr(torch, params.dtype)).eval()

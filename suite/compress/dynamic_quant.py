@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.compress.base import METHODS, Method
-
-FORMAT_FP32 = "torch-fp32"
-FORMAT_DYNAMIC_INT8 = "torch-dynamic-int8"
+from suite.formats import FORMAT_DYNAMIC_INT8, FORMAT_FP32
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,5 @@ class DynamicQuant(Method):
     OUTPUT_FORMAT = FORMAT_DYNAMIC_INT8
     Params = DynamicQuantParams
 
-    def apply(self, model: Any, params: DynamicQuantParams) -> Any:
-        model.eval()
-        return quantize_dynamic_linear(model)
+    def apply(self, parent: Any, params: DynamicQuantParams, ctx: Any) -> Any:
+        return quantize_dynamic_linear(parent.module.eval())

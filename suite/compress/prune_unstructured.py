@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.compress.base import METHODS, Method
-from suite.compress.dynamic_quant import FORMAT_FP32
+from suite.formats import FORMAT_FP32
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,11 @@ class L1Unstructured(Method):
     OUTPUT_FORMAT = FORMAT_FP32
     Params = L1UnstructuredParams
 
-    def apply(self, model: Any, params: L1UnstructuredParams) -> Any:
+    def apply(self, parent: Any, params: L1UnstructuredParams, ctx: Any) -> Any:
         import torch
         from torch.nn.utils import prune
 
+        model = parent.module
         for name, module in model.named_modules():
             if not isinstance(module, torch.nn.Linear):
                 continue
