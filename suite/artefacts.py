@@ -170,8 +170,8 @@ def read_record(directory: str | Path) -> dict[str, Any]:
     return json.loads((Path(directory) / VARIANT_JSON).read_text())
 
 
-def load_artefact(directory: str | Path) -> tuple[Classifier, dict[str, Any]]:
-    """Load any variant artefact behind the Classifier interface, with its variant.json record."""
+def load_artefact(directory: str | Path, device: str = "cpu") -> tuple[Classifier, dict[str, Any]]:
+    """Load any variant artefact behind the Classifier interface on `device`, with its variant.json record."""
     from transformers import AutoTokenizer
 
     import suite.compress  # noqa: F401  (registers the formats that methods implement)
@@ -179,4 +179,4 @@ def load_artefact(directory: str | Path) -> tuple[Classifier, dict[str, Any]]:
     directory = Path(directory)
     record = read_record(directory)
     tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
-    return LOADERS.get(record["format"])(directory, tokenizer), record
+    return LOADERS.get(record["format"])(directory, tokenizer).to_device(device), record

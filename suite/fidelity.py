@@ -35,6 +35,23 @@ def agreement(pred_a: np.ndarray, pred_b: np.ndarray) -> float:
     return float(np.mean((pred_a == pred_b) & (pred_a >= 0))) if len(pred_a) else float("nan")
 
 
+def parent_readiness(student_logits: np.ndarray, parent_logits: np.ndarray) -> tuple[float, float]:
+    """Deployment readiness of a variant against its parent on the same inputs: (max |Δ logit|, agreement %).
+
+    Non-finite logits on either side make the delta infinite (a broken export is never "close").
+
+    >>> parent_readiness(np.array([[0.0, 1.0], [2.0, 0.0]]), np.array([[0.0, 1.5], [2.0, 2.5]]))
+    (2.5, 50.0)
+    """
+    student_logits, parent_logits = np.asarray(student_logits, float), np.asarray(parent_logits, float)
+    if student_logits.shape != parent_logits.shape or not len(student_logits):
+        raise ValueError(f"logits of shape {student_logits.shape} and {parent_logits.shape} cannot be compared")
+    delta = np.abs(student_logits - parent_logits)
+    max_delta = float(np.max(delta)) if np.isfinite(delta).all() else math.inf
+    pred = lambda x: np.where(np.isfinite(x).all(axis=1), np.nan_to_num(x, nan=-np.inf).argmax(axis=1), -1)  # noqa: E731
+    return max_delta, 100 * agreement(pred(student_logits), pred(parent_logits))
+
+
 def mcnemar_p(teacher_correct: np.ndarray, student_correct: np.ndarray) -> float:
     """Exact (binomial) two-sided McNemar p-value of paired correctness: are the discordant pairs balanced?
 

@@ -17,6 +17,9 @@ FORMAT_FP32 = "torch-fp32"
 FORMAT_DYNAMIC_INT8 = "torch-dynamic-int8"
 FORMAT_HALF = "torch-half"  # float16 or bfloat16 safetensors; the dtype is in config.json and variant.json
 
+# Formats whose kernels exist on CPU only (refused at workflow load when the config asks for device: cuda).
+CPU_ONLY_FORMATS = {FORMAT_DYNAMIC_INT8: "torch.ao dynamic INT8 kernels (fbgemm/qnnpack) run on CPU only"}
+
 Saver = Callable[[Any, Path], None]  # (what Method.apply built, directory)
 Loader = Callable[[Path, Any], Any]  # (directory, tokenizer) -> Classifier
 

@@ -210,13 +210,13 @@ def flops_rows(
 
 
 def memory_rows(
-    variant: str, model_dir: Path, texts: list[str], batch_size: int, max_length: int, threads: int
+    variant: str, model_dir: Path, texts: list[str], batch_size: int, max_length: int, threads: int, device: str = "cpu"
 ) -> list[Row]:
     """Peak RSS of a fresh interpreter that loads the variant and predicts the task's inputs."""
     with tempfile.TemporaryDirectory() as tmp:
         texts_file = Path(tmp) / "texts.json"
         texts_file.write_text(json.dumps(texts))
-        probe = peak_rss_in_subprocess(model_dir, texts_file, batch_size, max_length, threads)
+        probe = peak_rss_in_subprocess(model_dir, texts_file, batch_size, max_length, threads, device)
     how = (
         f"VmHWM (peak RSS) of a fresh process that loads the artefact and predicts {len(texts)} task inputs at batch "
         f"{batch_size}; the process with torch imported but no model used {probe['baseline_rss_mb']:.0f} MiB"
@@ -292,7 +292,7 @@ def measure_variant(
     from suite.artefacts import load_artefact
 
     try:
-        model, _ = load_artefact(model_dir)
+        model, _ = load_artefact(model_dir, cfg.device)
     except Exception as exc:  # a variant that cannot load is a result, not a crashed run
         return _failed(variant, (("latency_p50_ms", "ms"), ("size_mb", "MiB"), ("peak_rss_mb", "MiB")), exc)
     rows: list[Row] = []
@@ -314,7 +314,7 @@ def measure_variant(
         (
             (("peak_rss_mb", "MiB"),),
             lambda: memory_rows(
-                variant, model_dir, texts, cfg.evaluate.batch_size, cfg.evaluate.max_length, cfg.threads
+                variant, model_dir, texts, cfg.evaluate.batch_size, cfg.evaluate.max_length, cfg.threads, cfg.device
             ),
         ),
     ]

@@ -143,6 +143,12 @@ class Classifier(ABC):
     def flops(self, encoding: dict[str, Any]) -> tuple[int, str]:
         """FLOPs of one forward pass on `encoding` (a MAC counts 2) and how they were counted."""
 
+    def to_device(self, device: str) -> Classifier:
+        """Move the model to `device` (cpu, cuda); formats without kernels there raise ValueError."""
+        if device != "cpu":
+            raise ValueError(f"format '{self.format}' runs on CPU only, not on {device}")
+        return self
+
     def synchronize(self) -> Callable[[], None] | None:
         """Called before each clock stop where the device runs asynchronously (CUDA); None on CPU."""
         return None
@@ -186,6 +192,15 @@ class TorchClassifier(Classifier):
     def encode(self, texts: list[str], max_length: int) -> dict[str, Any]:
         encoding = super().encode(texts, max_length)
         return {k: v.to(self.device) for k, v in encoding.items()} if self.device != "cpu" else encoding
+
+    def to_device(self, device: str) -> Classifier:
+        from suite.formats import CPU_ONLY_FORMATS
+
+        if device != "cpu" and self.format in CPU_ONLY_FORMATS:
+            raise ValueError(f"format '{self.format}' cannot run on {device}: {CPU_ONLY_FORMATS[self.format]}")
+        self.module = self.module.to(device)
+        self.device = device
+        return self
 
     def forward(self, encoding: dict[str, Any]):
         return (self.runner or self.module)(**encoding).logits

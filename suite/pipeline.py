@@ -125,7 +125,7 @@ def predict(cfg: SuiteConfig, variant_id: str, task_name: str, model_dir: Path, 
     _torch_setup(cfg.threads)
     task = cfg.task(task_name)
     data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
-    model, record = load_artefact(model_dir)
+    model, record = load_artefact(model_dir, cfg.device)
     table = TASK_KINDS.get(task.kind)().predict(model, variant_id, task, data, cfg.evaluate)
     metadata = {"artefact_sha256": record["artefact_sha256"], "data_sha256": data.data_sha256, "source": data.source}
     write_table(table.replace_schema_metadata({f"suite.{k}": v for k, v in metadata.items()}), out)
@@ -263,6 +263,33 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
     write_table(table, out)
 
 
+def _readiness(
+    cfg: SuiteConfig, by_key: dict[tuple[str, str], pa.Table], rows_by_key: dict[tuple[str, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Deployment readiness of every variant against its own parent (an export against the model it was exported
+    from), on the first task with a data set (SST-2 dev in the default config): max |Δ logit| and agreement."""
+    from suite.fidelity import parent_readiness
+    from suite.tasks.base import Columns
+
+    task = next((t for t in cfg.tasks if t.dataset is not None), None)
+    if task is None:
+        return []
+    derived = []
+    for spec in cfg.variants:
+        student, parent = by_key.get((task.name, spec.id)), by_key.get((task.name, spec.parent))
+        base = next(iter(rows_by_key.get((task.name, spec.id), {}).values()), None)
+        if student is None or parent is None or base is None:
+            continue
+        student_cols, parent_cols = Columns(student), Columns(parent)
+        if student_cols.logits is None or parent_cols.logits is None:
+            continue  # predictions written before logits were stored
+        delta, agree = parent_readiness(student_cols.logits, parent_cols.logits)
+        how = f"against the parent '{spec.parent}' on the same {len(student_cols)} inputs of {task.name}"
+        derived.append(_derived(base, "parent_max_abs_logit_delta", delta, "logit", False, f"max |Δ logit| {how}"))
+        derived.append(_derived(base, "parent_agreement", agree, "%", True, f"same predicted label {how}"))
+    return derived
+
+
 def _task_derived(cfg: SuiteConfig, table: pa.Table, prediction_tables: list[pa.Table]) -> list[dict[str, Any]]:
     """Per task, every variant against the teacher (suite.fidelity), and non-finite logits over all task inputs."""
     from suite.fidelity import teacher_relative
@@ -304,6 +331,7 @@ def _task_derived(cfg: SuiteConfig, table: pa.Table, prediction_tables: list[pa.
                 )
             except ValueError as exc:
                 raise ValueError(f"task {task.name}, variant {variant}: {exc}") from None
+    derived += _readiness(cfg, by_key, rows_by_key)
     # A stability task also reports non-finite logits over every input the variant saw in any task.
     for task in (t for t in cfg.tasks if t.kind == "stability"):
         for variant in cfg.variant_ids:

@@ -161,6 +161,7 @@ class SuiteConfig:
     energy: EnergySpec
     config_hash: str
     raw: dict[str, Any]  # the validated config as given, for the resolved-config file
+    device: str = "cpu"  # cpu | cuda
 
     def variant(self, variant_id: str) -> VariantSpec:
         for spec in self.variants:

@@ -46,6 +46,7 @@ def columns(labels, preds, probs, slices=None) -> Columns:
                 "label": labels,
                 "pred": preds,
                 "probs": probs,
+                "logits": [[float(np.log(x)) for x in row] for row in probs],
                 "finite": [True] * n,
                 "slice": slices or [None] * n,
                 "ref": [-1] * n,
@@ -104,3 +105,17 @@ def test_different_instances_are_refused():
     b = columns([0, 0], [1, 0], [[0.1, 0.9], [0.9, 0.1]])
     with pytest.raises(ValueError, match="different instances"):
         teacher_relative(cfg, np.ones(2, bool), lambda s: None, a, b, {"x": {}}, {"x": {}}, derive)
+
+
+def test_parent_readiness_by_hand():
+    from suite.fidelity import parent_readiness
+
+    student = np.array([[0.1, 0.9], [2.0, -1.0], [0.0, 0.5], [1.0, 1.25]])
+    parent = np.array([[0.0, 1.0], [1.0, 1.5], [0.0, 0.5], [1.0, 1.1]])
+    delta, agree = parent_readiness(student, parent)
+    assert delta == pytest.approx(2.5)  # row 2: |−1.0 − 1.5|
+    assert agree == 75.0  # row 2 flips from label 1 to label 0
+    delta, agree = parent_readiness(np.array([[np.nan, 0.0], [0.0, 1.0]]), np.array([[0.0, 1.0], [0.0, 1.0]]))
+    assert delta == float("inf") and agree == 50.0  # a NaN logit is never "close" and agrees with nothing
+    with pytest.raises(ValueError, match="cannot be compared"):
+        parent_readiness(np.zeros((2, 2)), np.zeros((3, 2)))

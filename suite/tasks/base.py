@@ -63,6 +63,7 @@ PREDICTIONS_SCHEMA = pa.schema(
         ("label", pa.int64()),  # -1: no gold label (generated stress/INV/DIR/neutral instances)
         ("pred", pa.int64()),  # -1 where the logits were not finite
         ("probs", pa.list_(pa.float64())),
+        ("logits", pa.list_(pa.float64())),  # raw logits (NaN/inf kept): deployment readiness against the parent
         ("finite", pa.bool_()),
         ("slice", pa.string()),  # generated tasks: perturbation_s<severity>, checklist test, stress type, emotion
         ("ref", pa.int64()),  # the idx this instance is compared with (unperturbed sentence, INV/DIR base); -1 none
@@ -110,6 +111,7 @@ def predictions_table(
             "label": np.asarray(labels, dtype=np.int64),
             "pred": preds.astype(np.int64),
             "probs": [list(map(float, p)) for p in softmax(logits)],
+            "logits": [list(map(float, row)) for row in logits],
             "finite": finite,
             "slice": data.slices if data.slices is not None else [None] * n,
             "ref": data.refs if data.refs is not None else np.full(n, -1, dtype=np.int64),
@@ -131,6 +133,11 @@ class Columns:
         width = max((len(p) for p in probs), default=0)
         self.probs = np.array(probs, dtype=np.float64).reshape(len(probs), width)
         names = table.column_names
+        self.logits = (
+            np.array(table["logits"].to_pylist(), dtype=np.float64).reshape(len(probs), width)
+            if "logits" in names
+            else None
+        )
         n = table.num_rows
         self.slice = np.array(table["slice"].to_pylist() if "slice" in names else [None] * n, dtype=object)
         self.ref = table["ref"].to_numpy() if "ref" in names else np.full(n, -1, dtype=np.int64)

@@ -10,7 +10,13 @@ from typing import Any
 
 
 def peak_rss_in_subprocess(
-    model_dir: Path, texts_file: Path, batch_size: int, max_length: int, threads: int, timeout_s: float = 900
+    model_dir: Path,
+    texts_file: Path,
+    batch_size: int,
+    max_length: int,
+    threads: int,
+    device: str = "cpu",
+    timeout_s: float = 900,
 ) -> dict[str, Any]:
     """Run `python -m suite.trackers.memory` in a new interpreter and read back its peak RSS (MiB)."""
     cmd = [
@@ -22,6 +28,7 @@ def peak_rss_in_subprocess(
         str(batch_size),
         str(max_length),
         str(threads),
+        device,
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     if done.returncode != 0:
@@ -44,23 +51,25 @@ def _rss_mib() -> float:
     raise RuntimeError("peak RSS needs /proc/self/status (VmHWM); not available on this platform")
 
 
-def _probe(model_dir: str, texts_file: str, batch_size: int, max_length: int, threads: int) -> dict[str, Any]:
+def _probe(
+    model_dir: str, texts_file: str, batch_size: int, max_length: int, threads: int, device: str = "cpu"
+) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(threads)
     baseline = _rss_mib()  # the interpreter with torch imported, before the model exists
     from suite.artefacts import load_artefact
 
-    model, _ = load_artefact(model_dir)
+    model, _ = load_artefact(model_dir, device)
     loaded = _rss_mib()
     texts = json.loads(Path(texts_file).read_text())
     model.predict_logits(texts, batch_size, max_length)
     result = {"peak_rss_mb": _rss_mib(), "baseline_rss_mb": baseline, "after_load_rss_mb": loaded}
-    if torch.cuda.is_available():
+    if device.startswith("cuda"):
         result["cuda_max_memory_allocated_mb"] = torch.cuda.max_memory_allocated() / (1 << 20)
     return result
 
 
 if __name__ == "__main__":
-    model_dir, texts_file, batch_size, max_length, threads = sys.argv[1:6]
-    print(json.dumps(_probe(model_dir, texts_file, int(batch_size), int(max_length), int(threads))))
+    model_dir, texts_file, batch_size, max_length, threads, device = sys.argv[1:7]
+    print(json.dumps(_probe(model_dir, texts_file, int(batch_size), int(max_length), int(threads), device)))
