@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from suite.config import load, write_resolved
 from suite.data import check_data
+from suite.entries import variant_tasks
 from suite.errors import SuiteInputError
 from suite.specs import TEACHER
 
@@ -23,6 +24,9 @@ write_resolved(SUITE, Path(RESOLVED))
 VARIANTS = SUITE.variant_ids
 STUDENTS = [v.id for v in SUITE.variants]
 TASKS = [t.name for t in SUITE.tasks]
+# (task, variant) pairs the run evaluates: every task for the teacher and the config's variants, and for each
+# community entry the tasks it lists (leaderboard/entries/<id>.yaml).
+TASK_VARIANTS = [(t, v) for t in TASKS for v in VARIANTS if t in variant_tasks(SUITE.raw, TASKS, v)]
 SCHEMA_FILE = str(Path(workflow.basedir) / "leaderboard" / "schema.yaml")
 
 
@@ -36,8 +40,27 @@ wildcard_constraints:
     task=_alternatives(TASKS),
 
 
-def parent_model(wildcards):
-    return f"results/models/{SUITE.variant(wildcards.student).parent}"
+def per_task(pattern):
+    """`pattern` (with {task} and {variant}) for every (task, variant) pair the run evaluates."""
+    return [pattern.format(task=t, variant=v) for t, v in TASK_VARIANTS]
+
+
+TEACHER_LOGITS = "results/distill/teacher_logits.parquet"
+
+
+def variant_inputs(wildcards):
+    """The parent's artefact, and the teacher's logits for methods that distil from the teacher."""
+    from suite.compress import METHODS
+
+    spec = SUITE.variant(wildcards.student)
+    inputs = {"parent": f"results/models/{spec.parent}"}
+    if METHODS.get(spec.method).NEEDS_TEACHER_LOGITS:
+        inputs["logits"] = TEACHER_LOGITS
+    return inputs
+
+
+def distillation_recipe():
+    return json.dumps(SUITE.raw["config"]["distillation"], sort_keys=True)
 
 
 def variant_recipe(wildcards):

@@ -3,9 +3,9 @@
 
 rule gather:
     input:
-        metrics=expand("results/metrics/{task}/{variant}.parquet", task=TASKS, variant=VARIANTS),
+        metrics=per_task("results/metrics/{task}/{variant}.parquet"),
         measures=expand("results/measure/{variant}.parquet", variant=VARIANTS),
-        predictions=expand("results/predictions/{task}/{variant}.parquet", task=TASKS, variant=VARIANTS),
+        predictions=per_task("results/predictions/{task}/{variant}.parquet"),
     output:
         "results/leaderboard.parquet",
     params:

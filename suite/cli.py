@@ -43,6 +43,14 @@ def cmd_build_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teacher_logits(args: argparse.Namespace) -> int:
+    from suite.distill import compute_teacher_logits
+
+    compute_teacher_logits(_config(args), Path(args.teacher), Path(args.output))
+    print(f"teacher logits -> {args.output}")
+    return 0
+
+
 def cmd_build_variant(args: argparse.Namespace) -> int:
     from suite.pipeline import build_variant
 
@@ -124,6 +132,41 @@ def cmd_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_entry(args: argparse.Namespace) -> int:
+    """PASS or FAIL per entry with every reason; exit 1 when any entry fails. Nothing of an entry is executed."""
+    from suite.config import REPO_ROOT, read_yaml, validate
+    from suite.entries import EntryContext, check_entries, entries_dir, entry_files
+
+    validated = validate(read_yaml(Path(args.config)), REPO_ROOT / "config" / "schema.yaml", args.config)
+    directory = entries_dir(validated, REPO_ROOT)
+    others = entry_files(directory) if directory is not None and directory.is_dir() else []
+    results, _ = check_entries([Path(f) for f in args.files], EntryContext.from_config(validated, REPO_ROOT), others)
+    for result in results:
+        verdict = "PASS" if result.passed else "FAIL"
+        print(f"{verdict} {result.file} ({result.id or 'no id'}): {result.summary()}")
+        for reason in result.reasons():
+            print(f"  - {reason}")
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Markdown report of what moved beyond the thresholds; exit 1 on a regression (2 on bad input)."""
+    from suite.compare import DEFAULT_THRESHOLDS, compare, load_thresholds, to_markdown, with_overrides
+
+    base = load_thresholds(Path(args.thresholds)) if args.thresholds else DEFAULT_THRESHOLDS
+    thresholds = with_overrides(base, args.accuracy_pts, args.latency_pct, args.size_pct, args.default_pct)
+    result = compare(Path(args.old), Path(args.new), thresholds, use_ci=not args.ignore_ci)
+    report = to_markdown(result)
+    if args.output:
+        from suite.results import atomic_write
+
+        atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(report, encoding="utf-8"))
+    print(report, end="")
+    return result.exit_code
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -156,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_build_teacher)
+
+    p = sub.add_parser("teacher-logits", help="the teacher's logits over its training sample (for distillation)")
+    _add_config(p)
+    p.add_argument("--teacher", required=True, help="the teacher's artefact directory")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_teacher_logits)
 
     p = sub.add_parser("build-variant", help="apply a variant's method to its parent artefact")
     _add_config(p)
@@ -239,6 +288,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default="results/leaderboard.parquet")
     p.add_argument("--task", default=None, help="the task whose metrics are shown (default: the first)")
     p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser(
+        "check-entry", help="check community entry files (leaderboard/entries/<id>.yaml): PASS or FAIL with reasons"
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="entry YAML files")
+    p.add_argument(
+        "--config", default="config/config.yaml", help="the run's config: teacher, tasks, variants (%(default)s)"
+    )
+    p.set_defaults(func=cmd_check_entry)
+
+    p = sub.add_parser(
+        "compare", help="regression gate: Markdown report of metrics that moved between two results Parquets"
+    )
+    p.add_argument("old", metavar="OLD", help="the baseline results Parquet")
+    p.add_argument("new", metavar="NEW", help="the results Parquet to check")
+    p.add_argument("--thresholds", help="YAML: thresholds: [{metric: <pattern>, abs: <x> | rel_pct: <x>}, …]")
+    p.add_argument("--accuracy-pts", type=float, help="largest accepted accuracy/macro-F1 move in points (0.5)")
+    p.add_argument("--latency-pct", type=float, help="largest accepted latency move in %% of the old value (10)")
+    p.add_argument("--size-pct", type=float, help="largest accepted size move in %% of the old value (1)")
+    p.add_argument("--default-pct", type=float, help="largest accepted move of any other metric, %% (5)")
+    p.add_argument(
+        "--ignore-ci", action="store_true", help="count moves within overlapping confidence intervals as well"
+    )
+    p.add_argument("--output", help="also write the Markdown report to this file")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("methods", help="list the registered compression methods")
     p.set_defaults(func=cmd_methods)

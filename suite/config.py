@@ -407,7 +407,35 @@ def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/co
         "data_cache": str(Path(validated["data"]["cache_dir"]).resolve()),
         "label": label,
     }
-    return from_resolved(resolved)
+    from suite.entries import collect
+
+    # community entries (leaderboard/entries/*.yaml): accepted ones become variants, rejected ones keep their reasons
+    resolved["entries"] = collect(validated, root, label)
+    cfg = from_resolved(resolved)
+    _check_device(cfg, label)
+    return cfg
+
+
+def _check_device(cfg: SuiteConfig, label: str) -> None:
+    """device: cuda needs a visible GPU, and no variant whose kernels exist on CPU only."""
+    if cfg.device == "cpu":
+        return
+    from suite.formats import CPU_ONLY_FORMATS
+
+    by_id = {v.id: v for v in cfg.variants}
+    for i, spec in enumerate(cfg.variants):
+        fmt = output_format(spec.id, by_id)
+        if fmt in CPU_ONLY_FORMATS:
+            raise SuiteInputError(
+                label,
+                f"variants[{i}].method",
+                f"variant '{spec.id}' ({spec.method}) cannot run on {cfg.device}: {CPU_ONLY_FORMATS[fmt]}",
+                "set device: cpu, or remove the variant from this run",
+            )
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SuiteInputError(label, "device", "is cuda but torch sees no CUDA device", "set device: cpu")
 
 
 def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
@@ -422,6 +450,9 @@ def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
         raise SuiteInputError(
             label, "teacher.finetune.split", f"task '{finetune['task']}' has no '{finetune.get('split')}' file"
         )
+    from suite.entries import entry_variants as _entry_variants
+
+    entry_variants = _entry_variants(resolved)
     teacher = TeacherSpec(
         id=cfg["teacher"]["id"],
         source=_source(cfg["teacher"]["source"]),
@@ -433,13 +464,16 @@ def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
         data_mirror=resolved["data_mirror"],
         data_cache=resolved["data_cache"],
         teacher=teacher,
-        variants=_check_variants(cfg["variants"], label, teacher_arch(teacher.source)),
+        variants=_check_variants([*cfg["variants"], *entry_variants], label, teacher_arch(teacher.source)),
         tasks=tuple(task_specs[name] for name in cfg["tasks"]),
         evaluate=EvaluateSpec(**cfg["evaluate"]),
         latency=LatencySpec(**cfg["latency"]),
         throughput=ThroughputSpec(**{**cfg["throughput"], "batch_sizes": tuple(cfg["throughput"]["batch_sizes"])}),
         energy=EnergySpec(**cfg["energy"]),
-        config_hash=sha256_json({"config": cfg, "tasks": resolved["tasks"]}),
+        device=cfg.get("device", "cpu"),
+        config_hash=sha256_json(
+            {"config": cfg, "tasks": resolved["tasks"], **({"entries": entry_variants} if entry_variants else {})}
+        ),
         raw=resolved,
     )
 

@@ -126,8 +126,9 @@ class Group:
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """All rows of a results Parquet as dicts (checked against the one schema)."""
-    return read_results([Path(path)]).to_pylist()
+    """All rows of a results Parquet as dicts (checked against the one schema); only numbers the suite measured
+    (a submitter's self-reported numbers, `verified` false, are never ranked)."""
+    return [r for r in read_results([Path(path)]).to_pylist() if r.get("verified") is not False]
 
 
 def _measure(record: Mapping[str, Any]) -> Measure:
@@ -909,7 +910,7 @@ def _readiness(student: Candidate, targets: SlaTargets) -> Kpi:
             problems.append(f"agreement {agreement:.2f} %")
     if targets.max_abs_logit_delta is not None:
         checks.append(f"max |Δ logit| ≤ {targets.max_abs_logit_delta:g}")
-        delta = student.value("max_abs_logit_delta")
+        delta = student.value("parent_max_abs_logit_delta")
         if delta is None:
             unknown.append("max |Δ logit| not measured")
         elif delta > targets.max_abs_logit_delta:

@@ -19,7 +19,7 @@ import pyarrow.csv as pa_csv
 import yaml
 from markupsafe import Markup, escape
 
-from suite import figures
+from suite import entries, figures
 from suite.errors import SuiteInputError
 from suite.rank import (
     PRIORITIES,
@@ -116,13 +116,14 @@ def load_schema(schema_path: Path) -> LeaderboardSchema:
     missing_groups = [g for g in GROUPS if g not in groups]
     if missing_groups:
         raise SuiteInputError(str(path), "groups", f"lacks {missing_groups}", f"name every group of {list(GROUPS)}")
+    known_groups = list(groups)  # the built-in groups and any the schema adds
 
     metrics: dict[str, MetricDisplay] = {}
     for name, entry in metrics_raw.items():
         where = f"metrics.{name}."
         group = _require(entry, "group", str, path, where)
-        if group not in GROUPS:
-            raise SuiteInputError(str(path), f"{where}group", f"is {group!r}", f"use one of {list(GROUPS)}")
+        if group not in groups:
+            raise SuiteInputError(str(path), f"{where}group", f"is {group!r}", f"use one of {known_groups}")
         unit = _require(entry, "unit", str, path, where)
         decimals = _require(entry, "decimals", int, path, where)
         if decimals < 0:
@@ -217,6 +218,10 @@ def _sort_value(value: float) -> str | None:
     return f"{value:.8g}"
 
 
+UNSTABLE_MARK = "⚠"
+UNSTABLE_TITLE = "unstable timing: IQR / median > 0.1 in this run (see the variant page)"
+
+
 @dataclass(frozen=True)
 class Cell:
     """One table cell: its text, its tooltip, the value the sort script uses and its CSS state."""
@@ -224,7 +229,7 @@ class Cell:
     text: str
     title: str = ""
     sort_value: str | None = None
-    state: str = "ok"  # ok | failed | missing | nonfinite | estimate
+    state: str = "ok"  # ok | failed | missing | nonfinite | estimate | unstable
 
     @property
     def html(self) -> Markup:
@@ -550,7 +555,7 @@ def _columns(data: SiteData) -> tuple[list[tuple[str, str, Column]], list[dict[s
 
     def add_task_group(task: str, version: str, prefix: str, listed: tuple[str, ...], unknown_too: bool) -> None:
         present = data.metrics_by_tv.get((task, version), set())
-        for group in GROUPS:
+        for group in schema.groups:
             names = [m for m in listed if schema.metrics[m].group == group and m in present]
             add_group(f"{prefix}{schema.groups[group]}", group, task, version, names)
         if unknown_too:
@@ -579,7 +584,14 @@ def _row_cells(data: SiteData, variant: str, columns: list[tuple[str, str, Colum
             fmt = dataclasses.replace(fmt, show_ci=False)
         row = data.index.get((variant, task, version, column.key))
         spread = data.index.get((variant, task, version, fmt.spread)) if fmt.spread else None
-        cells.append(_metric_cell(row, spread, fmt, tooltips))
+        cell = _metric_cell(row, spread, fmt, tooltips)
+        if column.key.startswith("latency_") and cell.state == "ok":
+            flag = data.index.get((variant, task, version, "latency_unstable"))
+            if flag is not None and flag["status"] == "ok" and flag["value"] == 1:
+                cell = dataclasses.replace(
+                    cell, text=f"{cell.text} {UNSTABLE_MARK}", title=UNSTABLE_TITLE, state="unstable"
+                )
+        cells.append(cell)
     return cells
 
 
@@ -731,7 +743,164 @@ def _resolved_recipe(data: SiteData, variant: str) -> dict[str, Any] | None:
     for entry in config.get("variants") or []:
         if isinstance(entry, Mapping) and entry.get("id") == variant:
             return dict(entry)
+    for item in entries.accepted(data.resolved):
+        if item.get("id") == variant:
+            return {"entry": item.get("file"), **item["variant"]}
     return None
+
+
+# --- community entries (leaderboard/entries/<id>.yaml, via the resolved config) ----------------------------------
+
+
+def _entry_source(entry: Mapping[str, Any]) -> str:
+    kind, spec = next(iter(entry["model"].items()))
+    if kind == "recipe":
+        return f"built-in recipe {spec['method']} {json.dumps(spec.get('params') or {}, sort_keys=True)}"
+    if kind == "hub":
+        return f"Hub {spec['id']} at commit {spec['revision']} (sha256 {spec['sha256'][:12]}…)"
+    return f"local safetensors {spec['path']} (sha256 {spec['sha256'][:12]}…)"
+
+
+def _newest_version(data: SiteData, task: str) -> str:
+    versions = [v for t, v in data.task_versions if t == task]
+    return versions[-1] if versions else ""
+
+
+def _self_reported(data: SiteData, variant: str, reported: Mapping[str, Mapping[str, float]]) -> list[dict[str, str]]:
+    """Each self-reported number beside the suite's verified one, with the difference (reported − verified)."""
+    out = []
+    for task, metrics in reported.items():
+        version = "" if task == SYSTEM_TASK else _newest_version(data, task)
+        for metric, value in metrics.items():
+            row = data.index.get((variant, task, version, metric))
+            fmt = data.schema.metrics.get(metric)
+            unit = (row or {}).get("unit") or (fmt.unit if fmt else "")
+            verified, difference, verdict = EM_DASH, EM_DASH, NOT_MEASURED
+            if row is not None and row["status"] != "ok":
+                verified, verdict = "failed", row["error"] or "failed without an error message"
+            elif row is not None and row["value"] is not None:
+                measured = row["value"]
+                verified = _fmt_value(data, metric, measured)
+                if row.get("ci_low") is not None and row.get("ci_high") is not None:
+                    low, high = _fmt_value(data, metric, row["ci_low"]), _fmt_value(data, metric, row["ci_high"])
+                    verified += f" [{low}, {high}]"
+                if math.isfinite(measured):
+                    delta = value - measured
+                    difference = ("+" if delta > 0 else "") + _fmt_value(data, metric, delta)
+                    difference += " pts" if unit == "%" else f" {unit}" if unit else ""
+                    if measured:
+                        difference += f" ({100 * delta / abs(measured):+.1f} %)"
+                    if row.get("ci_low") is not None and row.get("ci_high") is not None:
+                        inside = row["ci_low"] <= value <= row["ci_high"]
+                        verdict = "inside the verified CI" if inside else "outside the verified CI"
+                    else:
+                        shown = 0.5 * 10 ** -(fmt.decimals if fmt else 4)
+                        verdict = "matches to the shown precision" if abs(delta) < shown else "differs"
+                else:
+                    verdict = "the verified value is not finite"
+            where = _where(data.schema.task_label(task), version) if task != SYSTEM_TASK else "system"
+            out.append(
+                {
+                    "where": where,
+                    "metric": fmt.display_name if fmt else metric,
+                    "unit": unit,
+                    "reported": _fmt_value(data, metric, value),
+                    "verified": verified,
+                    "difference": difference,
+                    "verdict": verdict,
+                }
+            )
+    return out
+
+
+def _entry_status(data: SiteData, variant: str) -> str:
+    rows = data.by_variant.get(variant, [])
+    if not rows:
+        return "accepted; not measured yet"
+    failed = [r for r in rows if r["status"] != "ok"]
+    if not failed:
+        return f"verified: {len(rows)} numbers measured by the suite"
+    first = failed[0]
+    return (
+        f"failing: {len(failed)} of {len(rows)} numbers failed "
+        f"(first: {_where(first['task'], first['task_version'] or '')} {first['metric']}: {first['error'] or 'failed'})"
+    )
+
+
+def _entry_context(data: SiteData, item: Mapping[str, Any], root: str) -> dict[str, Any]:
+    entry = item["entry"]
+    variant = item["id"]
+    return {
+        "id": variant,
+        "href": f"{root}{data.variant_pages[variant]}" if variant in data.variant_pages else "",
+        "file": item.get("file") or "",
+        "display_name": entry["display_name"],
+        "submitter": entry["submitter"],
+        "licence": entry["licence"],
+        "source": _entry_source(entry),
+        "method_description": entry["method_description"],
+        "tasks": ", ".join(data.schema.task_label(t) for t in entry["tasks"]),
+        "status": _entry_status(data, variant),
+        "failing": any(r["status"] != "ok" for r in data.by_variant.get(variant, [])),
+        "self_reported": _self_reported(data, variant, entry.get("self_reported") or {}),
+    }
+
+
+def _entries_context(data: SiteData, root: str) -> dict[str, Any]:
+    return {
+        "entries": [_entry_context(data, item, root) for item in entries.accepted(data.resolved)],
+        "rejected_entries": [
+            {
+                "file": item.get("file") or "",
+                "id": item.get("id") or "",
+                "display_name": item.get("display_name") or "",
+                "reasons": [p["message"] for p in item.get("problems") or []],
+            }
+            for item in entries.rejected(data.resolved)
+        ],
+        "entries_dir": ((data.resolved or {}).get("entries") or {}).get("dir"),
+    }
+
+
+def _self_reported_parquet(data: SiteData) -> bytes | None:
+    """Every self-reported number as rows of the results schema with `verified` false (a download of the site)."""
+    import pyarrow.parquet as pq
+
+    from suite.results import Row, to_table
+
+    tables = []
+    for item in entries.accepted(data.resolved):
+        entry = item["entry"]
+        rows = []
+        for task, metrics in (entry.get("self_reported") or {}).items():
+            version = "" if task == SYSTEM_TASK else _newest_version(data, task)
+            for metric, value in metrics.items():
+                fmt = data.schema.metrics.get(metric)
+                verified = data.index.get((item["id"], task, version, metric))
+                rows.append(
+                    Row(
+                        variant=item["id"],
+                        metric=metric,
+                        value=float(value),
+                        unit=(verified or {}).get("unit") or (fmt.unit if fmt else ""),
+                        higher_is_better=(verified or {}).get("higher_is_better"),
+                        task=task,
+                        task_version=version,
+                        measurement=f"self-reported by {entry['submitter']} in {item.get('file')}; not verified",
+                        verified=False,
+                    )
+                )
+        if rows:
+            variant_spec = item["variant"]
+            lineage = {"teacher": entry["teacher"], "parent": variant_spec["parent"], "method": variant_spec["method"]}
+            tables.append(to_table(rows, lineage, {}))
+    if not tables:
+        return None
+    import pyarrow as pa
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.concat_tables(tables), buffer)
+    return buffer.getvalue()
 
 
 def _lineage_chain(data: SiteData, variant: str) -> list[dict[str, str]]:
@@ -867,6 +1036,7 @@ def _index_context(
         ],
         "release": release,
         "empty": not data.records,
+        **_entries_context(data, ""),
     }
 
 
@@ -928,6 +1098,10 @@ def _variant_context(
         "verdicts": verdicts,
         "card": card,
         "sla": data.sla is not None,
+        "entry": next(
+            (_entry_context(data, item, "../") for item in entries.accepted(data.resolved) if item["id"] == variant),
+            None,
+        ),
     }
 
 
@@ -1011,6 +1185,7 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
 WHY_ROWS = 100  # the recommendations page explains the first 100 variants; each variant's page has its own verdicts
 RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MANAGED = ("variants", "tasks", "figures", "downloads")  # directories render owns and prunes of stale files
+SELF_REPORTED_FILE = "self_reported.parquet"  # community entries' own numbers (`verified` false), a site download
 
 
 def _environment(templates_dir: Path) -> jinja2.Environment:
@@ -1081,6 +1256,8 @@ def render_site(
     # Column-wise conversion, then rows: three times faster than Table.to_pylist() on 100 000 rows.
     values = [table.column(name).to_pylist() for name in table.column_names]
     records = [dict(zip(table.column_names, row, strict=True)) for row in zip(*values, strict=True)]
+    # Only what the suite measured is shown as a result and ranked; self-reported numbers come from the entries.
+    records = [r for r in records if r.get("verified") is not False]
     data = _collect(records, schema, source, sla, resolved_config, resamples, seed)
 
     recs = _recommendations(data)
@@ -1173,6 +1350,9 @@ def render_site(
     csv_buffer = io.BytesIO()
     pa_csv.write_csv(table, csv_buffer)
     files["downloads/" + source.with_suffix(".csv").name] = csv_buffer.getvalue()
+    self_reported = _self_reported_parquet(data)
+    if self_reported is not None:
+        files[f"downloads/{SELF_REPORTED_FILE}"] = self_reported
     if release:
         manifest = {
             "release": release,

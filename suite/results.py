@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 2  # 2: added `estimate`
+SCHEMA_VERSION = 3  # 2: added `estimate`; 3: added `verified`
 
 # Provenance columns are the same for every row a job writes; `Row` holds the measurement itself.
 PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -50,6 +50,7 @@ ROW_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("error", pa.string()),
     ("measurement", pa.string()),  # how the number was obtained
     ("estimate", pa.bool_()),  # true when the number is modelled rather than measured (e.g. energy without RAPL)
+    ("verified", pa.bool_()),  # true when the suite measured it; false for a community entry's self-reported number
 )
 
 SCHEMA = pa.schema(
@@ -58,7 +59,7 @@ SCHEMA = pa.schema(
 )
 COLUMNS = tuple(SCHEMA.names)
 # Columns added after v1: files written before them read with nulls there (older runs stay readable).
-ADDED_COLUMNS = frozenset({"estimate"})
+ADDED_COLUMNS = frozenset({"estimate", "verified"})
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Row:
     error: str | None = None
     measurement: str = ""
     estimate: bool | None = None
+    verified: bool = True  # measured by the suite; False only for numbers a submitter reported (suite.entries)
     extra: Mapping[str, Any] = field(default_factory=dict)  # overrides of lineage/provenance for this row
 
 
@@ -109,6 +111,7 @@ def to_table(rows: Iterable[Row], lineage: Mapping[str, Any], provenance: Mappin
             error=row.error,
             measurement=row.measurement,
             estimate=row.estimate,
+            verified=row.verified,
         )
         record.update(row.extra)
         unknown = set(record) - set(COLUMNS)

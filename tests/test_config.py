@@ -28,7 +28,16 @@ def error_of(config: dict, root: Path) -> SuiteInputError:
 def test_default_config_is_valid(repo: Path, mirror: Path, monkeypatch):
     monkeypatch.setenv("SUITE_DATA_MIRROR", str(mirror))
     cfg = load_file(repo / "config" / "config.yaml", repo)
-    assert cfg.variant_ids == ["teacher", "int8-dynamic", "pruned-30", "pruned-50", "pruned-30-int8"]
+    # the config's variants, then the accepted community entries (leaderboard/entries/*.yaml)
+    assert cfg.variant_ids == [
+        "teacher",
+        "int8-dynamic",
+        "pruned-30",
+        "pruned-50",
+        "pruned-30-int8",
+        "example-l1-pruned-40",
+    ]
+    assert cfg.raw["entries"]["rejected"] == []
     assert cfg.lineage("pruned-30-int8") == ["teacher", "pruned-30", "pruned-30-int8"]
     assert cfg.task("sst2").version == "1.1"
     assert {"uci-imdb", "advglue-sst2", "sst2-perturb", "eec-fairness"} <= {t.name for t in cfg.tasks}
@@ -276,3 +285,18 @@ def test_cast_params(base: dict, repo: Path):
     base["variants"].append({"id": "fp8", "parent": "teacher", "method": "cast", "params": {"dtype": "float8"}})
     err = error_of(base, repo)
     assert err.field == f"variants[{len(base['variants']) - 1}].params.dtype" and "float16" in str(err)
+
+
+def test_cuda_device_refuses_cpu_only_int8(base: dict, repo: Path):
+    base["device"] = "cuda"
+    err = error_of(base, repo)
+    assert err.field == "variants[0].method"
+    assert "int8-dynamic" in str(err) and "CPU only" in str(err) and "device: cpu" in str(err)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_cuda_device_without_a_gpu(base: dict, repo: Path):
+    base["device"] = "cuda"
+    base["variants"] = [v for v in base["variants"] if v["method"] != "dynamic_quant"]
+    err = error_of(base, repo)
+    assert err.field == "device" and "no CUDA device" in str(err)
