@@ -219,7 +219,8 @@ def memory_rows(
         probe = peak_rss_in_subprocess(model_dir, texts_file, batch_size, max_length, threads, device)
     how = (
         f"VmHWM (peak RSS) of a fresh process that loads the artefact and predicts {len(texts)} task inputs at batch "
-        f"{batch_size}; the process with torch imported but no model used {probe['baseline_rss_mb']:.0f} MiB"
+        f"{batch_size}; the process with torch, transformers and onnxruntime imported but no model used "
+        f"{probe['baseline_rss_mb']:.0f} MiB"
     )
     rows = [
         Row(variant, "peak_rss_mb", probe["peak_rss_mb"], "MiB", False, measurement=how),

@@ -119,3 +119,22 @@ def test_cuda_event_latency():
     a = torch.randn(1024, 1024, device="cuda")
     result = measure_latency_cuda(lambda x: x @ x, [a], warmup_runs=3, min_runs=20, min_seconds=0.1)
     assert result.runs >= 20 and (result.samples_ms > 0).all()
+
+
+def test_flops_count_cpu_attention_by_hand():
+    """torch's counter has no formula for CPU scaled-dot-product attention; ours does, so SDPA and eager agree."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    kwargs = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+    sdpa = BertForSequenceClassification(BertConfig(**kwargs)).eval()
+    eager = BertForSequenceClassification(BertConfig(**kwargs, attn_implementation="eager")).eval()
+    x = {"input_ids": torch.randint(0, 100, (1, 10)), "attention_mask": torch.ones(1, 10, dtype=torch.long)}
+    length, hidden, inner = 10, 32, 64
+    per_layer = (
+        3 * 2 * length * hidden * hidden  # Q, K, V projections
+        + 2 * 2 * length * length * hidden  # Q·Kᵀ and A·V over both heads
+        + 2 * length * hidden * hidden  # attention output projection
+        + 2 * 2 * length * hidden * inner  # FFN up and down
+    )
+    expected = 2 * per_layer + 2 * hidden * hidden + 2 * hidden * 2  # + pooler (first token) + classifier
+    assert forward_flops(sdpa, x) == forward_flops(eager, x) == expected == 355_456

@@ -25,12 +25,24 @@ def forward_flops(module: Any, encoding: dict[str, Any]) -> int:
         if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)
     ]
     try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=_extra_formulas()) as counter:
             module(**encoding)
     finally:
         for hook in hooks:
             hook.remove()
     return int(counter.get_total_flops()) + extra
+
+
+def _extra_formulas() -> dict[Any, Any]:
+    """Ops the flop counter has no formula for in this torch: CPU scaled-dot-product attention (Q·Kᵀ and A·V)."""
+    import torch
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    def cpu_flash_attention(query: Any, key: Any, value: Any, *_: Any, out_shape: Any = None, **__: Any) -> int:
+        return sdpa_flop_count(query, key, value)  # the counter passes shapes
+
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    return {op: cpu_flash_attention} if op is not None else {}
 
 
 def matmul_peak_gflops(threads: int, size: int = 1024, seconds: float = 2.0) -> dict[str, Any]:

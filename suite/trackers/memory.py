@@ -57,7 +57,11 @@ def _probe(
     import torch
 
     torch.set_num_threads(threads)
-    baseline = _rss_mib()  # the interpreter with torch imported, before the model exists
+    # Every backend's runtime is imported before the baseline, so model_rss_mb compares models, not libraries.
+    import onnxruntime  # noqa: F401
+    import transformers  # noqa: F401
+
+    baseline = _rss_mib()  # the interpreter with torch, transformers and onnxruntime imported, before the model exists
     from suite.artefacts import load_artefact
 
     model, _ = load_artefact(model_dir, device)
