@@ -24,9 +24,6 @@ write_resolved(SUITE, Path(RESOLVED))
 VARIANTS = SUITE.variant_ids
 STUDENTS = [v.id for v in SUITE.variants]
 TASKS = [t.name for t in SUITE.tasks]
-# (task, variant) pairs the run evaluates: every task for the teacher and the config's variants, and for each
-# community entry the tasks it lists (leaderboard/entries/<id>.yaml).
-TASK_VARIANTS = [(t, v) for t in TASKS for v in VARIANTS if t in variant_tasks(SUITE.raw, TASKS, v)]
 SCHEMA_FILE = str(Path(workflow.basedir) / "leaderboard" / "schema.yaml")
 
 
@@ -37,12 +34,6 @@ def _alternatives(names):
 wildcard_constraints:
     variant=_alternatives(VARIANTS),
     student=_alternatives(STUDENTS),
-    task=_alternatives(TASKS),
-
-
-def per_task(pattern):
-    """`pattern` (with {task} and {variant}) for every (task, variant) pair the run evaluates."""
-    return [pattern.format(task=t, variant=v) for t, v in TASK_VARIANTS]
 
 
 TEACHER_LOGITS = "results/distill/teacher_logits.parquet"
@@ -74,5 +65,7 @@ def teacher_recipe():
     return json.dumps({"teacher": raw["teacher"], "seed": raw["seed"]}, sort_keys=True)
 
 
-def task_definition(wildcards):
-    return json.dumps(SUITE.raw["tasks"][wildcards.task]["definition"], sort_keys=True)
+def variant_task_definitions(wildcards):
+    """The definitions of the tasks the variant runs: changing one re-runs the evaluations that include it."""
+    tasks = variant_tasks(SUITE.raw, TASKS, wildcards.variant)
+    return json.dumps({t: SUITE.raw["tasks"][t]["definition"] for t in tasks}, sort_keys=True)

@@ -1,37 +1,20 @@
-# Run every task on every variant: per-instance predictions, then metrics scored from them.
+# Run every task of a variant in one job (one model load): per-instance predictions, then metrics scored from them.
 
 
-rule predict:
+rule evaluate:
     input:
         model="results/models/{variant}",
     output:
-        "results/predictions/{task}/{variant}.parquet",
+        predictions="results/predictions/{variant}.parquet",
+        metrics="results/metrics/{variant}.parquet",
     params:
         resolved=RESOLVED,
-        task=task_definition,
+        tasks=variant_task_definitions,
     conda:
         "../envs/suite.yaml"
     log:
-        "results/logs/predict/{task}/{variant}.log",
+        "results/logs/evaluate/{variant}.log",
     threads: SUITE.threads
     shell:
-        "python -m suite predict --resolved {params.resolved} --variant {wildcards.variant} --task {wildcards.task}"
-        " --model {input.model} --output {output} > {log} 2>&1"
-
-
-rule score:
-    input:
-        model="results/models/{variant}",
-        predictions="results/predictions/{task}/{variant}.parquet",
-    output:
-        "results/metrics/{task}/{variant}.parquet",
-    params:
-        resolved=RESOLVED,
-        task=task_definition,
-    conda:
-        "../envs/suite.yaml"
-    log:
-        "results/logs/score/{task}/{variant}.log",
-    shell:
-        "python -m suite score --resolved {params.resolved} --variant {wildcards.variant} --task {wildcards.task}"
-        " --model {input.model} --predictions {input.predictions} --output {output} > {log} 2>&1"
+        "python -m suite evaluate --resolved {params.resolved} --variant {wildcards.variant} --model {input.model}"
+        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

@@ -3,9 +3,9 @@
 
 rule gather:
     input:
-        metrics=per_task("results/metrics/{task}/{variant}.parquet"),
+        metrics=expand("results/metrics/{variant}.parquet", variant=VARIANTS),
         measures=expand("results/measure/{variant}.parquet", variant=VARIANTS),
-        predictions=per_task("results/predictions/{task}/{variant}.parquet"),
+        predictions=expand("results/predictions/{variant}.parquet", variant=VARIANTS),
     output:
         "results/leaderboard.parquet",
     params:

@@ -60,17 +60,10 @@ def cmd_build_variant(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from suite.pipeline import predict
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from suite.pipeline import evaluate
 
-    predict(_config(args), args.variant, args.task, Path(args.model), Path(args.output))
-    return 0
-
-
-def cmd_score(args: argparse.Namespace) -> int:
-    from suite.pipeline import score
-
-    score(_config(args), args.variant, args.task, Path(args.model), Path(args.predictions), Path(args.output))
+    evaluate(_config(args), args.variant, Path(args.model), Path(args.predictions), Path(args.metrics))
     return 0
 
 
@@ -214,22 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_build_variant)
 
-    p = sub.add_parser("predict", help="per-instance predictions of one variant on one task")
+    p = sub.add_parser(
+        "evaluate", help="every task of one variant: per-instance predictions and metric rows with confidence intervals"
+    )
     _add_config(p)
     p.add_argument("--variant", required=True)
-    p.add_argument("--task", required=True)
     p.add_argument("--model", required=True)
-    p.add_argument("--output", required=True)
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("score", help="metric rows with confidence intervals from stored predictions")
-    _add_config(p)
-    p.add_argument("--variant", required=True)
-    p.add_argument("--task", required=True)
-    p.add_argument("--model", required=True)
-    p.add_argument("--predictions", required=True)
-    p.add_argument("--output", required=True)
-    p.set_defaults(func=cmd_score)
+    p.add_argument("--predictions", required=True, help="output: the predictions of all the variant's tasks")
+    p.add_argument("--metrics", required=True, help="output: the metric rows of all the variant's tasks")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("measure", help="latency, throughput, memory, FLOPs, energy and size of one variant")
     _add_config(p)

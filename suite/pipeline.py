@@ -117,39 +117,45 @@ def _lineage(record: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
     return {"teacher": cfg.teacher.id, "parent": record.get("parent"), "method": record["method"]}
 
 
-def predict(cfg: SuiteConfig, variant_id: str, task_name: str, model_dir: Path, out: Path) -> None:
-    """Per-instance predictions of one variant on one task; artefact and data hashes go into the file's metadata."""
+def variant_tasks(cfg: SuiteConfig, variant_id: str) -> list[str]:
+    """The tasks a variant runs: every task of the config, or a community entry's own list."""
+    from suite.entries import variant_tasks as tasks_of
+
+    return tasks_of(cfg.raw, [t.name for t in cfg.tasks], variant_id)
+
+
+def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out: Path, metrics_out: Path) -> None:
+    """Every task of one variant in one process (one model load): per-instance predictions, then their metrics.
+
+    Both files hold all the variant's tasks; the predictions' metadata records, per task, the artefact and data
+    hashes the metrics' provenance repeats.
+    """
     from suite.artefacts import load_artefact
     from suite.tasks import TASK_KINDS
 
     _torch_setup(cfg.threads)
-    task = cfg.task(task_name)
-    data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
     model, record = load_artefact(model_dir, cfg.device)
-    table = TASK_KINDS.get(task.kind)().predict(model, variant_id, task, data, cfg.evaluate)
-    metadata = {"artefact_sha256": record["artefact_sha256"], "data_sha256": data.data_sha256, "source": data.source}
-    write_table(table.replace_schema_metadata({f"suite.{k}": v for k, v in metadata.items()}), out)
-
-
-def score(cfg: SuiteConfig, variant_id: str, task_name: str, model_dir: Path, predictions: Path, out: Path) -> None:
-    from suite.artefacts import read_record
-    from suite.tasks import TASK_KINDS
-
-    task = cfg.task(task_name)
-    table = pq.read_table(predictions)
-    metadata = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    record = read_record(model_dir)
-    if metadata.get("suite.artefact_sha256") != record["artefact_sha256"]:
-        raise ValueError(f"{predictions} was made from another artefact than {model_dir}; re-run predict")
-    rows = TASK_KINDS.get(task.kind)().score(table, variant_id, task, cfg.evaluate, cfg.seed)
-    prov = provenance(
-        config_hash=cfg.config_hash,
-        artefact_sha256=record["artefact_sha256"],
-        data_sha256=metadata["suite.data_sha256"],
-        seed=cfg.seed,
-        threads=cfg.threads,
-    )
-    write_table(to_table(rows, _lineage(record, cfg), prov), out)
+    lineage = _lineage(record, cfg)
+    predictions, metrics, sources = [], [], {}
+    for name in variant_tasks(cfg, variant_id):
+        task = cfg.task(name)
+        kind = TASK_KINDS.get(task.kind)()
+        data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
+        table = kind.predict(model, variant_id, task, data, cfg.evaluate)
+        rows = kind.score(table, variant_id, task, cfg.evaluate, cfg.seed)
+        prov = provenance(
+            config_hash=cfg.config_hash,
+            artefact_sha256=record["artefact_sha256"],
+            data_sha256=data.data_sha256,
+            seed=cfg.seed,
+            threads=cfg.threads,
+        )
+        predictions.append(table)
+        metrics.append(to_table(rows, lineage, prov))
+        sources[name] = {"data_sha256": data.data_sha256, "source": data.source}
+    metadata = {"suite.artefact_sha256": record["artefact_sha256"], "suite.tasks": json.dumps(sources, sort_keys=True)}
+    write_table(pa.concat_tables(predictions).replace_schema_metadata(metadata), predictions_out)
+    write_table(pa.concat_tables(metrics), metrics_out)
 
 
 def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path, out: Path) -> None:
@@ -257,10 +263,18 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
                     "100 × (1 − variant size_mb / teacher size_mb)",
                 )
             )
-    derived += _task_derived(cfg, table, [pq.read_table(p) for p in prediction_files])
+    derived += _task_derived(cfg, table, [t for p in prediction_files for t in _per_task(pq.read_table(p))])
     if derived:
         table = pa.concat_tables([table, pa.Table.from_pylist(derived, schema=table.schema)])
     write_table(table, out)
+
+
+def _per_task(predictions: pa.Table) -> list[pa.Table]:
+    """A variant's predictions file (all its tasks) as one table per task."""
+    if not predictions.num_rows:
+        return []
+    tasks = pa.compute.unique(predictions["task"]).to_pylist()
+    return [predictions.filter(pa.compute.equal(predictions["task"], t)) for t in tasks]
 
 
 def _readiness(

@@ -120,12 +120,11 @@ def test_adding_one_entry_reruns_only_its_jobs_then_shows_it_verified(entries_ru
     dry = snakemake(entries_run, "-n", "--cores", "2", "--quiet", "rules")
     out = dry.stdout + dry.stderr
     assert dry.returncode == 0, out
-    # the entry's build, its one task (predict + score), its measurement; then gather and render
+    # the entry's build, its evaluation (its one task), its measurement; then gather and render
     assert job_counts(out) == {
         "all": 1,
         "build_variant": 1,
-        "predict": 1,
-        "score": 1,
+        "evaluate": 1,
         "measure": 1,
         "gather": 1,
         "render": 1,

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -104,7 +105,9 @@ def test_every_task_kind_reports_its_metrics_and_fidelity(tiny_run: Path):
     ]
     teacher = tasks[(tasks.variant == "teacher") & (tasks.metric == "agreement")]
     assert (teacher.value == 100.0).all() and len(teacher) == len(TASKS)
-    predictions = pq.read_table(tiny_run / "results" / "predictions" / "sst2-perturb" / "bf16.parquet")
+    predictions = pq.read_table(tiny_run / "results" / "predictions" / "bf16.parquet")
+    predictions = predictions.filter(pa.compute.equal(predictions["task"], "sst2-perturb"))
+    assert predictions.num_rows
     assert {"label", "pred", "probs", "slice", "ref"} <= set(predictions.column_names)
 
 
