@@ -11,7 +11,10 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-VARIANTS = {"teacher", "int8-dynamic", "pruned-30", "pruned-50", "pruned-30-int8", "fp16", "bf16"}
+VARIANTS = {
+    *("teacher", "int8-dynamic", "pruned-30", "pruned-50", "pruned-30-int8", "fp16", "bf16"),
+    *("distil-1l", "heads-ffn-50", "heads-ffn-50-ort-int8", "torchao-int8", "sparse-24"),
+}
 TASKS = {"sst2", "sst2-perturb", "checklist-sentiment", "stability-stress", "eec-fairness"}
 
 

@@ -25,7 +25,7 @@ def forward_flops(module: Any, encoding: dict[str, Any]) -> int:
         if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)
     ]
     try:
-        with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=_extra_formulas()) as counter:
+        with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=extra_flop_formulas()) as counter:
             module(**encoding)
     finally:
         for hook in hooks:
@@ -33,7 +33,7 @@ def forward_flops(module: Any, encoding: dict[str, Any]) -> int:
     return int(counter.get_total_flops()) + extra
 
 
-def _extra_formulas() -> dict[Any, Any]:
+def extra_flop_formulas() -> dict[Any, Any]:
     """Ops the flop counter has no formula for in this torch: CPU scaled-dot-product attention (Q·Kᵀ and A·V)."""
     import torch
     from torch.utils.flop_counter import sdpa_flop_count
