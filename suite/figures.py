@@ -36,7 +36,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering [low, high].
 
     >>> nice_ticks(0, 9.5)
-    [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    [0, 2, 4, 6, 8, 10]
     """
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
         high = low + 1.0

@@ -191,6 +191,19 @@ def build_groups(records: Sequence[Mapping[str, Any]]) -> list[Group]:
 # --- Pareto -------------------------------------------------------------------------------------------------------
 
 
+def _better(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[j, i] matrices of rows compared on every axis (lower is better): j at least as good as i everywhere, and j
+    better than i somewhere. One 2-D comparison per axis: a reduction over a 3-D (rows, rows, axes) array is several
+    times slower, and a 1 000-variant group has a million pairs."""
+    count = len(points)
+    at_least = np.ones((count, count), dtype=bool)
+    better = np.zeros((count, count), dtype=bool)
+    for axis in np.asarray(points, dtype=float).T:
+        at_least &= axis[:, None] <= axis[None, :]
+        better |= axis[:, None] < axis[None, :]
+    return at_least, better
+
+
 def pareto_mask(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     """Which rows are non-dominated: no other row is at least as good on every axis and better on one.
 
@@ -200,9 +213,8 @@ def pareto_mask(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     points = np.where(np.asarray(maximize, dtype=bool), -values, values)  # lower is better on every axis
     if len(points) == 0:
         return np.zeros(0, dtype=bool)
-    le = (points[:, None, :] <= points[None, :, :]).all(axis=2)  # [j, i]: j at least as good as i everywhere
-    lt = (points[:, None, :] < points[None, :, :]).any(axis=2)  # [j, i]: j better than i somewhere
-    return ~(le & lt).any(axis=0)
+    at_least, better = _better(points)
+    return ~(at_least & better).any(axis=0)
 
 
 @dataclass(frozen=True)
@@ -262,6 +274,59 @@ def _all_samples(ranked: Sequence[Candidate], resamples: int, rng: np.random.Gen
     return samples
 
 
+TOP_RIVALS = 16  # rivals per variant checked for every resample at once; weaker ones only where resamples stay open
+
+
+def _front_probabilities(samples: np.ndarray, le_fixed: np.ndarray, strict_fixed: np.ndarray) -> np.ndarray:
+    """Each variant's share of resamples in which no rival dominates it (exact; every resample counts).
+
+    In resample r, j dominates i when j is at least as good on every fixed axis (`le_fixed[j, i]`) and its resampled
+    accuracy is higher, or equal with j strictly better on a fixed axis (`strict_fixed[j, i]`). Checking every rival
+    in every resample is a (resamples × variants × variants) array, 200 million elements for 1 000 variants, so the
+    rivals that can matter are found first and the strongest settle most resamples in one array operation.
+    """
+    resamples, count = samples.shape
+    low, high = samples.min(axis=0), samples.max(axis=0)
+    rival = le_fixed.copy()
+    np.fill_diagonal(rival, False)
+    # A rival whose worst resample beats i's best dominates i in every resample: no per-resample work needed.
+    beats_always = low[:, None] > high[None, :]
+    beats_always |= (low[:, None] >= high[None, :]) & strict_fixed
+    probabilities = np.where((rival & beats_always).any(axis=0), 0.0, 1.0)
+    # A rival never reaching i's worst resample never dominates it.
+    possible = rival & (high[:, None] >= low[None, :])
+    possible[:, probabilities == 0] = False
+    # First pass: each variant against its strongest rivals (highest mean resample: they beat it most often), every
+    # resample at once; they settle most resamples.
+    strongest_first = np.argsort(-samples.mean(axis=0), kind="stable")
+    variants, ranks = np.nonzero(possible.T[:, strongest_first])  # i and the strength rank of each rival of i
+    starts = np.flatnonzero(np.r_[True, variants[1:] != variants[:-1]]) if len(variants) else variants
+    position = np.arange(len(variants)) - np.repeat(starts, np.diff(np.r_[starts, len(variants)]))
+    variants, rivals = variants[position < TOP_RIVALS], strongest_first[ranks[position < TOP_RIVALS]]
+    starts = np.flatnonzero(np.r_[True, variants[1:] != variants[:-1]]) if len(variants) else variants
+    beaten = np.zeros((resamples, count), dtype=bool)
+    # In blocks of 64 variants: a block's arrays stay in the CPU cache, which is several times faster.
+    for first in range(0, len(starts), 64):
+        pairs = slice(starts[first], starts[first + 64] if first + 64 < len(starts) else len(variants))
+        theirs, ours = samples[:, rivals[pairs]], samples[:, variants[pairs]]
+        hit = (theirs > ours) | ((theirs == ours) & strict_fixed[rivals[pairs], variants[pairs]])
+        block_starts = starts[first : first + 64] - starts[first]
+        beaten[:, variants[pairs][block_starts]] = np.logical_or.reduceat(hit, block_starts, axis=1)
+    # Second pass, exact: the rivals left out, only in the resamples still open that one of them can reach.
+    left_out = possible
+    left_out[rivals, variants] = False
+    reach = np.where(left_out, high[:, None], -np.inf).max(axis=0)  # the best resample of any rival left out
+    open_resamples, open_variants = np.nonzero(~beaten & (samples <= reach[None, :]))
+    for block in range(0, len(open_variants), 256):
+        r, i = open_resamples[block : block + 256], open_variants[block : block + 256]
+        theirs, ours = samples[r], samples[r, i][:, None]  # (cells, variants), (cells, 1)
+        hit = (theirs > ours) | ((theirs == ours) & strict_fixed[:, i].T)
+        beaten[r, i] = (hit & left_out[:, i].T).any(axis=1)
+    measured = probabilities > 0
+    probabilities[measured] = 1.0 - beaten[:, measured].mean(axis=0)
+    return probabilities
+
+
 def pareto(
     group: Group, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, adaptive: bool = False
 ) -> ParetoResult:
@@ -308,61 +373,21 @@ def pareto(
 
     # Accuracy is axis 0; the others are fixed, so j can dominate i in a resample only if j is at least as good on
     # every fixed axis. `strict_fixed` says whether j is already strictly better on one of them.
-    fixed = oriented[:, 1:]
-    le_fixed = (fixed[:, None, :] <= fixed[None, :, :]).all(axis=2)
-    strict_fixed = (fixed[:, None, :] < fixed[None, :, :]).any(axis=2)
+    le_fixed, strict_fixed = _better(oriented[:, 1:])
     accuracy = oriented[:, 0]
     # The point-estimate front, from the same matrices: j dominates i when at least as good everywhere, better once.
-    dominates = (
-        le_fixed & (accuracy[:, None] <= accuracy[None, :]) & (strict_fixed | (accuracy[:, None] < accuracy[None, :]))
-    )
+    dominates = le_fixed & (accuracy[:, None] <= accuracy[None, :])
+    dominates &= strict_fixed | (accuracy[:, None] < accuracy[None, :])
     front = ~dominates.any(axis=0)
     samples = _all_samples(ranked, resamples, np.random.default_rng(seed))  # (resamples, variants)
-    low, high = samples.min(axis=0), samples.max(axis=0)
-    count = len(ranked)
-    top = min(16, count)
-    not_self = ~np.eye(count, dtype=bool)
-    # A rival whose worst resample beats i's best dominates i in every resample: no per-resample work needed.
-    certain = le_fixed & not_self & ((low[:, None] > high[None, :]) | ((low[:, None] >= high[None, :]) & strict_fixed))
-    probabilities = np.where(certain.any(axis=0), 0.0, 1.0)
-    # A rival never reaching i's worst resample never dominates it; the others are ranked strongest first.
-    possible = le_fixed & not_self & (high[:, None] >= low[None, :])
-    strength = np.where(possible, high[:, None], -np.inf)  # [rival, i]
-    order = np.argsort(-strength, axis=0, kind="stable")[:top].T  # (count, top): each variant's strongest rivals
-    strongest = np.where(np.take_along_axis(strength.T, order, axis=1) > -np.inf, order, -1)
-    rest = {
-        i: np.flatnonzero(possible[:, i]) for i in np.flatnonzero((possible.sum(axis=0) > top) & (probabilities > 0))
-    }
-    # First pass, vectorised over blocks of variants: the strongest rivals settle most resamples.
-    beaten = np.zeros((resamples, count), dtype=bool)
-    pending = np.flatnonzero((probabilities > 0) & (strongest[:, 0] >= 0))
-    for block in np.array_split(pending, max(1, len(pending) // 64)):
-        if len(block) == 0:
-            continue
-        rivals = strongest[block]  # (block, top)
-        valid = rivals >= 0
-        theirs = samples[:, np.where(valid, rivals, 0)]  # (resamples, block, top)
-        ours = samples[:, block][:, :, None]
-        strict = strict_fixed[np.where(valid, rivals, 0), block[:, None]]  # (block, top)
-        hit = ((theirs > ours) | ((theirs >= ours) & strict[None])) & valid[None]
-        beaten[:, block] = hit.any(axis=2)
-    # Second pass, only where resamples are still open and a weaker rival can still reach them (exact).
-    for i, rivals in rest.items():
-        open_ = np.flatnonzero(~beaten[:, i])
-        if len(open_) == 0 or high[rivals].max() < samples[open_, i].min():
-            continue
-        theirs = samples[np.ix_(open_, rivals)]
-        ours = samples[open_, i][:, None]
-        hit = (theirs > ours) | ((theirs >= ours) & strict_fixed[rivals, i][None, :])
-        beaten[open_, i] = hit.any(axis=1)
-    measured = probabilities > 0
-    probabilities[measured] = 1.0 - beaten[:, measured].mean(axis=0)
+    probabilities = _front_probabilities(samples, le_fixed, strict_fixed)
     labels = np.array(names, dtype=object)
+    dominated_by = np.ascontiguousarray(dominates.T)  # row i: who dominates i, in candidate order
     entries = tuple(
         ParetoEntry(
             variant=names[i],
             on_front=bool(front[i]),
-            dominated_by=tuple(labels[dominates[:, i]]),
+            dominated_by=tuple(labels[dominated_by[i]].tolist()),
             probability=float(probabilities[i]),
         )
         for i in range(len(ranked))
@@ -679,11 +704,12 @@ def _front_among(candidates: Sequence[Candidate]) -> dict[str, tuple[str, ...]]:
         return {c.variant: () for c in candidates}
     values = np.array([[c.value(o.metric) for o in axes] for c in candidates], dtype=float)
     oriented = np.where(np.asarray([o.maximize for o in axes]), -values, values)
-    dominates = (oriented[:, None, :] <= oriented[None, :, :]).all(axis=2) & (
-        oriented[:, None, :] < oriented[None, :, :]
-    ).any(axis=2)
+    at_least, better = _better(oriented)
+    dominates = at_least & better
     names = [c.variant for c in candidates]
-    return {names[i]: tuple(names[j] for j in np.flatnonzero(dominates[:, i])) for i in range(len(names))}
+    labels = np.array(names, dtype=object)
+    dominated_by = np.ascontiguousarray(dominates.T)  # row i: who dominates i, in candidate order
+    return {names[i]: tuple(labels[dominated_by[i]].tolist()) for i in range(len(names))}
 
 
 # --- SLA scorecard ------------------------------------------------------------------------------------------------

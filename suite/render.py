@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import gc
 import hashlib
 import io
 import json
 import math
+import operator
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jinja2
+import pyarrow as pa
 import pyarrow.csv as pa_csv
 import yaml
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from suite import entries, figures
 from suite.errors import SuiteInputError
@@ -222,23 +229,41 @@ UNSTABLE_MARK = "⚠"
 UNSTABLE_TITLE = "unstable timing: IQR / median > 0.1 in this run (see the variant page)"
 
 
-@dataclass(frozen=True)
-class Cell:
+def _escape(text: str) -> str:
+    """markupsafe.escape's output (quotes as &#34; and &#39;, like every other escaped text of the site) as a plain
+    str: no Markup object per string, 1.5× as fast (tables escape hundreds of thousands of strings)."""
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;").replace('"', "&#34;")
+    )
+
+
+# Tooltips repeat ("validation; n = 872" on 20 000 cells): each distinct one is escaped once.
+_escape_title = functools.lru_cache(maxsize=4096)(_escape)
+
+
+class Cell(NamedTuple):
     """One table cell: its text, its tooltip, the value the sort script uses and its CSS state."""
 
     text: str
     title: str = ""
-    sort_value: str | None = None
+    sort_value: str | None = None  # a number as _sort_value writes it
     state: str = "ok"  # ok | failed | missing | nonfinite | estimate | unstable
 
     @property
-    def html(self) -> Markup:
-        """The <td>, built here rather than by a template macro: tables of 20 000 cells render 5× faster."""
+    def html(self) -> str:
+        """The <td>, escaped; built here rather than by a template macro: tables of 20 000 cells render 5× faster.
+        Pages join a row's cells and mark the row safe once (`_cells_html`)."""
         # Sortable tables right-align their cells in CSS, so an ok cell carries no class (1 000 rows × 40 cells).
         css = "" if self.state == "ok" else f' class="{self.state}"'
-        title = f' title="{escape(self.title)}"' if self.title else ""
-        value = f' data-value="{escape(self.sort_value)}"' if self.sort_value is not None else ""
-        return Markup(f"<td{css}{title}{value}>{escape(self.text)}</td>")
+        title = f' title="{_escape_title(self.title)}"' if self.title else ""
+        # A sort value is digits, '.', 'e', signs or "Infinity" (_sort_value): nothing to escape.
+        value = f' data-value="{self.sort_value}"' if self.sort_value is not None else ""
+        return f"<td{css}{title}{value}>{_escape(self.text)}</td>"
+
+
+def _cells_html(cells: Iterable[Cell]) -> Markup:
+    # Every text in a cell is escaped by Cell.html, so the joined row is safe markup.
+    return Markup("".join([cell.html for cell in cells]))
 
 
 @dataclass(frozen=True)
@@ -252,19 +277,52 @@ class Column:
 
 
 def _measurement_title(row: Mapping[str, Any]) -> str:
-    parts = [row.get("measurement") or ""]
-    if row.get("n") is not None:
-        parts.append(f"n = {row['n']}")
+    return _joined_title(row.get("measurement") or "", row.get("n"))
+
+
+@functools.lru_cache(maxsize=4096)  # a run's rows share a few measurement texts and sizes
+def _joined_title(measurement: str, n: int | None) -> str:
+    parts = [measurement]
+    if n is not None:
+        parts.append(f"n = {n}")
     return "; ".join(p for p in parts if p)
 
 
 def _is_estimate(row: Mapping[str, Any]) -> bool:
     # Energy on a CPU without power counters is modelled: the `estimate` column says so (results schema v2); older
     # files said it in the measurement text only.
-    if row.get("estimate"):
-        return True
-    text = row.get("measurement") or ""
+    return bool(row.get("estimate")) or _says_estimate(row.get("measurement") or "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _says_estimate(text: str) -> bool:
     return "stimate" in text.lower() and bool(re.search(r"\bestimate", text, re.IGNORECASE))
+
+
+class Texts(NamedTuple):
+    """A row's numbers as the site prints them (its metric's decimals); None where the row has no such number."""
+
+    value: str | None
+    ci_low: str | None  # both or neither: an interval is printed only when it has both ends
+    ci_high: str | None
+    sort_value: str | None
+
+
+def number_texts(row: Mapping[str, Any], fmt: MetricDisplay) -> Texts:
+    """The printed value, interval and sort value of one row.
+
+    >>> number_texts({"value": 91.0555, "ci_low": 89.1, "ci_high": None}, MetricDisplay("a", "A", "%", "%", "q", 2))
+    Texts(value='91.06', ci_low=None, ci_high=None, sort_value='91.0555')
+    """
+    value, low, high = row["value"], row.get("ci_low"), row.get("ci_high")
+    if low is None or high is None:
+        low_text = high_text = None
+    else:
+        low_text = format_number(low, fmt.decimals, fmt.thousands)
+        high_text = format_number(high, fmt.decimals, fmt.thousands)
+    if value is None:
+        return Texts(None, low_text, high_text, None)
+    return Texts(format_number(value, fmt.decimals, fmt.thousands), low_text, high_text, _sort_value(value))
 
 
 def _metric_cell(
@@ -272,8 +330,10 @@ def _metric_cell(
     spread_row: Mapping[str, Any] | None,
     fmt: MetricDisplay,
     tooltips: bool = True,
+    texts: Callable[[Mapping[str, Any], MetricDisplay], Texts] = number_texts,
 ) -> Cell:
-    """A formatted cell; without tooltips (the big index table) the measurement text stays on the variant page."""
+    """A formatted cell; without tooltips (the big index table) the measurement text stays on the variant page.
+    `texts` formats a row's numbers (SiteData.texts: once per row, however many pages show it)."""
     if row is None:
         return Cell(EM_DASH, NOT_MEASURED, None, "missing")
     if row["status"] != "ok":
@@ -281,12 +341,11 @@ def _metric_cell(
     value = row["value"]
     if value is None:
         return Cell(EM_DASH, f"{NOT_MEASURED} (status ok but no value)", None, "missing")
-    text = format_number(value, fmt.decimals, fmt.thousands)
+    numbers = texts(row, fmt)
+    text = numbers.value
     title = _measurement_title(row) if tooltips else ""
-    if fmt.show_ci and row.get("ci_low") is not None and row.get("ci_high") is not None:
-        low = format_number(row["ci_low"], fmt.decimals, fmt.thousands)
-        high = format_number(row["ci_high"], fmt.decimals, fmt.thousands)
-        text += f" [{low}, {high}]"
+    if fmt.show_ci and numbers.ci_low is not None:
+        text += f" [{numbers.ci_low}, {numbers.ci_high}]"
     if fmt.spread is not None:
         if spread_row is not None and spread_row["status"] == "ok" and spread_row["value"] is not None:
             text += f" ± {format_number(spread_row['value'], fmt.decimals, fmt.thousands)}"
@@ -296,13 +355,14 @@ def _metric_cell(
     if _is_estimate(row):
         text, state = f"≈ {text}", "estimate"
         title = "; ".join(t for t in ("estimate", title) if t)
-    return Cell(text, title, _sort_value(value), state)
+    return Cell(text, title, numbers.sort_value, state)
 
 
 # --- data -------------------------------------------------------------------------------------------------------
 
 
-_version_key = version_key  # "1.10" is newer than "1.9"
+# "1.10" is newer than "1.9"; cached: 100 000 rows share a handful of versions.
+_version_key = functools.cache(version_key)
 
 
 def _distinct(values: Iterable[Any]) -> list[Any]:
@@ -369,25 +429,47 @@ def _rank_key(value: float | None, variant: str) -> tuple:
     return (0, -value, variant)
 
 
-def _provenance(records: list[dict[str, Any]], source: Path) -> dict[str, Any]:
-    fields = (
-        ("Suite version", "suite_version"),
-        ("Git commit", "git_commit"),
-        ("Config hash", "config_hash"),
-        ("CPU model", "cpu_model"),
-        ("CPU cores", "cpu_cores"),
-        ("Torch threads", "threads"),
-        ("GPU", "gpu"),
-        ("Hardware fingerprint", "hardware_fingerprint"),
-        ("Seed", "seed"),
-    )
+PROVENANCE_FIELDS = (
+    ("Suite version", "suite_version"),
+    ("Git commit", "git_commit"),
+    ("Config hash", "config_hash"),
+    ("CPU model", "cpu_model"),
+    ("CPU cores", "cpu_cores"),
+    ("Torch threads", "threads"),
+    ("GPU", "gpu"),
+    ("Hardware fingerprint", "hardware_fingerprint"),
+    ("Seed", "seed"),
+)
+_provenance_columns = operator.itemgetter(*(key for _, key in PROVENANCE_FIELDS), "library_versions")
+
+
+def _provenance(
+    records: list[dict[str, Any]], source: Path, cache: dict[tuple, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The provenance block of a set of rows; `cache` keeps the part built from each distinct set of provenance
+    values (1 000 variant pages usually share one), so only the timestamps are read per page."""
+    # Each distinct combination of values, in first-seen order: each column's distinct values keep the order of the
+    # rows they first appear in.
+    combinations = tuple(dict.fromkeys(map(_provenance_columns, records)))
+    shared = cache.get(combinations) if cache is not None else None
+    if shared is None:
+        shared = _provenance_values(combinations, source)
+        if cache is not None:
+            cache[combinations] = shared
+    stamps: list[datetime] = [r["timestamp"] for r in records if r["timestamp"] is not None]
+    first = min(stamps).isoformat(timespec="seconds") if stamps else NOT_MEASURED
+    last = max(stamps).isoformat(timespec="seconds") if stamps else NOT_MEASURED
+    return {**shared, "first": first, "last": last}
+
+
+def _provenance_values(combinations: tuple[tuple[Any, ...], ...], source: Path) -> dict[str, Any]:
     items = []
-    for label, key in fields:
-        values = [str(v) for v in _distinct(r[key] for r in records)]
+    for position, (label, _key) in enumerate(PROVENANCE_FIELDS):
+        values = [str(v) for v in _distinct(c[position] for c in combinations)]
         items.append({"label": label, "values": values or [NOT_MEASURED], "differs": len(values) > 1})
 
     libraries: dict[str, list[str]] = {}
-    for text in _distinct(r["library_versions"] for r in records):
+    for text in _distinct(c[-1] for c in combinations):
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -406,15 +488,9 @@ def _provenance(records: list[dict[str, Any]], source: Path) -> dict[str, Any]:
         {"name": name, "versions": versions, "differs": len(versions) > 1}
         for name, versions in sorted(libraries.items())
     ]
-
-    stamps: list[datetime] = [r["timestamp"] for r in records if r["timestamp"] is not None]
-    first = min(stamps).isoformat(timespec="seconds") if stamps else NOT_MEASURED
-    last = max(stamps).isoformat(timespec="seconds") if stamps else NOT_MEASURED
     return {
         "items": items,
         "libraries": library_items,
-        "first": first,
-        "last": last,
         "differs": any(i["differs"] for i in items) or any(i["differs"] for i in library_items),
     }
 
@@ -426,7 +502,7 @@ def slug(name: str, taken: set[str]) -> str:
     """A file name for a variant or task page: its own name when that is safe, else a cleaned name plus a hash.
 
     >>> slug("int8-dynamic", set()), slug("<script>alert(1)</script>", set())
-    ('int8-dynamic', 'script-alert-1-script-1e1d4b53')
+    ('int8-dynamic', 'script-alert-1-script-5c140d35')
     """
     cleaned = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.") or "x"
     if cleaned != name or cleaned in taken:
@@ -459,12 +535,43 @@ class SiteData:
     sla: SlaTargets | None
     resolved: Mapping[str, Any] | None
     lineage: dict[str, tuple[str, str]] = field(default_factory=dict)  # variant -> (method, parent)
+    # Built once and shared by the pages that show them: id(row) -> Texts (see `texts`), provenance blocks (see
+    # _provenance), ...
+    texts_by_row: dict[int, Texts] = field(default_factory=dict, repr=False)
+    provenance_cache: dict[tuple, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # ... and what a number's line on a variant page shares with other variants' (see _all_metrics).
+    metric_row_parts: dict[tuple[str, str, str, str], _RowParts] = field(default_factory=dict, repr=False)
+    escaped_measurements: dict[str, str] = field(default_factory=dict, repr=False)
 
     def main_groups(self) -> list[Group]:
         return [g for g in self.groups if g.task == self.schema.main_task and g.task_version == self.main_version]
 
     def pareto_of(self, group: Group) -> ParetoResult:
         return self.paretos[(group.task, group.task_version, group.hardware)]
+
+    def texts(self, row: Mapping[str, Any], fmt: MetricDisplay) -> Texts:
+        """number_texts(row, fmt) formatted once per row: a row prints the same on the index, its task page and its
+        variant page. `fmt` is always the display of the row's own metric, so the row alone is the key; rows live
+        in `records` as long as this object, so their ids are never reused."""
+        texts = self.texts_by_row.get(id(row))
+        if texts is None:
+            texts = self.texts_by_row[id(row)] = number_texts(row, fmt)
+        return texts
+
+    @functools.cached_property
+    def records_by_task(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        by_task: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for record in self.records:
+            by_task.setdefault((record["task"], record["task_version"] or ""), []).append(record)
+        return by_task
+
+    @functools.cached_property
+    def children(self) -> dict[str, list[str]]:
+        """Each variant's children, in the order of `variants`."""
+        children: dict[str, list[str]] = {}
+        for variant in self.variants:
+            children.setdefault(self.lineage[variant][1], []).append(variant)
+        return children
 
 
 def _collect(
@@ -496,7 +603,11 @@ def _collect(
     ordered = [v for v in by_variant if v == TEACHER]
     ordered += sorted((v for v in by_variant if v != TEACHER), key=lambda v: _rank_key(main_values[v], v))
     groups = build_groups(records)
-    paretos = {(g.task, g.task_version, g.hardware): pareto(g, resamples, seed, adaptive=True) for g in groups}
+    # NumPy releases the GIL in the array work of the bootstrap: two threads take the 20 groups of the benchmark from
+    # 1.3 s to 0.8 s on 2 cores. Each group has its own seeded generator, so the results do not depend on the order.
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        results = pool.map(lambda g: pareto(g, resamples, seed, adaptive=True), groups)
+        paretos = {(g.task, g.task_version, g.hardware): result for g, result in zip(groups, results, strict=True)}
     taken: set[str] = set()
     variant_pages = {v: f"variants/{slug(v, taken)}.html" for v in ordered}
     taken = set()
@@ -574,23 +685,36 @@ def _columns(data: SiteData) -> tuple[list[tuple[str, str, Column]], list[dict[s
     return columns, header_groups, shown
 
 
-def _row_cells(data: SiteData, variant: str, columns: list[tuple[str, str, Column]], tooltips: bool) -> list[Cell]:
-    cells = []
+def _display(data: SiteData, metric: str) -> MetricDisplay:
+    # A metric the schema does not describe gets 4 decimals: enough to read, without claiming a precision.
+    return data.schema.metrics.get(metric) or MetricDisplay(metric, metric, "", "", "other", 4)
+
+
+def _column_displays(data: SiteData, columns: list[tuple[str, str, Column]]) -> list[tuple[str, str, MetricDisplay]]:
+    """(task, version, display) of each index column, decided once for the 1 000 rows."""
+    displays = []
     for task, version, column in columns:
-        # A metric the schema does not describe gets 4 decimals: enough to read, without claiming a precision.
-        fmt = data.schema.metrics.get(column.key) or MetricDisplay(column.key, column.key, "", "", "other", 4)
+        fmt = _display(data, column.key)
         if task not in (data.schema.main_task, SYSTEM_TASK) and fmt.show_ci:
             # Other tasks' intervals are on their task pages: 20 tasks × 1 000 variants must stay one light page.
             fmt = dataclasses.replace(fmt, show_ci=False)
-        row = data.index.get((variant, task, version, column.key))
-        spread = data.index.get((variant, task, version, fmt.spread)) if fmt.spread else None
-        cell = _metric_cell(row, spread, fmt, tooltips)
-        if column.key.startswith("latency_") and cell.state == "ok":
-            flag = data.index.get((variant, task, version, "latency_unstable"))
+        displays.append((task, version, fmt))
+    return displays
+
+
+def _row_cells(
+    data: SiteData, variant: str, displays: list[tuple[str, str, MetricDisplay]], tooltips: bool
+) -> list[Cell]:
+    cells = []
+    index = data.index
+    for task, version, fmt in displays:
+        row = index.get((variant, task, version, fmt.name))
+        spread = index.get((variant, task, version, fmt.spread)) if fmt.spread else None
+        cell = _metric_cell(row, spread, fmt, tooltips, data.texts)
+        if cell.state == "ok" and fmt.name.startswith("latency_"):
+            flag = index.get((variant, task, version, "latency_unstable"))
             if flag is not None and flag["status"] == "ok" and flag["value"] == 1:
-                cell = dataclasses.replace(
-                    cell, text=f"{cell.text} {UNSTABLE_MARK}", title=UNSTABLE_TITLE, state="unstable"
-                )
+                cell = cell._replace(text=f"{cell.text} {UNSTABLE_MARK}", title=UNSTABLE_TITLE, state="unstable")
         cells.append(cell)
     return cells
 
@@ -896,22 +1020,19 @@ def _self_reported_parquet(data: SiteData) -> bytes | None:
             tables.append(to_table(rows, lineage, {}))
     if not tables:
         return None
-    import pyarrow as pa
-
     buffer = io.BytesIO()
     pq.write_table(pa.concat_tables(tables), buffer)
     return buffer.getvalue()
 
 
 def _lineage_chain(data: SiteData, variant: str) -> list[dict[str, str]]:
-    parents = {v: parent for v, (_, parent) in data.lineage.items()}
     chain, current, seen = [], variant, set()
     while current and current not in seen:
         seen.add(current)
-        method = data.lineage[current][0] if current in data.lineage else ""
+        method, parent = data.lineage.get(current, ("", ""))
         href = f"../{data.variant_pages[current]}" if current in data.variant_pages else ""
         chain.append({"variant": current, "method": method, "href": href})
-        current = parents.get(current, "")
+        current = parent
     return list(reversed(chain))
 
 
@@ -922,35 +1043,55 @@ def _fmt_value(data: SiteData, metric: str, value: float | None) -> str:
     return format_number(value, fmt.decimals if fmt else 4, fmt.thousands if fmt else False)
 
 
+class _RowParts(NamedTuple):
+    sort_key: tuple  # task (system last), version, schema order of the metric, metric
+    fmt: MetricDisplay
+    start: str  # "<tr>", the task cell and the metric's header cell, escaped
+    unit: str  # the unit's cell, escaped
+
+
+def _row_parts(data: SiteData, task: str, version: str, metric: str, unit: str) -> _RowParts:
+    fmt = _display(data, metric)
+    order = list(data.schema.metrics)
+    schema_order = order.index(metric) if metric in order else len(order)
+    where = _where(data.schema.task_label(task), version)
+    return _RowParts(
+        (task == SYSTEM_TASK, task, _version_key(version), schema_order, metric),
+        fmt,
+        f'<tr><td>{_escape(where)}</td><th scope="row" title="{_escape(metric)}">{_escape(fmt.display_name)}</th>',
+        f"<td>{_escape(unit)}</td>",
+    )
+
+
 def _all_metrics(data: SiteData, records: list[dict[str, Any]]) -> Markup:
     """Every number of a variant, in task then schema order, each with its CI, n and how it was measured."""
-    order = {m: i for i, m in enumerate(data.schema.metrics)}
+    shared, measurements = data.metric_row_parts, data.escaped_measurements
+    lines = []
+    for r in records:
+        key = (r["task"], r["task_version"] or "", r["metric"], r["unit"] or "")
+        parts = shared.get(key)
+        if parts is None:
+            parts = shared[key] = _row_parts(data, *key)
+        lines.append((parts, r))
+    lines.sort(key=lambda line: line[0].sort_key)
     rows = []
-    for r in sorted(
-        records,
-        key=lambda r: (
-            r["task"] == SYSTEM_TASK,
-            r["task"],
-            _version_key(r["task_version"] or ""),
-            order.get(r["metric"], len(order)),
-            r["metric"],
-        ),
-    ):
-        fmt = data.schema.metrics.get(r["metric"])
-        cell = _metric_cell(r, None, fmt or MetricDisplay(r["metric"], r["metric"], "", "", "other", 4), False)
-        ci = EM_DASH
-        if r["ci_low"] is not None and r["ci_high"] is not None:
-            ci = f"[{_fmt_value(data, r['metric'], r['ci_low'])}, {_fmt_value(data, r['metric'], r['ci_high'])}]"
+    for parts, r in lines:
+        cell = _metric_cell(r, None, parts.fmt, False, data.texts)
+        numbers = data.texts(r, parts.fmt)
+        ci = EM_DASH if numbers.ci_low is None else f"[{numbers.ci_low}, {numbers.ci_high}]"
         error = r["error"] or ("failed without an error message" if r["status"] != "ok" else "")
-        how = f'<span class="failed-text">{escape(error)}</span>' if error else escape(r["measurement"] or "")
+        if error:
+            how = f'<span class="failed-text">{_escape(error)}</span>'
+        else:
+            measurement = r["measurement"] or ""
+            how = measurements.get(measurement)
+            if how is None:
+                how = measurements[measurement] = _escape(measurement)
         css = "num" if cell.state == "ok" else f"num {cell.state}"
         # Built here, not in the template: 1 000 pages × 100 numbers would otherwise dominate the render time.
         rows.append(
-            f"<tr><td>{escape(_where(data.schema.task_label(r['task']), r['task_version'] or ''))}</td>"
-            f'<th scope="row" title="{escape(r["metric"])}">{escape(fmt.display_name if fmt else r["metric"])}</th>'
-            f'<td class="{css}">{escape(cell.text.split(" [")[0])}</td><td class="num">{escape(ci)}</td>'
-            f'<td>{escape(r["unit"] or "")}</td><td class="num">{"" if r["n"] is None else r["n"]}</td>'
-            f"<td>{how}</td></tr>"
+            f'{parts.start}<td class="{css}">{_escape(cell.text.split(" [")[0])}</td><td class="num">{_escape(ci)}</td>'
+            f'{parts.unit}<td class="num">{"" if r["n"] is None else r["n"]}</td><td>{how}</td></tr>'
         )
     return Markup("\n".join(rows))
 
@@ -965,6 +1106,7 @@ def _index_context(
 ) -> dict[str, Any]:
     schema = data.schema
     columns, header_groups, shown = _columns(data)
+    displays = _column_displays(data, columns)
     main_results = {g.hardware: data.pareto_of(g) for g in data.main_groups()}
     hardware = {c.variant: c.hardware for g in data.groups for c in g.candidates}
     rows = []
@@ -982,8 +1124,8 @@ def _index_context(
                 "method": method,
                 "parent": parent,
                 "hardware": fp,
-                "cells": _row_cells(data, variant, columns, tooltips=False),
-                "front": _probability_cell(main_results.get(fp), variant) if main_results else None,
+                "cells": _cells_html(_row_cells(data, variant, displays, tooltips=False)),
+                "front": Markup(_probability_cell(main_results.get(fp), variant).html) if main_results else None,
             }
         )
     unshown = sorted({(t, v, m) for (_, t, v, m) in data.index} - shown)
@@ -1011,7 +1153,7 @@ def _index_context(
         "failures": _failures(data.records),
         "unshown": [{"metric": m, "where": _where(t, v)} for t, v, m in unshown],
         "unknown": unknown,
-        "provenance": _provenance(data.records, data.source),
+        "provenance": _provenance(data.records, data.source, data.provenance_cache),
         "source": data.source.name,
         "paretos": [_pareto_context(data, r, "") for r in main_results.values()],
         "recommendations": [
@@ -1040,12 +1182,22 @@ def _index_context(
     }
 
 
+def _cards_by_variant(cards: dict[tuple[str, str], list[Scorecard]]) -> dict[str, Scorecard]:
+    """Each variant's scorecard for its page: the first, when the main task was measured on several machines."""
+    by_variant: dict[str, Scorecard] = {}
+    for group_cards in cards.values():
+        for card in group_cards:
+            by_variant.setdefault(card.variant, card)
+    return by_variant
+
+
 def _variant_context(
     data: SiteData,
     variant: str,
     recs: dict[tuple[str, str], dict[tuple[str, float], Recommendation]],
-    cards: dict[tuple[str, str], list[Scorecard]],
+    cards: Mapping[str, Scorecard],
 ) -> dict[str, Any]:
+    """`cards`: each variant's scorecard (_cards_by_variant)."""
     records = data.by_variant[variant]
     method, parent = data.lineage[variant]
     memberships = []
@@ -1076,7 +1228,7 @@ def _variant_context(
                             "reason": verdict.reason,
                         }
                     )
-    card = next((c for group_cards in cards.values() for c in group_cards if c.variant == variant), None)
+    card = cards.get(variant)
     recipe = _resolved_recipe(data, variant)
     return {
         "title": f"{variant} · {data.schema.title}",
@@ -1084,16 +1236,12 @@ def _variant_context(
         "method": method,
         "parent": parent,
         "lineage": _lineage_chain(data, variant),
-        "children": [
-            {"variant": v, "href": f"../{data.variant_pages[v]}"}
-            for v in data.variants
-            if data.lineage[v][1] == variant
-        ],
+        "children": [{"variant": v, "href": f"../{data.variant_pages[v]}"} for v in data.children.get(variant, [])],
         "recipe": json.dumps(recipe, indent=2, sort_keys=True) if recipe else None,
         "metrics": _all_metrics(data, records),
         "metric_count": len(records),
         "failures": _failures(records),
-        "provenance": _provenance(records, data.source),
+        "provenance": _provenance(records, data.source, data.provenance_cache),
         "memberships": memberships,
         "verdicts": verdicts,
         "card": card,
@@ -1111,19 +1259,20 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
     names = [m for m in schema.task_columns if m in present] + sorted(m for m in present if m not in schema.metrics)
     headers = [schema.metrics[m].header if m in schema.metrics else m for m in names]
     main_metric = schema.main_metric if schema.main_metric in present else (names[0] if names else "")
+    displays = [_display(data, m) for m in names]
     rankings = []
     for group in (g for g in data.groups if g.task == task and g.task_version == version):
         result = data.pareto_of(group)
-
-        def value(variant: str) -> float | None:
-            row = data.index.get((variant, task, version, main_metric))
-            return row["value"] if row is not None and row["status"] == "ok" else None
-
-        ordered = sorted((c.variant for c in group.candidates), key=lambda v: _rank_key(value(v), v))
+        values: dict[str, float | None] = {}
+        for candidate in group.candidates:
+            row = data.index.get((candidate.variant, task, version, main_metric))
+            values[candidate.variant] = row["value"] if row is not None and row["status"] == "ok" else None
+        ordered = sorted(values, key=lambda v: _rank_key(values[v], v))
         rows, previous, ties = [], None, 0
         for position, variant in enumerate(ordered, start=1):
             row = data.index.get((variant, task, version, main_metric))
-            ranked = value(variant) is not None and math.isfinite(value(variant) or math.nan)
+            value = values[variant]
+            ranked = value is not None and math.isfinite(value or math.nan)
             # MTEB's point: adjacent ranks whose intervals overlap are not distinguishable; say so on each line.
             tie = False
             if ranked and previous is not None and row["ci_low"] is not None and previous["ci_high"] is not None:
@@ -1135,15 +1284,11 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
                     "variant": variant,
                     "href": f"../{data.variant_pages[variant]}",
                     "tie": tie,
-                    "front": _probability_cell(result, variant),
-                    "cells": [
-                        _metric_cell(
-                            data.index.get((variant, task, version, m)),
-                            None,
-                            schema.metrics.get(m) or MetricDisplay(m, m, "", "", "other", 4),
-                        )
-                        for m in names
-                    ],
+                    "front": Markup(_probability_cell(result, variant).html),
+                    "cells": _cells_html(
+                        _metric_cell(data.index.get((variant, task, version, fmt.name)), None, fmt, True, data.texts)
+                        for fmt in displays
+                    ),
                 }
             )
             previous = row if ranked else previous
@@ -1159,7 +1304,7 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
             }
         )
     definition = _resolved_task(data, task)
-    task_records = [r for r in data.records if r["task"] == task and (r["task_version"] or "") == version]
+    task_records = data.records_by_task.get((task, version), [])
     return {
         "title": f"{schema.task_label(task)} v{version} · {schema.title}",
         "task": schema.task_label(task),
@@ -1188,8 +1333,25 @@ MANAGED = ("variants", "tasks", "figures", "downloads")  # directories render ow
 SELF_REPORTED_FILE = "self_reported.parquet"  # community entries' own numbers (`verified` false), a site download
 
 
+class _Environment(jinja2.Environment):
+    """Jinja, with `row.name` on a context dict looking up the key first.
+
+    Jinja tries the attribute first, and a dict has none, so every `row.name` raised and caught an AttributeError:
+    2.5× slower, and the 1 000-variant site makes half a million lookups. A key now shadows a dict method of the
+    same name (`d.items` is the key "items" when there is one); the templates call no dict methods.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 def _environment(templates_dir: Path) -> jinja2.Environment:
-    env = jinja2.Environment(
+    env = _Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         autoescape=True,  # variant names and error texts come from results files: never trusted as markup
         undefined=jinja2.StrictUndefined,
@@ -1208,6 +1370,18 @@ def _inline(path: Path, tag: str) -> str:
     return text
 
 
+def _python_values(column: pa.ChunkedArray) -> list[Any]:
+    """column.to_pylist(), with each distinct timestamp converted once: a timezone-aware timestamp is slow to convert
+    (a third of a second for 100 000 rows), and a run's rows share a few (one per job)."""
+    if not pa.types.is_timestamp(column.type):
+        return column.to_pylist()
+    values: list[Any] = []
+    for chunk in column.dictionary_encode().chunks:
+        distinct = chunk.dictionary.to_pylist()
+        values += [None if i is None else distinct[i] for i in chunk.indices.to_pylist()]
+    return values
+
+
 def read_resolved_config(path: Path) -> tuple[dict[str, Any], SlaTargets]:
     """The workflow's resolved config JSON (results/config.resolved.json) and its SLA targets."""
     try:
@@ -1221,6 +1395,21 @@ def read_resolved_config(path: Path) -> tuple[dict[str, Any], SlaTargets]:
     return resolved, SlaTargets.from_mapping(resolved["config"].get("sla"), str(path))
 
 
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cycle collector: a render keeps 100 000 rows and their objects alive while it allocates
+    millions of short-lived ones, and each full collection walks them all (about 1 s of a 7 s render of 1 000
+    variants). A render leaves a few hundred objects in cycles, collected once it is done."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@_cycle_collection_paused()
 def render_site(
     leaderboard_parquet: Path,
     out_dir: Path,
@@ -1254,8 +1443,9 @@ def render_site(
     seed = int((resolved_config or {}).get("config", {}).get("seed", 42))
     table = read_results([source])
     # Column-wise conversion, then rows: three times faster than Table.to_pylist() on 100 000 rows.
-    values = [table.column(name).to_pylist() for name in table.column_names]
-    records = [dict(zip(table.column_names, row, strict=True)) for row in zip(*values, strict=True)]
+    names = table.column_names  # a new list on every access
+    values = [_python_values(table.column(name)) for name in names]
+    records = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
     # Only what the suite measured is shown as a result and ranked; self-reported numbers come from the entries.
     records = [r for r in records if r.get("verified") is not False]
     data = _collect(records, schema, source, sla, resolved_config, resamples, seed)
@@ -1340,8 +1530,9 @@ def render_site(
             "sla": _sla_context(sla),
         },
     )
+    card_of = _cards_by_variant(cards)
     for variant in data.variants:
-        page(data.variant_pages[variant], "variant.html.j2", _variant_context(data, variant, recs, cards))
+        page(data.variant_pages[variant], "variant.html.j2", _variant_context(data, variant, recs, card_of))
     for (task, version), path in data.task_pages.items():
         page(path, "task.html.j2", _task_context(data, task, version, scatter))
     for figure in [*overview_figures, *scatter.values()]:

@@ -91,6 +91,36 @@ def test_bootstrap_probability_of_a_near_tie_is_between() -> None:
     assert 0.3 < result.entry("twin").probability < 0.7
 
 
+def test_front_probabilities_equal_a_resample_by_resample_count() -> None:
+    # 60 variants on few latencies and sizes (ties on the fixed axes), small n (wide, overlapping resamples): every
+    # shortcut of the vectorised count is exercised, more rivals than it checks at once included.
+    rng = np.random.default_rng(0)
+    group = _group(
+        *(
+            _candidate(
+                "teacher" if k == 0 else f"v{k:02d}",
+                float(rng.integers(70, 90)),
+                float(rng.choice([2.0, 3.0, 5.0, 8.0])),
+                float(rng.choice([20.0, 40.0])),
+                n=int(rng.choice([30, 100, 872])),
+            )
+            for k in range(60)
+        )
+    )
+    result = pareto(group, resamples=300, seed=5)
+    assert len(result.entries) == 60
+    # The same resamples, then the front of each resample by brute force.
+    from suite.rank import _all_samples
+
+    samples = _all_samples(group.candidates, 300, np.random.default_rng(5))
+    fixed = np.array([[c.value("latency_p50_ms"), c.value("size_mb")] for c in group.candidates])
+    on_front = np.array(
+        [pareto_mask(np.column_stack([sample, fixed]), [True, False, False]) for sample in samples]
+    ).mean(axis=0)
+    assert [e.probability for e in result.entries] == pytest.approx(on_front.tolist(), abs=1e-12)
+    assert 0 < sum(0 < p < 1 for p in on_front) < 60  # some variants are uncertain, some are not
+
+
 def test_unrankable_variants_are_listed_with_the_reason() -> None:
     broken = Candidate(
         "broken",

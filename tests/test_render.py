@@ -363,6 +363,31 @@ def test_format_number() -> None:
     assert format_number(22713216.0, 0, thousands=True) == "22,713,216"
 
 
+def test_table_cells_escape_like_the_templates() -> None:
+    from markupsafe import escape
+
+    from suite.render import Cell, _escape
+
+    hostile = ["<script>alert('x')</script>", 'a "quoted" & <b>bold</b>', "plain 91.06 [89.10, 92.90]", ""]
+    assert [_escape(text) for text in hostile] == [str(escape(text)) for text in hostile]
+    cell = Cell("<b>", 'say "hi" & <go>', "1.5", "failed")
+    assert cell.html == '<td class="failed" title="say &#34;hi&#34; &amp; &lt;go&gt;" data-value="1.5">&lt;b&gt;</td>'
+
+
+def test_timestamps_convert_as_pyarrow_does() -> None:
+    from suite.render import _python_values
+
+    stamps = [
+        datetime(2025, 1, 2, tzinfo=UTC),
+        None,
+        datetime(2025, 1, 3, tzinfo=UTC),
+        datetime(2025, 1, 2, tzinfo=UTC),
+    ]
+    column = pa.chunked_array([stamps[:2], stamps[2:], []], pa.timestamp("us", tz="UTC"))
+    assert _python_values(column) == column.to_pylist() == stamps
+    assert _python_values(pa.chunked_array([["a", None]])) == ["a", None]
+
+
 def test_render_does_not_import_torch() -> None:
     heavy = "{'torch', 'suite.models', 'suite.artefacts', 'suite.train', 'suite.compress'}"
     code = f"import sys, suite.render; loaded = {heavy} & set(sys.modules); assert not loaded, loaded"
