@@ -317,7 +317,7 @@ def test_methods_build_students_from_the_logits(built, tokenizer):
     record = build_variant(cfg, "d2", teacher_dir, out / "d2", logits)
     student, saved = load_artefact(out / "d2")
     assert student.module.config.num_hidden_layers == 2
-    assert saved["build"]["student"]["parent_layers"] == [0, 3]
+    assert saved["build"]["student"]["parent_layers"] == [0, 1]  # the default: the top layers dropped
     training = saved["build"]["training"]
     assert training["examples"] == 64 and training["steps"] == 2 and training["max_length"] == 24
     assert training["settings"]["temperature"] == 2.0 and record["teacher_logits_sha256"]

@@ -160,7 +160,7 @@ def test_taylor_importance_is_the_gate_gradient(tokenizer):
     module = tiny_model().double()
     labels = np.array([1, 0, 1, 0])
     heads, neurons = taylor_importance(module, tokenizer, TEXTS, labels, batch_size=3, max_length=32)
-    assert heads.shape == (LAYERS, HEADS) and [len(n) for n in neurons] == [FFN, FFN]
+    assert [len(h) for h in heads] == [HEADS, HEADS] and [len(n) for n in neurons] == [FFN, FFN]
     layer, head, eps = 1, 2, 1e-5
 
     def loss_at(gate: float, text: str, label: int) -> float:
@@ -178,14 +178,15 @@ def test_taylor_importance_is_the_gate_gradient(tokenizer):
     expected = sum(
         abs((loss_at(1 + eps, t, y) - loss_at(1 - eps, t, y)) / (2 * eps)) for t, y in zip(TEXTS, labels, strict=True)
     )
-    assert heads[layer, head] == pytest.approx(expected, rel=1e-4)
-    assert (heads > 0).all()
+    assert heads[layer][head] == pytest.approx(expected, rel=1e-4)
+    assert all((h > 0).all() for h in heads)
     assert all(p.requires_grad for p in module.parameters())  # restored
 
 
 def test_magnitude_importance_shapes():
     heads, neurons = magnitude_importance(tiny_model())
-    assert heads.shape == (LAYERS, HEADS) and neurons[0].shape == (FFN,) and (heads > 0).all()
+    assert [h.shape for h in heads] == [(HEADS,)] * LAYERS and neurons[0].shape == (FFN,)
+    assert all((h > 0).all() for h in heads)
 
 
 def test_params_and_check_name_the_field():
@@ -223,7 +224,12 @@ def test_prune_structured_builds_through_the_pipeline(repo: Path, mirror: Path, 
     recovery = {"max_train_samples": 32, "batch_size": 16, "importance_samples": 48}
     config["variants"] = [
         {"id": "p", "parent": "teacher", "method": "prune_structured", "params": {"head_fraction": 0.5, **recovery}},
-        {"id": "pp", "parent": "p", "method": "prune_structured", "params": {"ffn_fraction": 0.25, **recovery}},
+        {
+            "id": "pp",
+            "parent": "p",
+            "method": "prune_structured",
+            "params": {"head_fraction": 0.25, "ffn_fraction": 0.25, **recovery},
+        },
     ]
     cfg = load(config, repo, "tiny.yaml")
     save_artefact(tiny_model(), tokenizer, FORMAT_FP32, tmp_path / "teacher", {"id": "teacher", "recipe": {}})
@@ -231,11 +237,11 @@ def test_prune_structured_builds_through_the_pipeline(repo: Path, mirror: Path, 
     build_variant(cfg, "p", tmp_path / "teacher", tmp_path / "p", tmp_path / "logits.parquet")
     pruned, record = load_artefact(tmp_path / "p")
     pruning = record["build"]["pruning"]
-    assert pruning["heads_per_layer"] == [2, 2] and sum(pruning["heads_per_layer"]) == LAYERS * HEADS // 2
+    assert sum(pruning["heads_per_layer"]) == LAYERS * HEADS // 2 and min(pruning["heads_per_layer"]) >= 1
     assert pruning["params_before"] - pruning["params_after"] == 4 * (4 * HEAD_DIM * HIDDEN + 3 * HEAD_DIM)
     assert record["build"]["training"]["examples"] == 32
     assert n_params(pruned.module) == pruning["params_after"]
     build_variant(cfg, "pp", tmp_path / "p", tmp_path / "pp", tmp_path / "logits.parquet")
     twice, record = load_artefact(tmp_path / "pp")
-    assert [layer["heads"] for layer in pruning_layout(twice.module)["layers"]] == [2, 2]
+    assert sum(layer["heads"] for layer in pruning_layout(twice.module)["layers"]) == 3  # 4 − round(0.25·4)
     assert sum(record["build"]["pruning"]["intermediate_per_layer"]) == round(0.75 * LAYERS * FFN)

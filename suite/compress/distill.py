@@ -97,9 +97,9 @@ class DistilLayersParams(DistilSpec):
 
     layers: int
     """Encoder layers of the student (1 to the parent's number of layers)."""
-    layer_selection: str | list[int] = "uniform"
-    """uniform (evenly spaced, first and last kept), every_other (DistilBERT: 0, 2, 4, …), bottom (0 … k−1: the top
-    layers dropped) or a list of indices."""
+    layer_selection: str | list[int] = "bottom"
+    """bottom (0 … k−1: the top layers dropped; on the MiniLM SST-2 teacher 4 layers reached 88.1 % against 87.3 %
+    for uniform), uniform (evenly spaced, first and last kept), every_other (DistilBERT: 0, 2, 4, …) or a list."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -213,13 +213,13 @@ def _load_pruned(directory: Path, tokenizer: Any) -> TorchClassifier:
 
 def taylor_importance(
     module: Any, tokenizer: Any, texts: list[str], labels: np.ndarray, batch_size: int, max_length: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """First-order Taylor importance (Michel et al., 2019): E_x |∂L/∂ξ| of a gate ξ = 1 on each head / FFN neuron.
 
     L is the cross-entropy with the gold labels (the KL to the teacher has zero gradient where the model is the
     teacher). Per sentence, ∂L/∂ξ_h = Σ_tokens Σ_dims(h) a·∂L/∂a for the head's context vector a (the input of the
-    attention output Linear); for a neuron, of its activation (the input of the FFN output Linear). Returns heads
-    (layers, heads) and one array of neuron scores per layer.
+    attention output Linear); for a neuron, of its activation (the input of the FFN output Linear). Returns one array
+    of head scores and one of neuron scores per layer (a pruned parent's layers differ in size).
     """
     import torch
     import torch.nn.functional as F
@@ -272,7 +272,7 @@ def taylor_importance(
         for p, flag in flags:
             p.requires_grad_(flag)
         module.train(was_training)
-    return np.stack(head_scores), neuron_scores
+    return head_scores, neuron_scores
 
 
 def layer_magnitudes(layer: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -286,10 +286,10 @@ def layer_magnitudes(layer: Any) -> tuple[np.ndarray, np.ndarray]:
     return (value * output).double().cpu().numpy(), (w1 * w2).double().cpu().numpy()
 
 
-def magnitude_importance(module: Any) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Weight-magnitude importance of every head (layers, heads) and every layer's FFN neurons (layer_magnitudes)."""
+def magnitude_importance(module: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Weight-magnitude importance of each layer's heads and FFN neurons (layer_magnitudes)."""
     scores = [layer_magnitudes(layer) for layer in encoder_layers(module)]
-    return np.stack([h for h, _ in scores]), [n for _, n in scores]
+    return [h for h, _ in scores], [n for _, n in scores]
 
 
 def choose_kept(scores: list[np.ndarray], fraction: float, scope: str) -> list[list[int]]:
@@ -411,7 +411,7 @@ class PruneStructured(Method):
         else:
             heads, neurons = magnitude_importance(module)
         keep_heads = (
-            choose_kept(list(heads), params.head_fraction, params.scope)
+            choose_kept(heads, params.head_fraction, params.scope)
             if params.head_fraction > 0
             else [list(range(len(h))) for h in heads]
         )
@@ -429,7 +429,7 @@ class PruneStructured(Method):
             "kept_heads": keep_heads,
             "heads_per_layer": [len(h) for h in keep_heads],
             "intermediate_per_layer": [len(n) for n in keep_neurons],
-            "head_scores": np.round(heads, 6).tolist(),
+            "head_scores": [np.round(h, 6).tolist() for h in heads],
             "params_before": before,
             "params_after": after,
             "seconds": round(time.perf_counter() - start, 1),
