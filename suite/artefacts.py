@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.compress.dynamic_quant import quantize_dynamic_linear, seed_int8_warnings_contained
+from suite.compress.structured_prune import apply_layout_if_pruned, write_layout_if_pruned
 from suite.formats import FORMAT_DYNAMIC_INT8, FORMAT_FP32, FORMAT_HALF, LOADERS, SAVERS
 from suite.models import WEIGHTS_FILE, Classifier, TorchClassifier
 from suite.provenance import sha256_file, sha256_json
@@ -90,6 +91,7 @@ def _save_dynamic_int8(module: Any, directory: Path) -> None:
             continue  # saved above; the module's output scale/zero_point are unused by dynamic quantisation
         tensors[key] = value.detach().contiguous()
     module.config.save_pretrained(str(directory))
+    write_layout_if_pruned(module, directory)
     save_file(tensors, str(directory / WEIGHTS_FILE), metadata={"format": FORMAT_DYNAMIC_INT8})
     (directory / QUANT_JSON).write_text(
         json.dumps({"scheme": "torch.ao dynamic, per-tensor", "dtype": "qint8", "modules": sorted(linears)}, indent=2)
@@ -106,7 +108,7 @@ def _load_dynamic_int8(directory: Path, tokenizer: Any) -> Classifier:
     tensors = load_file(str(directory / WEIGHTS_FILE))
     quantised = json.loads((directory / QUANT_JSON).read_text())["modules"]
     # Load the float tensors into the float model first: quantised Linear modules cannot take a partial state dict.
-    module = AutoModelForSequenceClassification.from_config(config).eval()
+    module = apply_layout_if_pruned(AutoModelForSequenceClassification.from_config(config), directory).eval()
     packed = {
         f"{name}.{suffix}" for name in quantised for suffix in ("weight_int8", "weight_scale", "weight_zero_point")
     }

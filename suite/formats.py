@@ -16,6 +16,7 @@ from suite.registry import Registry
 FORMAT_FP32 = "torch-fp32"
 FORMAT_DYNAMIC_INT8 = "torch-dynamic-int8"
 FORMAT_HALF = "torch-half"  # float16 or bfloat16 safetensors; the dtype is in config.json and variant.json
+FORMAT_PRUNED = "torch-pruned"  # FP32, heads/FFN neurons removed; pruning.json has the shapes (structured_prune)
 FORMAT_ONNX = "onnx"  # model.onnx (+ external data), run by ONNX Runtime (suite/compress/onnx)
 
 # Formats whose kernels exist on CPU only (refused at workflow load when the config asks for device: cuda).

@@ -24,7 +24,10 @@ TRACKED_LIBRARIES = (
     "numpy",
     "scikit-learn",
     "pyarrow",
+    "onnx",
     "onnxruntime",
+    "torchao",
+    "codecarbon",
     "snakemake",
 )
 

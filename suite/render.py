@@ -424,7 +424,7 @@ def _main_version(task_versions: list[tuple[str, str]], schema: LeaderboardSchem
 
 def _rank_key(value: float | None, variant: str) -> tuple:
     # Unranked (not measured, failed, NaN) rows go last, in name order, so they are shown but never ranked.
-    if value is None or math.isnan(value):
+    if value is None or not math.isfinite(value):
         return (1, 0.0, variant)
     return (0, -value, variant)
 
@@ -1272,7 +1272,7 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
         for position, variant in enumerate(ordered, start=1):
             row = data.index.get((variant, task, version, main_metric))
             value = values[variant]
-            ranked = value is not None and math.isfinite(value or math.nan)
+            ranked = value is not None and math.isfinite(value)
             # MTEB's point: adjacent ranks whose intervals overlap are not distinguishable; say so on each line.
             tie = False
             if ranked and previous is not None and row["ci_low"] is not None and previous["ci_high"] is not None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -481,3 +483,22 @@ def test_overview_figure_has_the_four_panels(tmp_path: Path) -> None:
     assert "4.00 ms · 2.50×" in svg  # dq-int8: teacher p50 10 ms / 4 ms
     assert "22.1 MiB · −75 %" in svg
     assert "&lt;script&gt;" in svg and SCRIPT_NAME not in svg
+
+
+def test_task_page_ranks_a_zero_accuracy_and_not_a_nan(tmp_path: Path) -> None:
+    """0.0 is a value (last place), NaN is none (unranked, an em dash): both rows are shown."""
+    zero = to_table(
+        _task_rows("always-wrong", 0.0, (0.0, 0.0)) + _system_rows("always-wrong", 9.0, 86.7),
+        {"teacher": "minilm", "parent": "teacher", "method": "import"},
+        _provenance(),
+    )
+    render_site(_leaderboard(tmp_path, [zero]), tmp_path / "site", SCHEMA)
+    page = (tmp_path / "site" / "tasks" / "sst2-v1.0.html").read_text(encoding="utf-8")
+    row = r'<td data-value="\d*">([^<]*)</td>\s*<th scope="row" data-value="[^"]*"><a href="[^"]*">([^<]*)</a>'
+    ranks = re.findall(row, page)
+    assert ranks == [
+        ("1", "teacher"),
+        ("2", "dq-int8"),
+        ("3", "always-wrong"),
+        ("—", escape(SCRIPT_NAME)),
+    ]

@@ -143,6 +143,34 @@ def test_layout_helpers_for_formats_derived_from_a_pruned_model(tokenizer, tmp_p
     np.testing.assert_allclose(logits_of(int8, tokenizer), logits_of(rebuilt, tokenizer), atol=0.05)
 
 
+@pytest.mark.parametrize(
+    ("method", "fmt"),
+    [("dynamic_quant", "torch-dynamic-int8"), ("torchao_int8_dynamic", "torchao-int8")],
+)
+def test_int8_of_a_pruned_parent_keeps_its_shapes(method, fmt, tokenizer, tmp_path):
+    """`heads-ffn-50 → int8` as one chain step: the INT8 artefact of a torch-pruned parent loads in the pruned shapes
+    and gives exactly the logits of the module the method built."""
+    pruned = prune_encoder(tiny_model(), [[1, 2], [0]], [list(range(10)), list(range(3, 40))])
+    chosen = METHODS.get(method)
+    assert FORMAT_PRUNED in chosen.INPUT_FORMATS
+    parent = TorchClassifier(module=pruned, tokenizer=tokenizer, format=FORMAT_PRUNED)
+    expected = logits_of(prune_encoder(tiny_model(), [[1, 2], [0]], [list(range(10)), list(range(3, 40))]), tokenizer)
+    built = chosen().apply(parent, chosen.parse_params({}), None)
+    built_module = getattr(built, "module", built)
+    built_logits = logits_of(built_module, tokenizer)
+    np.testing.assert_allclose(built_logits, expected, atol=0.05)  # INT8 of the pruned model, not of another
+    save_artefact(built, tokenizer, fmt, tmp_path / "q", {"id": "q"})
+    assert json.loads((tmp_path / "q" / PRUNING_JSON).read_text())["layers"] == [
+        {"heads": 2, "head_dim": HEAD_DIM, "intermediate_size": 10},
+        {"heads": 1, "head_dim": HEAD_DIM, "intermediate_size": 37},
+    ]
+    loaded, record = load_artefact(tmp_path / "q")
+    assert record["format"] == fmt
+    np.testing.assert_array_equal(loaded.predict_logits(TEXTS, 2, 32), built_logits)
+    layer = loaded.module.bert.encoder.layer[1]
+    assert (layer.attention.self.num_attention_heads, layer.intermediate.dense.out_features) == (1, 37)
+
+
 def test_choose_kept_per_layer_and_global():
     scores = [np.array([4.0, 1.0, 3.0, 2.0]), np.array([0.1, 0.4, 0.2, 0.3])]
     assert choose_kept(scores, 0.5, "per_layer") == [[0, 2], [1, 3]]

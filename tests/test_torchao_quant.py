@@ -22,7 +22,7 @@ from suite.compress.torchao_quant import (
     torchao_forward_flops,
     torchao_weight_stats,
 )
-from suite.formats import FORMAT_FP32
+from suite.formats import FORMAT_FP32, FORMAT_PRUNED
 from suite.models import TorchClassifier, load_source_model, load_tokenizer
 from suite.trackers.flops import forward_flops
 from suite.trackers.weights import torch_weight_stats
@@ -161,7 +161,7 @@ def test_params_are_validated_naming_the_field(params, field):
 
 def test_input_formats_and_output_format():
     for name in METHOD_NAMES:
-        assert METHODS.get(name).INPUT_FORMATS == INPUT_FORMATS == frozenset({FORMAT_FP32})
+        assert METHODS.get(name).INPUT_FORMATS == INPUT_FORMATS == frozenset({FORMAT_FP32, FORMAT_PRUNED})
         assert METHODS.get(name).OUTPUT_FORMAT == FORMAT_TORCHAO_INT8
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.compress.base import METHODS, Method
-from suite.formats import FORMAT_DYNAMIC_INT8, FORMAT_FP32
+from suite.formats import FORMAT_DYNAMIC_INT8, FORMAT_FP32, FORMAT_PRUNED
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class DynamicQuant(Method):
     """INT8 weights, activations quantised on the fly per batch (torch.ao eager, the seed notebook's INT8)."""
 
     NAME = "dynamic_quant"
-    INPUT_FORMATS = frozenset({FORMAT_FP32})
+    INPUT_FORMATS = frozenset({FORMAT_FP32, FORMAT_PRUNED})  # a pruned parent keeps its shapes (pruning.json)
     OUTPUT_FORMAT = FORMAT_DYNAMIC_INT8
     Params = DynamicQuantParams
 

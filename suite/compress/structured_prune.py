@@ -17,10 +17,9 @@ import numpy as np
 
 from suite.compress.base import METHODS, Arch, BuildContext, Method
 from suite.distill import DistilSpec
-from suite.formats import FORMAT_FP32, LOADERS, SAVERS
+from suite.formats import FORMAT_FP32, FORMAT_PRUNED, LOADERS, SAVERS
 from suite.models import WEIGHTS_FILE, TorchClassifier
 
-FORMAT_PRUNED = "torch-pruned"
 PRUNING_JSON = "pruning.json"
 SCOPES = ("global", "per_layer")
 IMPORTANCES = ("taylor", "magnitude")
@@ -167,7 +166,8 @@ def save_pruned(module: Any, directory: Path) -> None:
 
 
 def write_layout_if_pruned(module: Any, directory: Path) -> bool:
-    """For formats derived from a pruned model (e.g. INT8 of torch-pruned): write pruning.json if shapes differ."""
+    """For formats derived from a pruned model (INT8 of torch-pruned): write pruning.json if the shapes differ from
+    config.json's (the config keeps the unpruned sizes). True if it wrote one."""
     layout = pruning_layout(module)
     config = module.config
     full = config.hidden_size // config.num_attention_heads

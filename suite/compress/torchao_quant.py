@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from suite.compress.base import METHODS, Method
-from suite.formats import FORMAT_FP32, LOADERS, SAVERS
+from suite.compress.structured_prune import apply_layout_if_pruned, write_layout_if_pruned
+from suite.formats import FORMAT_FP32, FORMAT_PRUNED, LOADERS, SAVERS
 from suite.models import WEIGHTS_FILE, TorchClassifier
 
 FORMAT_TORCHAO_INT8 = "torchao-int8"
-INPUT_FORMATS = frozenset({FORMAT_FP32})  # parent formats both methods can quantise
+INPUT_FORMATS = frozenset({FORMAT_FP32, FORMAT_PRUNED})  # parent formats both methods can quantise
 QUANT_JSON = "quantization.json"
 CONFIGS = ("Int8DynamicActivationInt8WeightConfig", "Int8WeightOnlyConfig")  # what the format can rebuild
 HEAD_NAMES = frozenset({"classifier", "pre_classifier"})  # module-name parts of a classification head
@@ -262,6 +263,7 @@ def _save_torchao_int8(built: TorchaoInt8Built, directory: Path) -> None:
     tensors, metadata = _safetensors_support().flatten_tensor_state_dict(state)
     metadata.update({META_FORMAT: FORMAT_TORCHAO_INT8, META_CONFIG: built.config, META_VERSION: torchao.__version__})
     built.module.config.save_pretrained(str(directory))
+    write_layout_if_pruned(built.module, directory)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS_FILE), metadata=metadata)
     (directory / QUANT_JSON).write_text(
         json.dumps(
@@ -310,7 +312,7 @@ def _load_torchao_int8(directory: Path, tokenizer: Any) -> TorchaoClassifier:
     if leftover:
         raise ValueError(f"{weights}: tensors {sorted(leftover)[:5]} belong to no weight in its metadata")
     config = AutoConfig.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
-    module = AutoModelForSequenceClassification.from_config(config).eval()
+    module = apply_layout_if_pruned(AutoModelForSequenceClassification.from_config(config), directory).eval()
     # assign=True puts the Int8Tensor weights in place of the float parameters (a copy into them would dequantise)
     module.load_state_dict(state, strict=True, assign=True)
     module.requires_grad_(False)
