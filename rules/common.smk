@@ -1,5 +1,6 @@
 # Config validation, wildcard constraints and input functions: no rules here.
 import json
+import os
 import re
 from pathlib import Path
 
@@ -10,6 +11,14 @@ from suite.data import check_data
 from suite.entries import variant_tasks
 from suite.errors import SuiteInputError
 from suite.specs import TEACHER
+
+# torch.compile's inductor cache lives with the results (not in /tmp), so deleting results/ really starts from nothing
+# and a cluster job finds the cache its workflow wrote; an explicit TORCHINDUCTOR_CACHE_DIR wins.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path("results/cache/inductor").resolve()))
+
+envvars:
+    "TORCHINDUCTOR_CACHE_DIR",
+
 
 try:
     SUITE = load(config, Path(workflow.basedir), label=", ".join(str(f) for f in workflow.configfiles))

@@ -29,12 +29,14 @@ def test_default_config_is_valid(repo: Path, mirror: Path, monkeypatch):
     monkeypatch.setenv("SUITE_DATA_MIRROR", str(mirror))
     cfg = load_file(repo / "config" / "config.yaml", repo)
     # the config's variants, then the accepted community entries (leaderboard/entries/*.yaml)
-    assert cfg.variant_ids[:3] == ["teacher", "int8-dynamic", "pruned-30"]
+    assert cfg.variant_ids[:3] == ["teacher", "int8-dynamic", "sparse-24"]
     assert cfg.variant_ids[-1] == "example-l1-pruned-40"
     assert len(cfg.variants) >= 13  # at least 12 students besides the teacher, plus the example entry
     assert cfg.raw["entries"]["rejected"] == []
     assert cfg.lineage("distil-4l-ort-int8") == ["teacher", "distil-4l", "distil-4l-ort-int8"]
     assert cfg.lineage("ort-int8") == ["teacher", "onnx-fp32", "ort-int8"]
+    assert cfg.variant("torchao-int8-compiled").params["compile"] is True
+    assert cfg.variant("bf16").params == {"dtype": "bfloat16"}
     assert cfg.task("sst2").version == "1.1"
     assert {"uci-imdb", "advglue-sst2", "sst2-perturb", "eec-fairness"} <= {t.name for t in cfg.tasks}
     assert cfg.latency.min_runs >= 50 and cfg.latency.min_seconds >= 2.0
