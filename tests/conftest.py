@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 MIRROR = Path(os.environ.get("SUITE_DATA_MIRROR", REPO.parent / "shared" / "data"))
@@ -22,6 +23,15 @@ def mirror() -> Path:
     if not (MIRROR / "sst2" / "dev.tsv").is_file():
         pytest.skip(f"data mirror not found at {MIRROR}")
     return MIRROR
+
+
+@pytest.fixture
+def tiny_config(repo: Path, mirror: Path, monkeypatch) -> dict:
+    """The tiny workflow config (tests/tiny/config/config.yaml) as a dict a test may edit, reading the data mirror."""
+    monkeypatch.delenv("SUITE_DATA_MIRROR", raising=False)
+    config = yaml.safe_load((repo / "tests" / "tiny" / "config" / "config.yaml").read_text())
+    config["data"]["mirror"] = str(mirror)
+    return config
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from suite.artefacts import load_artefact, save_artefact
 from suite.compress import METHODS, BuildContext
@@ -227,10 +226,9 @@ def test_distil_layers_check_names_the_field():
 
 
 @pytest.fixture
-def tiny_config(repo: Path, mirror: Path, monkeypatch) -> dict:
-    monkeypatch.delenv("SUITE_DATA_MIRROR", raising=False)
-    config = yaml.safe_load((repo / "tests" / "tiny" / "config" / "config.yaml").read_text())
-    config["data"]["mirror"] = str(mirror)
+def tiny_config(tiny_config: dict) -> dict:
+    """conftest's tiny config with this module's teacher shape and a smaller training and distillation sample."""
+    config = tiny_config
     config["teacher"]["source"]["model_config"] = {**CONFIG, "max_position_embeddings": 128}
     config["teacher"]["finetune"]["max_train_samples"] = 100
     config["distillation"] = {"max_train_samples": 96, "batch_size": 32, "max_length": 24}

@@ -6,7 +6,6 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from suite.artefacts import VARIANT_JSON, save_artefact
 from suite.config import load
@@ -16,11 +15,9 @@ from suite.pipeline import measure
 
 
 @pytest.fixture
-def cfg(repo, mirror, tmp_path, monkeypatch):
+def cfg(tiny_config, repo, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("SUITE_DATA_MIRROR", raising=False)
-    config = yaml.safe_load((repo / "tests" / "tiny" / "config" / "config.yaml").read_text())
-    config["data"]["mirror"] = str(mirror)
+    config = tiny_config
     config["latency"] = {"sample_size": 5, "warmup_runs": 1, "min_runs": 10, "min_seconds": 0.05}
     config["throughput"] = {"batch_sizes": [1, 4], "sample_size": 8, "min_seconds": 0.05}
     config["energy"] = {"seconds": 1.0, "measure_power_secs": 0.5}

@@ -9,7 +9,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-import yaml
 
 from suite.artefacts import load_artefact, save_artefact
 from suite.compress import METHODS, BuildContext
@@ -286,14 +285,6 @@ def test_params_out_of_range_name_the_field(method, params, field):
 def test_yaml_lists_become_tuples():
     params = METHODS.get("ort_static_int8").parse_params({"op_types": ["MatMul"]})
     assert params.op_types == ("MatMul",) and hash(params)
-
-
-@pytest.fixture
-def tiny_config(repo: Path, mirror: Path, monkeypatch) -> dict:
-    monkeypatch.delenv("SUITE_DATA_MIRROR", raising=False)
-    config = yaml.safe_load((repo / "tests" / "tiny" / "config" / "config.yaml").read_text())
-    config["data"]["mirror"] = str(mirror)
-    return config
 
 
 def test_chains_are_checked_against_input_formats(tiny_config: dict, repo: Path):
