@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from suite.train import length_bucketed_batches, seed_everything
+from suite.train import seed_everything, train_steps
 
 if TYPE_CHECKING:
     from suite.compress.base import BuildContext
@@ -204,7 +203,6 @@ def distil(
     linear warm-up and decay, gradient-norm clipping at 1. `max_length` applies where spec.max_length is None.
     """
     import torch
-    from tqdm import tqdm
 
     if not (len(texts) == len(labels) == len(teacher_logits)) or not texts:
         raise ValueError(
@@ -224,39 +222,21 @@ def distil(
     embeddings.requires_grad_(not spec.freeze_word_embeddings)
     params = [p for p in student_module.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
-    total_steps = max(1, math.ceil(spec.epochs * math.ceil(len(texts) / spec.batch_size)))
-    warmup = max(1, int(spec.warmup_ratio * total_steps))
 
-    def schedule(step: int) -> float:
-        return min(1.0, (step + 1) / warmup) * max(0.0, (total_steps - step) / total_steps)
+    def batch_loss(batch: list[int]) -> tuple[Any, tuple[float, ...]]:
+        encoding = tokenizer(
+            [texts[i] for i in batch], padding=True, truncation=True, max_length=length, return_tensors="pt"
+        )
+        logits = student_module(**{k: v.to(device) for k, v in encoding.items()}).logits
+        rows = torch.as_tensor(batch, device=device)
+        loss, kd, ce = kd_loss(logits, teacher[rows], gold[rows], spec.temperature, spec.alpha)
+        return loss, (loss.item(), kd.item(), ce.item())
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
     student_module.train()
-    losses: list[tuple[float, float, float]] = []
-    step = 0
     start = time.perf_counter()
-    bar = tqdm(total=total_steps, desc="distil", unit="step", mininterval=5.0)
-    while step < total_steps:
-        for batch in length_bucketed_batches(lengths, spec.batch_size, rng):
-            if step >= total_steps:
-                break
-            encoding = tokenizer(
-                [texts[i] for i in batch], padding=True, truncation=True, max_length=length, return_tensors="pt"
-            )
-            logits = student_module(**{k: v.to(device) for k, v in encoding.items()}).logits
-            rows = torch.as_tensor(batch, device=device)
-            loss, kd, ce = kd_loss(logits, teacher[rows], gold[rows], spec.temperature, spec.alpha)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimiser.step()
-            scheduler.step()
-            optimiser.zero_grad(set_to_none=True)
-            losses.append((loss.item(), kd.item(), ce.item()))
-            step += 1
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{np.mean([x[0] for x in losses[-50:]]):.4f}")
-    bar.close()
+    losses, total_steps = train_steps(
+        params, optimiser, lengths, spec.batch_size, spec.epochs, spec.warmup_ratio, rng, batch_loss, "distil"
+    )
     seconds = time.perf_counter() - start
     student_module.eval()
     embeddings.requires_grad_(True)

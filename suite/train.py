@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,10 +33,58 @@ def length_bucketed_batches(lengths: list[int], batch_size: int, rng: np.random.
     return batches
 
 
+def train_steps(
+    params: list[Any],
+    optimiser: Any,
+    lengths: list[int],
+    batch_size: int,
+    epochs: float,
+    warmup_ratio: float,
+    rng: np.random.Generator,
+    batch_loss: Callable[[list[int]], tuple[Any, tuple[float, ...]]],
+    desc: str,
+) -> tuple[list[tuple[float, ...]], int]:
+    """The training loop fine-tuning and distillation share: `epochs` passes over length-bucketed batches in a seeded
+    order, linear warm-up then linear decay of the learning rate, gradient-norm clipping at 1, a progress bar.
+
+    `batch_loss(batch indices)` returns the loss to minimise and the floats to log (the first is shown on the bar).
+    Returns the logged floats of every step and the number of steps.
+    """
+    import torch
+    from tqdm import tqdm
+
+    total_steps = max(1, math.ceil(epochs * math.ceil(len(lengths) / batch_size)))
+    warmup = max(1, int(warmup_ratio * total_steps))
+
+    def schedule(step: int) -> float:
+        return min(1.0, (step + 1) / warmup) * max(0.0, (total_steps - step) / total_steps)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+    losses: list[tuple[float, ...]] = []
+    step = 0
+    bar = tqdm(total=total_steps, desc=desc, unit="step", mininterval=5.0)
+    while step < total_steps:
+        for batch in length_bucketed_batches(lengths, batch_size, rng):
+            if step >= total_steps:
+                break
+            loss, logged = batch_loss(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimiser.step()
+            scheduler.step()
+            optimiser.zero_grad(set_to_none=True)
+            losses.append(logged)
+            step += 1
+            bar.update(1)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{np.mean([x[0] for x in losses[-50:]]):.4f}")
+    bar.close()
+    return losses, total_steps
+
+
 def finetune(model: Any, tokenizer: Any, data: TaskData, spec: FinetuneSpec, seed: int) -> dict[str, Any]:
     """Fine-tune `model` in place; returns the training log (steps, final loss, examples seen)."""
     import torch
-    from tqdm import tqdm
 
     seed_everything(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -51,44 +100,25 @@ def finetune(model: Any, tokenizer: Any, data: TaskData, spec: FinetuneSpec, see
         model.get_input_embeddings().weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
-    batches_per_epoch = math.ceil(len(texts) / spec.batch_size)
-    total_steps = max(1, math.ceil(spec.epochs * batches_per_epoch))
-    warmup = max(1, int(spec.warmup_ratio * total_steps))
 
-    def schedule(step: int) -> float:
-        return min(1.0, (step + 1) / warmup) * max(0.0, (total_steps - step) / total_steps)
+    def batch_loss(batch: list[int]) -> tuple[Any, tuple[float, ...]]:
+        encoding = tokenizer(
+            [texts[i] for i in batch],
+            padding=True,
+            truncation=True,
+            max_length=spec.max_length,
+            return_tensors="pt",
+        )
+        out = model(**encoding, labels=torch.as_tensor(labels[batch]))
+        return out.loss, (float(out.loss),)
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
     model.train()
-    losses: list[float] = []
-    step = 0
-    bar = tqdm(total=total_steps, desc="fine-tune", unit="step", mininterval=5.0)
-    while step < total_steps:
-        for batch in length_bucketed_batches(lengths, spec.batch_size, rng):
-            if step >= total_steps:
-                break
-            encoding = tokenizer(
-                [texts[i] for i in batch],
-                padding=True,
-                truncation=True,
-                max_length=spec.max_length,
-                return_tensors="pt",
-            )
-            out = model(**encoding, labels=torch.as_tensor(labels[batch]))
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimiser.step()
-            scheduler.step()
-            optimiser.zero_grad(set_to_none=True)
-            losses.append(float(out.loss))
-            step += 1
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-    bar.close()
+    losses, total_steps = train_steps(
+        params, optimiser, lengths, spec.batch_size, spec.epochs, spec.warmup_ratio, rng, batch_loss, "fine-tune"
+    )
     model.eval()
     return {
         "steps": total_steps,
         "examples": len(texts),
-        "final_loss_mean_last_50": float(np.mean(losses[-50:])),
+        "final_loss_mean_last_50": float(np.mean([x[0] for x in losses[-50:]])),
     }
