@@ -117,6 +117,17 @@ def _lineage(record: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
     return {"teacher": cfg.teacher.id, "parent": record.get("parent"), "method": record["method"]}
 
 
+def _provenance(cfg: SuiteConfig, record: dict[str, Any], data_sha256: str) -> dict[str, Any]:
+    """The provenance columns of a variant's rows on one data set (evaluate and measure)."""
+    return provenance(
+        config_hash=cfg.config_hash,
+        artefact_sha256=record["artefact_sha256"],
+        data_sha256=data_sha256,
+        seed=cfg.seed,
+        threads=cfg.threads,
+    )
+
+
 def variant_tasks(cfg: SuiteConfig, variant_id: str) -> list[str]:
     """The tasks a variant runs: every task of the config, or a community entry's own list."""
     from suite.entries import variant_tasks as tasks_of
@@ -143,15 +154,8 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
         data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
         table = kind.predict(model, variant_id, task, data, cfg.evaluate)
         rows = kind.score(table, variant_id, task, cfg.evaluate, cfg.seed)
-        prov = provenance(
-            config_hash=cfg.config_hash,
-            artefact_sha256=record["artefact_sha256"],
-            data_sha256=data.data_sha256,
-            seed=cfg.seed,
-            threads=cfg.threads,
-        )
         predictions.append(table)
-        metrics.append(to_table(rows, lineage, prov))
+        metrics.append(to_table(rows, lineage, _provenance(cfg, record, data.data_sha256)))
         sources[name] = {"data_sha256": data.data_sha256, "source": data.source}
     metadata = {"suite.artefact_sha256": record["artefact_sha256"], "suite.tasks": json.dumps(sources, sort_keys=True)}
     write_table(pa.concat_tables(predictions).replace_schema_metadata(metadata), predictions_out)
@@ -169,14 +173,7 @@ def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path,
     data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
     record = read_record(model_dir)
     rows = measure_variant(cfg, variant_id, model_dir, data.texts, json.loads(Path(peak_file).read_text()))
-    prov = provenance(
-        config_hash=cfg.config_hash,
-        artefact_sha256=record["artefact_sha256"],
-        data_sha256=data.data_sha256,
-        seed=cfg.seed,
-        threads=cfg.threads,
-    )
-    write_table(to_table(rows, _lineage(record, cfg), prov), out)
+    write_table(to_table(rows, _lineage(record, cfg), _provenance(cfg, record, data.data_sha256)), out)
 
 
 def probe_peak(cfg: SuiteConfig, out: Path) -> None:
