@@ -1,4 +1,5 @@
 # Config validation, wildcard constraints and input functions: no rules here.
+import dataclasses
 import json
 import os
 import re
@@ -6,10 +7,10 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from suite.config import load, write_resolved
-from suite.data import check_data
-from suite.entries import variant_tasks
+from suite.compress import METHODS
+from suite.config import write_resolved
 from suite.errors import SuiteInputError
+from suite.plan import check_data, load
 from suite.specs import TEACHER
 
 # torch.compile's inductor cache lives with the results (not in /tmp), so deleting results/ really starts from nothing
@@ -50,8 +51,6 @@ TEACHER_LOGITS = "results/distill/teacher_logits.parquet"
 
 def variant_inputs(wildcards):
     """The parent's artefact, and the teacher's logits for methods that distil from the teacher."""
-    from suite.compress import METHODS
-
     spec = SUITE.variant(wildcards.student)
     inputs = {"parent": f"results/models/{spec.parent}"}
     if METHODS.get(spec.method).NEEDS_TEACHER_LOGITS:
@@ -60,7 +59,7 @@ def variant_inputs(wildcards):
 
 
 def distillation_recipe():
-    return json.dumps(SUITE.raw["config"]["distillation"], sort_keys=True)
+    return json.dumps(dataclasses.asdict(SUITE.distillation), sort_keys=True)
 
 
 def variant_recipe(wildcards):
@@ -76,5 +75,5 @@ def teacher_recipe():
 
 def variant_task_definitions(wildcards):
     """The definitions of the tasks the variant runs: changing one re-runs the evaluations that include it."""
-    tasks = variant_tasks(SUITE.raw, TASKS, wildcards.variant)
+    tasks = SUITE.variant_tasks(wildcards.variant)
     return json.dumps({t: SUITE.raw["tasks"][t]["definition"] for t in tasks}, sort_keys=True)

@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch.utils.benchmark as tb
 
     from suite.artefacts import load_artefact
-    from suite.config import load_file
     from suite.data import load_split
     from suite.measure import latency_queries
+    from suite.plan import load_file
     from suite.trackers.latency import measure_latency, timer_overhead_ns
 
     cfg = load_file(args.config)

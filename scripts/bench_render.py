@@ -17,8 +17,8 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from suite.render import render_site  # noqa: E402
 from suite.results import SCHEMA, write_table  # noqa: E402
+from suite.site import render_site  # noqa: E402
 
 METHODS = ("dynamic_quant", "l1_unstructured", "distill", "static_quant")
 

@@ -24,9 +24,8 @@ def main() -> int:
     import torch
 
     from suite.artefacts import load_artefact
-    from suite.config import load_file
-    from suite.data import load_task_data
-    from suite.tasks import TASK_KINDS
+    from suite.plan import load_file
+    from suite.tasks import TASK_KINDS, load_task_data
 
     cfg = load_file(args.config)
     torch.set_num_threads(cfg.threads)

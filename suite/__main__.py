@@ -2,4 +2,5 @@
 
 from suite.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not on import (the doctest collector imports every module)
+    raise SystemExit(main())

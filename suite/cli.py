@@ -10,9 +10,14 @@ from suite.errors import SuiteInputError
 
 
 def _config(args: argparse.Namespace):
-    from suite.config import load_file, read_resolved
+    """The typed config: a job reads the resolved config the plan wrote; a person's command plans the YAML anew."""
+    if args.resolved:
+        from suite.config import read_resolved
 
-    return read_resolved(args.resolved) if args.resolved else load_file(args.config)
+        return read_resolved(args.resolved)
+    from suite.plan import load_file
+
+    return load_file(args.config)
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -44,7 +49,7 @@ def cmd_build_teacher(args: argparse.Namespace) -> int:
 
 
 def cmd_teacher_logits(args: argparse.Namespace) -> int:
-    from suite.distill import compute_teacher_logits
+    from suite.pipeline import compute_teacher_logits
 
     compute_teacher_logits(_config(args), Path(args.teacher), Path(args.output))
     print(f"teacher logits -> {args.output}")
@@ -89,7 +94,7 @@ def cmd_gather(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from suite.render import render_site
+    from suite.site import render_site
 
     index = render_site(
         Path(args.input),
@@ -109,7 +114,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     task = args.task
     if task is None:  # the leaderboard's main task, so the CLI and the site answer the same question
-        from suite.render import load_schema
+        from suite.site import load_schema
 
         task = load_schema(Path(args.schema)).main_task
     group = find_group(build_groups(read_records(args.input)), task, args.task_version, args.hardware, args.input)
@@ -127,13 +132,14 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def cmd_check_entry(args: argparse.Namespace) -> int:
     """PASS or FAIL per entry with every reason; exit 1 when any entry fails. Nothing of an entry is executed."""
-    from suite.config import REPO_ROOT, read_yaml, validate
-    from suite.entries import EntryContext, check_entries, entries_dir, entry_files
+    from suite.entries import check_entries, entries_dir, entry_files
+    from suite.plan import entry_context
+    from suite.yamlio import REPO_ROOT, read_yaml, validate
 
     validated = validate(read_yaml(Path(args.config)), REPO_ROOT / "config" / "schema.yaml", args.config)
     directory = entries_dir(validated, REPO_ROOT)
     others = entry_files(directory) if directory is not None and directory.is_dir() else []
-    results, _ = check_entries([Path(f) for f in args.files], EntryContext.from_config(validated, REPO_ROOT), others)
+    results, _ = check_entries([Path(f) for f in args.files], entry_context(validated, REPO_ROOT), others)
     for result in results:
         verdict = "PASS" if result.passed else "FAIL"
         print(f"{verdict} {result.file} ({result.id or 'no id'}): {result.summary()}")
@@ -170,9 +176,39 @@ def cmd_methods(args: argparse.Namespace) -> int:
         fields = ", ".join(f.name for f in dataclasses.fields(method.Params))
         print(
             f"{name}: {(method.__doc__ or '').strip().splitlines()[0] if method.__doc__ else ''} params({fields}); "
-            f"{sorted(method.INPUT_FORMATS)} -> {method.OUTPUT_FORMAT}"
+            f"{sorted(method.INPUT_FORMATS)} -> {method.OUTPUT_FORMAT}; families {sorted(method.FAMILIES)}"
         )
     return 0
+
+
+def cmd_families(args: argparse.Namespace) -> int:
+    from suite.compress import METHODS
+    from suite.families import FAMILIES
+    from suite.tasks import TASK_KINDS
+
+    for name in FAMILIES:
+        family = FAMILIES.get(name)
+        kinds = [k for k in TASK_KINDS if name in TASK_KINDS.get(k).FAMILIES]
+        methods = [m for m in METHODS if name in METHODS.get(m).FAMILIES]
+        print(f"{name}: {family.DESCRIPTION}")
+        print(f"  full-precision format: {family.FULL_PRECISION_FORMAT}")
+        print(f"  task kinds: {', '.join(kinds)}")
+        print(f"  methods: {', '.join(methods)}")
+        print(f"  measurements: {', '.join(family.MEASUREMENTS)}")
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    """The package's floors, bottom up, and every import that runs up a floor or closes a circle (exit 1 if any)."""
+    from suite.layers import LAYERS, check
+
+    for number, floor in enumerate(LAYERS):
+        print(f"{number:2d}  {'  '.join(floor)}")
+    problems = check()
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}")
+    return 1 if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("methods", help="list the registered compression methods")
     p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("families", help="list the model families with their task kinds, methods and measurements")
+    p.set_defaults(func=cmd_families)
+
+    p = sub.add_parser("layers", help="check the package's import floors: no circle, no import from below to above")
+    p.set_defaults(func=cmd_layers)
     return parser
 
 

@@ -1,25 +1,28 @@
-"""Load, validate and resolve the benchmark config and its task files into a SuiteConfig (no torch import)."""
+"""Read the benchmark config and its task files into typed specs (YAML -> SuiteConfig); no registry, no torch.
+
+`resolve` validates the YAML against the schemas (which own every default) and gathers the task definitions into the
+resolved config that every job reads; `from_resolved` turns that into a typed `SuiteConfig`. Checks that need the
+registries, entries, device or data live one floor up, in `suite.plan`.
+"""
 
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
+from suite.entries import accepted, entry_variants
 from suite.errors import SuiteInputError
 from suite.provenance import sha256_json
 from suite.registry import UnknownNameError
+from suite.results import atomic_write
 from suite.specs import (
-    TEACHER,
     DataFile,
     DatasetSpec,
+    DistillationSpec,
     EnergySpec,
     EvaluateSpec,
     FinetuneSpec,
@@ -32,64 +35,9 @@ from suite.specs import (
     ThroughputSpec,
     VariantSpec,
 )
+from suite.yamlio import REPO_ROOT, read_yaml, validate
 
 MIRROR_ENV = "SUITE_DATA_MIRROR"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _path_str(path: Iterable[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _validator_with_defaults(schema: dict[str, Any]) -> type:
-    """A Draft 2020-12 validator that also fills in each property's `default` (as Snakemake's validate does)."""
-    base = jsonschema.Draft202012Validator
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, sub in properties.items():
-                if "default" in sub and name not in instance:
-                    instance[name] = copy.deepcopy(sub["default"])
-        yield from base.VALIDATORS["properties"](validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(base, {"properties": set_defaults})
-
-
-def validate(instance: dict[str, Any], schema_file: Path, file_label: str) -> dict[str, Any]:
-    """Validate against a YAML JSON Schema, filling defaults; the first error names the file and the field."""
-    schema = yaml.safe_load(schema_file.read_text())
-    instance = copy.deepcopy(instance)
-    validator = _validator_with_defaults(schema)(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
-    if errors:
-        error = jsonschema.exceptions.best_match(errors)
-        field = _path_str(error.absolute_path)
-        description = error.schema.get("description") if isinstance(error.schema, dict) else None
-        raise SuiteInputError(
-            file_label,
-            field,
-            error.message,
-            description
-            or f"see {schema_file.relative_to(REPO_ROOT) if schema_file.is_relative_to(REPO_ROOT) else schema_file}",
-        )
-    return instance
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SuiteInputError(str(path), None, "file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SuiteInputError(str(path), None, f"malformed YAML{where}", "fix the YAML syntax") from None
-    if not isinstance(data, dict):
-        raise SuiteInputError(str(path), None, "expected a mapping at the top level")
-    return data
 
 
 # --- tasks -------------------------------------------------------------------------------------------------
@@ -170,34 +118,17 @@ def load_task_dict(root: Path, name: str, config_label: str, field: str) -> tupl
     if data["name"] != name:
         raise SuiteInputError(label, "name", f"'{data['name']}' differs from the directory name '{name}'")
     _read_generator_files(data, path, label)
-    parse_task(data, label)  # kind, metrics, generator and dataset checks, before any data is read
+    parse_task(data, label)  # dataset and split checks, before any data is read
     return data, includes
 
 
 def parse_task(data: dict[str, Any], path: str, includes: Iterable[str] = ()) -> TaskSpec:
-    from suite.metrics import METRICS
-    from suite.tasks import GENERATORS, TASK_KINDS
-
-    if data["kind"] not in TASK_KINDS:
-        raise SuiteInputError(path, "kind", str(UnknownNameError("task kind", data["kind"], TASK_KINDS.names())))
-    kind = TASK_KINDS.get(data["kind"])
-    for i, metric in enumerate(data["metrics"]):
-        if metric not in METRICS:
-            raise SuiteInputError(path, f"metrics[{i}]", str(UnknownNameError("metric", metric, METRICS.names())))
+    """A task mapping (validated against tasks/schema.yaml) as a TaskSpec; kinds, metrics and generators are
+    checked against their registries by `suite.plan.check_task`."""
     ds = data.get("dataset")
-    if kind.NEEDS_DATASET and not ds:
-        raise SuiteInputError(path, "dataset", f"a '{data['kind']}' task needs a dataset (or `include:` of one)")
-    if kind.NEEDS_GENERATOR and not data.get("generator"):
-        raise SuiteInputError(path, "generator", f"a '{data['kind']}' task needs a generator section")
-    if not kind.NEEDS_GENERATOR and data.get("generator"):
-        raise SuiteInputError(path, "generator", f"a '{data['kind']}' task is not generated; remove the section")
     generator = None
     if data.get("generator"):
         gen = data["generator"]
-        if gen["name"] not in GENERATORS:
-            raise SuiteInputError(
-                path, "generator.name", str(UnknownNameError("generator", gen["name"], GENERATORS.names()))
-            )
         generator = GeneratorSpec(
             name=gen["name"],
             seed=gen["seed"],
@@ -249,7 +180,8 @@ def parse_task(data: dict[str, Any], path: str, includes: Iterable[str] = ()) ->
 # --- config ------------------------------------------------------------------------------------------------
 
 
-def _source(data: dict[str, Any]) -> ModelSource:
+def source_spec(data: dict[str, Any]) -> ModelSource:
+    """A model source mapping (config/schema.yaml's $defs/source) as a ModelSource."""
     return ModelSource(
         kind=data["kind"],
         package=data.get("package"),
@@ -259,124 +191,8 @@ def _source(data: dict[str, Any]) -> ModelSource:
         path=data.get("path"),
         architecture=data.get("architecture"),
         model_config=dict(data.get("model_config") or {}),
-        tokenizer=_source(data["tokenizer"]) if data.get("tokenizer") else None,
+        tokenizer=source_spec(data["tokenizer"]) if data.get("tokenizer") else None,
     )
-
-
-ARCH_KEYS = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size")
-
-
-def teacher_arch(source: ModelSource) -> dict[str, int] | None:
-    """The teacher's shape from its model config, for checks at workflow load; None for a Hub teacher (offline)."""
-    if source.kind == "random_init":
-        from transformers import BertConfig
-
-        config = BertConfig(**source.model_config).to_dict()
-    elif source.kind in ("package", "local"):
-        if source.kind == "package":
-            try:
-                module = importlib.import_module(source.package or "")
-            except ImportError:
-                return None  # reported with its fix when the teacher is loaded
-            directory = Path(module.get_model_path() if hasattr(module, "get_model_path") else module.MODEL_DIR)
-        else:
-            directory = Path(source.path or "")
-        config_file = directory / "config.json"
-        if not config_file.is_file():
-            return None
-        config = json.loads(config_file.read_text())
-    else:
-        return None
-    return {k: int(config[k]) for k in ARCH_KEYS if k in config}
-
-
-def _check_variants(
-    variants: list[dict[str, Any]], label: str, arch: dict[str, int] | None = None
-) -> tuple[VariantSpec, ...]:
-    from suite.compress import METHODS
-
-    ids = [v["id"] for v in variants]
-    specs = []
-    for i, v in enumerate(variants):
-        where = f"variants[{i}]"
-        if v["id"] == TEACHER:
-            raise SuiteInputError(label, f"{where}.id", "'teacher' is reserved for the teacher", "rename the variant")
-        if ids.count(v["id"]) > 1:
-            raise SuiteInputError(
-                label, f"{where}.id", f"duplicate variant id '{v['id']}'", "give each variant a unique id"
-            )
-        try:
-            method = METHODS.get(v["method"])
-        except UnknownNameError as exc:
-            raise SuiteInputError(
-                label, f"{where}.method", f"variant '{v['id']}': {exc}", "`suite methods` lists the methods"
-            ) from None
-        try:
-            method.parse_params(v.get("params") or {})
-        except ValueError as exc:
-            field, _, problem = str(exc).partition(": ")
-            raise SuiteInputError(label, f"{where}.params.{field}", f"variant '{v['id']}': {problem}") from None
-        if v["parent"] != TEACHER and v["parent"] not in ids:
-            raise SuiteInputError(
-                label,
-                f"{where}.parent",
-                f"variant '{v['id']}': parent '{v['parent']}' is neither 'teacher' nor a variant",
-                "name an existing variant as parent",
-            )
-        specs.append(
-            VariantSpec(id=v["id"], parent=v["parent"], method=v["method"], params=dict(v.get("params") or {}))
-        )
-    by_id = {s.id: s for s in specs}
-    for i, spec in enumerate(specs):
-        seen = [spec.id]
-        parent = spec.parent
-        while parent != TEACHER:
-            if parent in seen:
-                cycle = " -> ".join([*seen, parent])
-                raise SuiteInputError(
-                    label, f"variants[{i}].parent", f"variant '{spec.id}': lineage has a cycle ({cycle})"
-                )
-            seen.append(parent)
-            parent = by_id[parent].parent
-    for i, spec in enumerate(specs):
-        method = METHODS.get(spec.method)
-        parent_format = output_format(spec.parent, by_id)
-        if parent_format not in method.INPUT_FORMATS:
-            raise SuiteInputError(
-                label,
-                f"variants[{i}].method",
-                f"variant '{spec.id}': method '{spec.method}' cannot start from a '{parent_format}' parent "
-                f"('{spec.parent}'); it accepts {sorted(method.INPUT_FORMATS)}",
-                "reorder the chain",
-            )
-    archs: dict[str, dict[str, int] | None] = {TEACHER: arch}
-
-    def arch_of(variant_id: str) -> dict[str, int] | None:
-        if variant_id not in archs:
-            spec = by_id[variant_id]
-            method = METHODS.get(spec.method)()
-            archs[variant_id] = method.derive_arch(arch_of(spec.parent), method.parse_params(spec.params))
-        return archs[variant_id]
-
-    for i, spec in enumerate(specs):
-        method = METHODS.get(spec.method)()
-        try:
-            method.check(method.parse_params(spec.params), arch_of(spec.parent))
-        except ValueError as exc:
-            field, _, problem = str(exc).partition(": ")
-            raise SuiteInputError(
-                label, f"variants[{i}].params.{field}", f"variant '{spec.id}': {problem}", "see `suite methods`"
-            ) from None
-    return tuple(specs)
-
-
-def output_format(variant_id: str, by_id: dict[str, VariantSpec]) -> str:
-    from suite.compress import METHODS
-    from suite.formats import FORMAT_FP32
-
-    if variant_id == TEACHER:
-        return FORMAT_FP32
-    return METHODS.get(by_id[variant_id].method).OUTPUT_FORMAT
 
 
 def resolve_mirror(raw_mirror: str | None, root: Path) -> str | None:
@@ -387,8 +203,12 @@ def resolve_mirror(raw_mirror: str | None, root: Path) -> str | None:
     return str((path if path.is_absolute() else root / path).resolve())
 
 
-def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/config.yaml") -> SuiteConfig:
-    """Validate a config mapping (as Snakemake loaded it) and read its tasks; raise SuiteInputError on bad input."""
+def resolve(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/config.yaml") -> dict[str, Any]:
+    """Validate a config mapping (as Snakemake loaded it) and gather its task files into the resolved config.
+
+    Community entries are not collected here (they are checked against the registries): `suite.plan` fills
+    `entries`.
+    """
     validated = validate(config, root / "config" / "schema.yaml", label)
     tasks = {}
     for i, name in enumerate(validated["tasks"]):
@@ -396,7 +216,13 @@ def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/co
     finetune = validated["teacher"].get("finetune")
     if finetune and finetune["task"] not in tasks:
         tasks[finetune["task"]] = load_task_dict(root, finetune["task"], label, "teacher.finetune.task")
-    resolved = {
+    if finetune:
+        train_dataset = tasks[finetune["task"]][0].get("dataset")
+        if train_dataset is None or finetune["split"] not in train_dataset["files"]:
+            raise SuiteInputError(
+                label, "teacher.finetune.split", f"task '{finetune['task']}' has no '{finetune['split']}' file"
+            )
+    return {
         "config": validated,
         "tasks": {
             name: {"file": str(task_file(root, name).relative_to(root)), "definition": d, "includes": inc}
@@ -406,56 +232,22 @@ def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/co
         # the cache lives with the results, in the working directory
         "data_cache": str(Path(validated["data"]["cache_dir"]).resolve()),
         "label": label,
+        "entries": {"dir": None, "accepted": [], "rejected": []},
     }
-    from suite.entries import collect
-
-    # community entries (leaderboard/entries/*.yaml): accepted ones become variants, rejected ones keep their reasons
-    resolved["entries"] = collect(validated, root, label)
-    cfg = from_resolved(resolved)
-    _check_device(cfg, label)
-    return cfg
-
-
-def _check_device(cfg: SuiteConfig, label: str) -> None:
-    """device: cuda needs a visible GPU, and no variant whose kernels exist on CPU only."""
-    if cfg.device == "cpu":
-        return
-    from suite.formats import CPU_ONLY_FORMATS
-
-    by_id = {v.id: v for v in cfg.variants}
-    for i, spec in enumerate(cfg.variants):
-        fmt = output_format(spec.id, by_id)
-        if fmt in CPU_ONLY_FORMATS:
-            raise SuiteInputError(
-                label,
-                f"variants[{i}].method",
-                f"variant '{spec.id}' ({spec.method}) cannot run on {cfg.device}: {CPU_ONLY_FORMATS[fmt]}",
-                "set device: cpu, or remove the variant from this run",
-            )
-    import torch
-
-    if not torch.cuda.is_available():
-        raise SuiteInputError(label, "device", "is cuda but torch sees no CUDA device", "set device: cpu")
 
 
 def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
+    """The typed config of a resolved config; nothing is re-validated (the plan checked it when it was written)."""
     cfg = resolved["config"]
-    label = resolved.get("label", "config")
     task_specs = {
         name: parse_task(t["definition"], t["file"], t.get("includes", ())) for name, t in resolved["tasks"].items()
     }
     finetune = cfg["teacher"].get("finetune")
-    train_dataset = task_specs[finetune["task"]].dataset if finetune else None
-    if finetune and (train_dataset is None or finetune.get("split", "train") not in train_dataset.files):
-        raise SuiteInputError(
-            label, "teacher.finetune.split", f"task '{finetune['task']}' has no '{finetune.get('split')}' file"
-        )
-    from suite.entries import entry_variants as _entry_variants
-
-    entry_variants = _entry_variants(resolved)
+    entries = entry_variants(resolved)
+    tasks = tuple(task_specs[name] for name in cfg["tasks"])
     teacher = TeacherSpec(
         id=cfg["teacher"]["id"],
-        source=_source(cfg["teacher"]["source"]),
+        source=source_spec(cfg["teacher"]["source"]),
         finetune=FinetuneSpec(**finetune) if finetune else None,
     )
     return SuiteConfig(
@@ -464,32 +256,31 @@ def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
         data_mirror=resolved["data_mirror"],
         data_cache=resolved["data_cache"],
         teacher=teacher,
-        variants=_check_variants([*cfg["variants"], *entry_variants], label, teacher_arch(teacher.source)),
-        tasks=tuple(task_specs[name] for name in cfg["tasks"]),
+        variants=tuple(
+            VariantSpec(id=v["id"], parent=v["parent"], method=v["method"], params=dict(v.get("params") or {}))
+            for v in [*cfg["variants"], *entries]
+        ),
+        tasks=tasks,
         evaluate=EvaluateSpec(**cfg["evaluate"]),
         latency=LatencySpec(**cfg["latency"]),
         throughput=ThroughputSpec(**{**cfg["throughput"], "batch_sizes": tuple(cfg["throughput"]["batch_sizes"])}),
         energy=EnergySpec(**cfg["energy"]),
-        device=cfg.get("device", "cpu"),
+        distillation=DistillationSpec(**cfg["distillation"]),
+        device=cfg["device"],
+        family=cfg["family"],
+        label=resolved["label"],
+        train_task=task_specs[finetune["task"]] if finetune else None,
+        reference_task=next((t for t in tasks if t.dataset is not None), None),
+        entry_tasks={item["id"]: tuple(item["entry"]["tasks"]) for item in accepted(resolved)},
         config_hash=sha256_json(
-            {"config": cfg, "tasks": resolved["tasks"], **({"entries": entry_variants} if entry_variants else {})}
+            {"config": cfg, "tasks": resolved["tasks"], **({"entries": entries} if entries else {})}
         ),
         raw=resolved,
     )
 
 
-def finetune_task(cfg: SuiteConfig) -> TaskSpec | None:
-    if cfg.teacher.finetune is None:
-        return None
-    return parse_task(
-        cfg.raw["tasks"][cfg.teacher.finetune.task]["definition"], cfg.raw["tasks"][cfg.teacher.finetune.task]["file"]
-    )
-
-
 def write_resolved(cfg: SuiteConfig, path: Path) -> None:
     """Write the resolved config for the jobs; rewritten only when its content changes."""
-    from suite.results import atomic_write
-
     text = json.dumps(cfg.raw, indent=2, sort_keys=True, allow_nan=False) + "\n"
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
@@ -498,7 +289,3 @@ def write_resolved(cfg: SuiteConfig, path: Path) -> None:
 
 def read_resolved(path: str | Path) -> SuiteConfig:
     return from_resolved(json.loads(Path(path).read_text()))
-
-
-def load_file(path: str | Path, root: Path = REPO_ROOT) -> SuiteConfig:
-    return load(read_yaml(Path(path)), root, str(path))

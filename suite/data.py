@@ -184,39 +184,3 @@ def load_split(task: TaskSpec, split: str, mirror: str | None, cache_dir: str) -
                 "fix the data file or dataset.labels",
             )
     return TaskData(texts=texts, labels=labels, data_sha256=data_sha256, source=source)
-
-
-def load_task_data(task: TaskSpec, mirror: str | None, cache_dir: str) -> TaskData:
-    """The instances a task evaluates: its split, or what its generator builds (from that split, if it has one)."""
-    base = load_split(task, task.split, mirror, cache_dir) if task.dataset is not None and task.split else None
-    if task.generator is None:
-        if base is None:
-            raise SuiteInputError(task.path, "dataset", f"task '{task.name}' has neither a dataset nor a generator")
-        return base
-    from suite.tasks import GENERATORS
-
-    instances = GENERATORS.get(task.generator.name)(task, base)
-    if not instances:
-        raise SuiteInputError(task.path, "generator.params", f"generator '{task.generator.name}' produced no instances")
-    for i, instance in enumerate(instances):
-        if instance.label != NO_LABEL and instance.label not in task.labels:
-            raise SuiteInputError(
-                task.path,
-                "labels",
-                f"generated instance {i} has label {instance.label}, outside the label set {sorted(task.labels)}",
-            )
-    source = f"generated:{task.generator.name}(seed {task.generator.seed})"
-    if base is not None:
-        source += f" from {base.source}"
-    return TaskData.from_instances(instances, source)
-
-
-def check_data(cfg) -> None:
-    """Load or generate every task's data (sha256, fields, labels, templates), so bad input fails at workflow load."""
-    from suite.config import finetune_task
-
-    for task in cfg.tasks:
-        load_task_data(task, cfg.data_mirror, cfg.data_cache)
-    train_task = finetune_task(cfg)
-    if train_task is not None and cfg.teacher.finetune is not None:
-        load_split(train_task, cfg.teacher.finetune.split, cfg.data_mirror, cfg.data_cache)

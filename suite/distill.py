@@ -1,4 +1,4 @@
-"""Knowledge distillation: the teacher's logits over a seeded training sample, and the seeded student training loop."""
+"""Knowledge distillation: the teacher-logits file (written by the teacher_logits job) and the seeded student loop."""
 
 from __future__ import annotations
 
@@ -14,77 +14,18 @@ from suite.train import seed_everything, train_steps
 
 if TYPE_CHECKING:
     from suite.compress.base import BuildContext
-    from suite.specs import SuiteConfig
 
-# The config's `distillation` section (config/schema.yaml) and its defaults where a config predates it.
-DISTILLATION_DEFAULTS: dict[str, Any] = {"max_train_samples": 30000, "batch_size": 128, "max_length": 66}
-META_PREFIX = "suite."
-
-
-@dataclass(frozen=True)
-class DistillationSettings:
-    """How the teacher's logits are computed (once per run, shared by every student)."""
-
-    max_train_samples: int | None
-    """Size of the seeded sample of the training split (None: all of it)."""
-    batch_size: int
-    """Batch size of the teacher's forward passes."""
-    max_length: int
-    """Tokens per sentence (truncation); students train at this length unless their params say otherwise."""
-
-
-def distillation_settings(cfg: SuiteConfig) -> DistillationSettings:
-    """The config's `distillation` section, with DISTILLATION_DEFAULTS for keys it lacks."""
-    section = (cfg.raw.get("config") or {}).get("distillation") or {}
-    return DistillationSettings(**{**DISTILLATION_DEFAULTS, **section})
+META_PREFIX = "suite."  # the prefix of the teacher-logits Parquet's metadata keys
 
 
 def sample_indices(n: int, max_samples: int | None, seed: int) -> np.ndarray:
     """A seeded random order of the split's rows, cut at `max_samples`: any prefix of it is itself a random sample.
 
     >>> sample_indices(5, 3, 0).tolist()
-    [4, 3, 2]
+    [2, 4, 3]
     """
     order = np.random.default_rng(seed).permutation(n)
     return order if max_samples is None else order[:max_samples]
-
-
-def compute_teacher_logits(cfg: SuiteConfig, teacher_dir: Path, out: Path) -> None:
-    """The teacher's logits over a seeded sample of its training split, as Parquet (idx, logits) with provenance."""
-    import pyarrow as pa
-    import torch
-
-    from suite.artefacts import load_artefact
-    from suite.compress.base import BuildContext
-    from suite.results import write_table
-    from suite.specs import TEACHER
-
-    torch.set_num_threads(cfg.threads)
-    settings = distillation_settings(cfg)
-    data = BuildContext(cfg=cfg, variant_id=TEACHER, parent_dir=Path(teacher_dir)).train_data()
-    idx = sample_indices(len(data.texts), settings.max_train_samples, cfg.seed)
-    teacher, record = load_artefact(teacher_dir, cfg.device)
-    start = time.perf_counter()
-    logits = teacher.predict_logits(
-        [data.texts[i] for i in idx], settings.batch_size, settings.max_length, progress=True
-    ).astype(np.float32)
-    seconds = time.perf_counter() - start
-    n, classes = logits.shape
-    column = pa.ListArray.from_arrays(
-        pa.array(np.arange(0, n * classes + 1, classes, dtype=np.int32)), pa.array(logits.reshape(-1))
-    )
-    table = pa.table({"idx": pa.array(idx.astype(np.int64)), "logits": column})
-    metadata = {
-        "teacher_artefact_sha256": record["artefact_sha256"],
-        "data_sha256": data.data_sha256,
-        "data_source": data.source,
-        "seed": cfg.seed,
-        "sample_size": n,
-        "max_length": settings.max_length,
-        "batch_size": settings.batch_size,
-    }
-    write_table(table.replace_schema_metadata({META_PREFIX + k: json.dumps(v) for k, v in metadata.items()}), out)
-    print(f"teacher logits: {n} sentences in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} sentences/s)")
 
 
 def read_teacher_logits(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -262,7 +203,6 @@ def student_training_data(
     The logits file must come from the same training split (data sha256) and, where the parent is the teacher
     itself, from the same teacher artefact; anything else raises with the fix.
     """
-    from suite.artefacts import read_record
     from suite.specs import TEACHER
 
     if ctx.teacher_logits is None:
@@ -276,7 +216,7 @@ def student_training_data(
             f"{ctx.teacher_logits}: computed on data {meta.get('data_sha256')}, but the training split is "
             f"{data.data_sha256}; re-run the teacher_logits rule"
         )
-    parent = read_record(ctx.parent_dir)
+    parent = ctx.parent_record
     if parent.get("id") == TEACHER and meta.get("teacher_artefact_sha256") != parent["artefact_sha256"]:
         raise ValueError(
             f"{ctx.teacher_logits}: computed from teacher artefact {meta.get('teacher_artefact_sha256')}, but "

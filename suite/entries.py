@@ -7,12 +7,11 @@ teacher); an invalid one is recorded with its reasons, shown on the site, and ne
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ import yaml
 from suite.errors import SuiteInputError
 from suite.registry import UnknownNameError
 from suite.specs import TEACHER
+from suite.yamlio import REPO_ROOT, read_yaml, schema_errors
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 ENTRY_SCHEMA = REPO_ROOT / "leaderboard" / "entry.schema.yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 REVISION_PATTERN = re.compile(r"^[0-9a-f]{40}$")
@@ -101,34 +100,24 @@ class EntryResult:
         return out
 
 
+# (method name, params) -> the problems of a built-in recipe applied to the teacher ([] when it applies); the plan
+# layer supplies it from the method registry, so this module needs no compression code.
+RecipeCheck = Callable[[str, Mapping[str, Any]], list["EntryProblem"]]
+
+
 @dataclass(frozen=True)
 class EntryContext:
-    """What entries are checked against: the run's teacher, tasks, variant ids and limits."""
+    """What entries are checked against: the run's teacher, tasks, variant ids, limits and the recipe check.
+
+    Built by `suite.plan.entry_context` from the validated config.
+    """
 
     teacher_id: str
     tasks: tuple[str, ...]
     variant_ids: frozenset[str]  # the config's own variants (an entry may not take their ids)
+    check_recipe: RecipeCheck
     max_weights_mb: float = DEFAULT_MAX_WEIGHTS_MB
-    teacher_arch: dict[str, int] | None = None
     root: Path = REPO_ROOT
-
-    @classmethod
-    def from_config(cls, validated: Mapping[str, Any], root: Path = REPO_ROOT) -> EntryContext:
-        """From a config validated against config/schema.yaml (defaults filled)."""
-        from suite.config import _source, teacher_arch
-
-        entries = validated.get("entries") or {}
-        return cls(
-            teacher_id=validated["teacher"]["id"],
-            tasks=tuple(validated["tasks"]),
-            variant_ids=frozenset(v["id"] for v in validated.get("variants") or []),
-            max_weights_mb=float(entries.get("max_weights_mb", DEFAULT_MAX_WEIGHTS_MB)),
-            teacher_arch=teacher_arch(_source(validated["teacher"]["source"])),
-            root=root,
-        )
-
-
-# --- weights, read as bytes ----------------------------------------------------------------------------------
 
 
 def sha256_bytes_of(path: Path) -> str:
@@ -260,15 +249,8 @@ def check_weights_dir(directory: Path, sha256: str | None, max_weights_mb: float
 # --- one entry --------------------------------------------------------------------------------------------------
 
 
-def _path_str(path: Iterable[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _schema() -> dict[str, Any]:
-    return yaml.safe_load(ENTRY_SCHEMA.read_text(encoding="utf-8"))
+    return read_yaml(ENTRY_SCHEMA)
 
 
 def _label(path: Path, root: Path) -> str:
@@ -277,15 +259,12 @@ def _label(path: Path, root: Path) -> str:
 
 
 def _schema_problems(data: dict[str, Any], schema: dict[str, Any]) -> tuple[dict[str, Any], list[EntryProblem]]:
-    from suite.config import _validator_with_defaults
-
-    instance = copy.deepcopy(data)
-    validator = _validator_with_defaults(schema)(schema)
+    instance, found = schema_errors(data, schema)
     problems = []
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    for error in errors:
-        where = _path_str(error.absolute_path) or None
-        description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    for found_error in sorted(found, key=lambda e: (list(map(str, e.error.absolute_path)), e.message)):
+        error = found_error.error
+        where = found_error.field or None
+        description = found_error.description
         if error.validator == "additionalProperties":
             known = sorted((error.schema.get("properties") or {}).keys())
             extra = sorted(set(error.instance) - set(known))
@@ -323,32 +302,10 @@ def _check_model(result: EntryResult, entry: dict[str, Any], file: Path, ctx: En
     kind = next(iter(model))
     spec = model[kind]
     if kind == "recipe":
-        from suite.compress import METHODS
-        from suite.formats import FORMAT_FP32
-
         method_name = spec["method"]
-        known = [m for m in METHODS.names() if m != IMPORT_METHOD]
-        if method_name not in known:
-            result.add(
-                "model.recipe.method",
-                str(UnknownNameError("method", method_name, known)),
-                "`suite methods` lists the built-in methods; submit weights under model.local or model.hub instead",
-            )
-            return
-        method = METHODS.get(method_name)
-        if FORMAT_FP32 not in method.INPUT_FORMATS:
-            result.add(
-                "model.recipe.method",
-                f"method '{method_name}' cannot start from the teacher (it accepts {sorted(method.INPUT_FORMATS)})",
-                "choose a method that applies to an FP32 model",
-            )
-            return
-        try:
-            params = method.parse_params(spec.get("params") or {})
-            method().check(params, ctx.teacher_arch)
-        except ValueError as exc:
-            name, _, problem = str(exc).partition(": ")
-            result.add(f"model.recipe.params.{name}", problem or str(exc), "`suite methods` lists the parameters")
+        problems = ctx.check_recipe(method_name, spec.get("params") or {})
+        if problems:
+            result.problems.extend(problems)
             return
         result.variant = {
             "id": entry["id"],
@@ -495,7 +452,7 @@ def entries_dir(validated: Mapping[str, Any], root: Path) -> Path | None:
     return path if path.is_absolute() else root / path
 
 
-def collect(validated: Mapping[str, Any], root: Path, label: str) -> dict[str, Any]:
+def collect(validated: Mapping[str, Any], root: Path, label: str, ctx: EntryContext) -> dict[str, Any]:
     """The entries block of the resolved config: every entry of the configured directory, accepted or rejected."""
     directory = entries_dir(validated, root)
     if directory is None:
@@ -504,7 +461,6 @@ def collect(validated: Mapping[str, Any], root: Path, label: str) -> dict[str, A
         raise SuiteInputError(
             label, "entries.dir", f"{directory} is not a directory", "create it, or set entries.dir: null"
         )
-    ctx = EntryContext.from_config(validated, root)
     results, _ = check_entries(entry_files(directory), ctx)
     return {
         "dir": _label(directory, root),
@@ -526,13 +482,3 @@ def rejected(resolved: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 
 def entry_variants(resolved: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return [a["variant"] for a in accepted(resolved)]
-
-
-def variant_tasks(resolved: Mapping[str, Any], all_tasks: Iterable[str], variant_id: str) -> list[str]:
-    """The tasks a variant runs: an entry's own list (in the run's order), every task for the rest."""
-    all_tasks = list(all_tasks)
-    for item in accepted(resolved):
-        if item["id"] == variant_id:
-            wanted = set(item["entry"]["tasks"])
-            return [t for t in all_tasks if t in wanted]
-    return all_tasks

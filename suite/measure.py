@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from suite.families import FAMILIES
 from suite.models import Classifier, weights_size_bytes
 from suite.results import Row
 from suite.specs import EnergySpec, LatencySpec, SuiteConfig, ThroughputSpec
@@ -289,7 +290,8 @@ def _failed(variant: str, metrics: tuple[tuple[str, str], ...], exc: BaseExcepti
 def measure_variant(
     cfg: SuiteConfig, variant: str, model_dir: Path, texts: list[str], peak: dict[str, Any]
 ) -> list[Row]:
-    """Every system measurement; each tracker that fails leaves 'failed' rows with its reason, the others go on."""
+    """The family's system measurements; each tracker that fails leaves 'failed' rows with its reason, the others go
+    on."""
     from suite.artefacts import load_artefact
 
     try:
@@ -298,35 +300,35 @@ def measure_variant(
         return _failed(variant, (("latency_p50_ms", "ms"), ("size_mb", "MiB"), ("peak_rss_mb", "MiB")), exc)
     rows: list[Row] = []
     queries = latency_queries(model, texts, cfg.latency, cfg.evaluate.max_length, cfg.seed)
-    steps: list[tuple[tuple[tuple[str, str], ...], Callable[[], list[Row]]]] = [
-        ((("size_mb", "MiB"),), lambda: size_rows(variant, model_dir, model)),
-        (
+    # name (suite.families.base.ALL_MEASUREMENTS) -> (the metrics recorded as failed if it raises, the step)
+    steps: dict[str, tuple[tuple[tuple[str, str], ...], Callable[[], list[Row]]]] = {
+        "size": ((("size_mb", "MiB"),), lambda: size_rows(variant, model_dir, model)),
+        "latency": (
             (("latency_p50_ms", "ms"),),
             lambda: latency_rows(variant, model, queries, cfg.latency, cfg.threads, cfg.seed),
         ),
-        (
+        "throughput": (
             (("throughput_bs1_sps", "samples/s"),),
             lambda: throughput_rows(variant, model, texts, cfg.throughput, cfg.evaluate.max_length, cfg.seed),
         ),
-        (
+        "flops": (
             (("gflops_per_sample", "GFLOP"),),
             lambda: flops_rows(variant, model, queries, peak, _ok_value(rows, "latency_p50_ms")),
         ),
-        (
+        "memory": (
             (("peak_rss_mb", "MiB"),),
             lambda: memory_rows(
                 variant, model_dir, texts, cfg.evaluate.batch_size, cfg.evaluate.max_length, cfg.threads, cfg.device
             ),
         ),
-    ]
-    if cfg.energy.enabled:
-        steps.append(
-            (
-                (("energy_per_1k_queries_j", "J"), ("co2e_per_1m_inferences_g", "g")),
-                lambda: energy_rows(variant, model, queries, cfg.energy),
-            )
-        )
-    for failed_metrics, step in steps:
+        "energy": (
+            (("energy_per_1k_queries_j", "J"), ("co2e_per_1m_inferences_g", "g")),
+            lambda: energy_rows(variant, model, queries, cfg.energy),
+        ),
+    }
+    wanted = [name for name in FAMILIES.get(cfg.family).MEASUREMENTS if name != "energy" or cfg.energy.enabled]
+    for name in wanted:
+        failed_metrics, step = steps[name]
         try:
             rows += step()
         except Exception as exc:  # recorded with its reason; the remaining trackers still run

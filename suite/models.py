@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -17,6 +18,35 @@ from suite.provenance import sha256_file
 from suite.specs import ModelSource
 
 WEIGHTS_FILE = "model.safetensors"
+
+
+class _HarmlessTorchaoImportLogs(logging.Filter):
+    """Drops the two kinds of log lines importing torchao writes on every process that has it installed (transformers
+    imports it whenever it loads a model): its CUDA-only extensions (mxfp8, cutlass) failing to load on a machine
+    without CUDA, and torch's deprecation of `register_constant` on torchao's Enums. Anything else passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith("Failed to load ") and "/torchao/_C_" in message:
+            import torch
+
+            return torch.cuda.is_available()  # on a GPU machine a failed CUDA extension is worth seeing
+        if "is an Enum subclass and is now natively supported" in message and record.args:
+            enum = record.args[0] if isinstance(record.args, tuple) else None
+            return not str(getattr(enum, "__module__", "")).startswith("torchao")
+        return True
+
+
+def contain_torchao_import_logs() -> None:
+    """Install the filter on the two loggers (idempotent). Done when this module is imported, which every code path
+    that loads a model does first (sources, formats and methods all import it)."""
+    for name in ("torchao", "torch.utils._pytree"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _HarmlessTorchaoImportLogs) for f in logger.filters):
+            logger.addFilter(_HarmlessTorchaoImportLogs())
+
+
+contain_torchao_import_logs()
 
 
 def _check_weights(directory: Path, expected: str | None, label: str, field: str) -> None:

@@ -10,11 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from suite.config import finetune_task
-from suite.data import load_split, load_task_data
+from suite.data import load_split
+from suite.errors import SuiteInputError
 from suite.provenance import provenance
 from suite.results import read_results, to_table, write_table
 from suite.specs import TEACHER, SuiteConfig
+from suite.tasks import load_task_data
 
 # --- build ---------------------------------------------------------------------------------------------------
 
@@ -27,22 +28,16 @@ def _torch_setup(threads: int) -> None:
 
 def build_teacher(cfg: SuiteConfig, out_dir: Path) -> dict[str, Any]:
     from suite.artefacts import save_artefact
-    from suite.formats import FORMAT_FP32
-    from suite.models import load_source_model, load_tokenizer
-    from suite.train import finetune
+    from suite.families import FAMILIES
 
     _torch_setup(cfg.threads)
     teacher = cfg.teacher
-    task = finetune_task(cfg) or cfg.tasks[0]
-    tokenizer = load_tokenizer(teacher.source)
-    model = load_source_model(teacher.source, task.dataset.labels, cfg.seed)
-    training: dict[str, Any] | None = None
-    data_sha256 = None
-    if teacher.finetune is not None:
-        data = load_split(task, teacher.finetune.split, cfg.data_mirror, cfg.data_cache)
-        data_sha256 = data.data_sha256
-        training = finetune(model, tokenizer, data, teacher.finetune, cfg.seed)
-    model.eval()
+    family = FAMILIES.get(cfg.family)()
+    data = None
+    if teacher.finetune is not None and cfg.train_task is not None:
+        data = load_split(cfg.train_task, teacher.finetune.split, cfg.data_mirror, cfg.data_cache)
+    data_sha256 = data.data_sha256 if data is not None else None
+    model, tokenizer, training = family.build_teacher(cfg, cfg.train_task, data)
     source = {k: v for k, v in vars(teacher.source).items() if v not in (None, {}, [])}
     source.pop("tokenizer", None)
     recipe = {
@@ -55,7 +50,7 @@ def build_teacher(cfg: SuiteConfig, out_dir: Path) -> dict[str, Any]:
     return save_artefact(
         model,
         tokenizer,
-        FORMAT_FP32,
+        family.FULL_PRECISION_FORMAT,
         out_dir,
         {
             "id": TEACHER,
@@ -90,7 +85,13 @@ def build_variant(
     if method.NEEDS_TEACHER_LOGITS and teacher_logits is None:
         raise ValueError(f"variant '{variant_id}': method '{spec.method}' needs --teacher-logits")
     parent, parent_record = load_artefact(parent_dir)
-    ctx = BuildContext(cfg=cfg, variant_id=variant_id, parent_dir=Path(parent_dir), teacher_logits=teacher_logits)
+    ctx = BuildContext(
+        cfg=cfg,
+        variant_id=variant_id,
+        parent_dir=Path(parent_dir),
+        parent_record=parent_record,
+        teacher_logits=teacher_logits,
+    )
     built = method.apply(parent, params, ctx)
     record: dict[str, Any] = {
         "id": spec.id,
@@ -108,6 +109,42 @@ def build_variant(
 
         record["teacher_logits_sha256"] = sha256_file(teacher_logits)
     return save_artefact(built, parent.tokenizer, method.OUTPUT_FORMAT, out_dir, record)
+
+
+def compute_teacher_logits(cfg: SuiteConfig, teacher_dir: Path, out: Path) -> None:
+    """The teacher's logits over a seeded sample of its training split, as Parquet (idx, logits) with provenance."""
+    import time
+
+    from suite.artefacts import load_artefact
+    from suite.compress import BuildContext
+    from suite.distill import META_PREFIX, sample_indices
+
+    _torch_setup(cfg.threads)
+    settings = cfg.distillation
+    teacher, record = load_artefact(teacher_dir, cfg.device)
+    data = BuildContext(cfg=cfg, variant_id=TEACHER, parent_dir=Path(teacher_dir), parent_record=record).train_data()
+    idx = sample_indices(len(data.texts), settings.max_train_samples, cfg.seed)
+    start = time.perf_counter()
+    logits = teacher.predict_logits(
+        [data.texts[i] for i in idx], settings.batch_size, settings.max_length, progress=True
+    ).astype(np.float32)
+    seconds = time.perf_counter() - start
+    n, classes = logits.shape
+    column = pa.ListArray.from_arrays(
+        pa.array(np.arange(0, n * classes + 1, classes, dtype=np.int32)), pa.array(logits.reshape(-1))
+    )
+    table = pa.table({"idx": pa.array(idx.astype(np.int64)), "logits": column})
+    metadata = {
+        "teacher_artefact_sha256": record["artefact_sha256"],
+        "data_sha256": data.data_sha256,
+        "data_source": data.source,
+        "seed": cfg.seed,
+        "sample_size": n,
+        "max_length": settings.max_length,
+        "batch_size": settings.batch_size,
+    }
+    write_table(table.replace_schema_metadata({META_PREFIX + k: json.dumps(v) for k, v in metadata.items()}), out)
+    print(f"teacher logits: {n} sentences in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} sentences/s)")
 
 
 # --- evaluate / measure ---------------------------------------------------------------------------------------
@@ -128,13 +165,6 @@ def _provenance(cfg: SuiteConfig, record: dict[str, Any], data_sha256: str) -> d
     )
 
 
-def variant_tasks(cfg: SuiteConfig, variant_id: str) -> list[str]:
-    """The tasks a variant runs: every task of the config, or a community entry's own list."""
-    from suite.entries import variant_tasks as tasks_of
-
-    return tasks_of(cfg.raw, [t.name for t in cfg.tasks], variant_id)
-
-
 def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out: Path, metrics_out: Path) -> None:
     """Every task of one variant in one process (one model load): per-instance predictions, then their metrics.
 
@@ -148,7 +178,7 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
     model, record = load_artefact(model_dir, cfg.device)
     lineage = _lineage(record, cfg)
     predictions, metrics, sources = [], [], {}
-    for name in variant_tasks(cfg, variant_id):
+    for name in cfg.variant_tasks(variant_id):
         task = cfg.task(name)
         kind = TASK_KINDS.get(task.kind)()
         data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
@@ -163,13 +193,16 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
 
 
 def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path, out: Path) -> None:
-    """Every system measurement of one variant (on the first task's sentences); failures become 'failed' rows."""
+    """Every system measurement of one variant (on the reference task's sentences); failures become 'failed' rows."""
     from suite.artefacts import read_record
     from suite.measure import measure_variant
 
     _torch_setup(cfg.threads)
-    # the first task with real sentences (generated sets such as stress inputs are not a realistic length mix)
-    task = next((t for t in cfg.tasks if t.dataset is not None), cfg.tasks[0])
+    # the reference task: the first with real sentences (generated sets such as stress inputs are not a realistic
+    # length mix)
+    task = cfg.reference_task
+    if task is None:
+        raise SuiteInputError(cfg.label, "tasks", "measuring needs a task with a dataset for its inputs", "add one")
     data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
     record = read_record(model_dir)
     rows = measure_variant(cfg, variant_id, model_dir, data.texts, json.loads(Path(peak_file).read_text()))
@@ -278,12 +311,13 @@ def _readiness(
     cfg: SuiteConfig, by_key: dict[tuple[str, str], pa.Table], rows_by_key: dict[tuple[str, str], dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Deployment readiness of every variant against its own parent (an export against the model it was exported
-    from), on the first task with a data set (SST-2 dev in the default config): max |Δ logit| and agreement."""
+    from), on the reference task (the first with a data set; SST-2 dev in the default config): max |Δ logit| and
+    agreement."""
     from suite.fidelity import parent_readiness
     from suite.tasks.base import Columns
 
-    task = next((t for t in cfg.tasks if t.dataset is not None), None)
-    if task is None:
+    task = cfg.reference_task
+    if task is None:  # a run of generated tasks only has no parent to compare exports against on real sentences
         return []
     derived = []
     for spec in cfg.variants:

@@ -1,4 +1,8 @@
-"""Typed, frozen specs written by people (config, tasks, variants); importing them never imports torch."""
+"""Typed, frozen specs written by people (config, tasks, variants); importing them never imports torch.
+
+Defaults live in one place, the JSON Schemas (config/schema.yaml, tasks/schema.yaml): a spec is built from a mapping
+the schema has validated and filled, so its fields have no defaults of their own.
+"""
 
 from __future__ import annotations
 
@@ -32,15 +36,15 @@ class FinetuneSpec:
     """Supervised fine-tuning of the teacher on a task's training split."""
 
     task: str
-    split: str = "train"
-    epochs: float = 1.0
-    max_train_samples: int | None = None
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    max_length: int = 128
-    freeze_word_embeddings: bool = True
+    split: str
+    epochs: float
+    max_train_samples: int | None
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    max_length: int
+    freeze_word_embeddings: bool
 
 
 @dataclass(frozen=True)
@@ -113,35 +117,47 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class LatencySpec:
-    batch_size: int = 1
-    sample_size: int = 200
-    warmup_runs: int = 10
-    min_runs: int = 300
-    min_seconds: float = 2.0
-    confidence: float = 0.95  # of the order-statistic upper bounds on p90/p99
+    batch_size: int
+    sample_size: int
+    warmup_runs: int
+    min_runs: int
+    min_seconds: float
+    confidence: float  # of the order-statistic upper bounds on p90/p99
 
 
 @dataclass(frozen=True)
 class ThroughputSpec:
-    batch_sizes: tuple[int, ...] = (1, 8, 32)
-    sample_size: int = 256
-    min_seconds: float = 1.0
+    batch_sizes: tuple[int, ...]
+    sample_size: int
+    min_seconds: float
 
 
 @dataclass(frozen=True)
 class EnergySpec:
-    enabled: bool = True
-    country_iso_code: str = "FRA"
-    seconds: float = 5.0
-    measure_power_secs: float = 1.0
+    enabled: bool
+    country_iso_code: str
+    seconds: float
+    measure_power_secs: float
 
 
 @dataclass(frozen=True)
 class EvaluateSpec:
-    batch_size: int = 64
-    max_length: int = 128
-    bootstrap_resamples: int = 1000
-    confidence: float = 0.95
+    batch_size: int
+    max_length: int
+    bootstrap_resamples: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class DistillationSpec:
+    """How the teacher's logits are computed (once per run, shared by every student that distils from them)."""
+
+    max_train_samples: int | None
+    """Size of the seeded sample of the training split (None: all of it)."""
+    batch_size: int
+    """Batch size of the teacher's forward passes."""
+    max_length: int
+    """Tokens per sentence (truncation); students train at this length unless their params say otherwise."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +175,15 @@ class SuiteConfig:
     latency: LatencySpec
     throughput: ThroughputSpec
     energy: EnergySpec
+    distillation: DistillationSpec
     config_hash: str
-    raw: dict[str, Any]  # the validated config as given, for the resolved-config file
-    device: str = "cpu"  # cpu | cuda
+    raw: dict[str, Any]  # the resolved config (validated config, task definitions, entries), as jobs read it
+    device: str  # cpu | cuda
+    family: str  # the model family (suite.families): which loader, task kinds, methods and trackers apply
+    label: str  # the config file, for error messages
+    train_task: TaskSpec | None  # the task the teacher is fine-tuned on (its training split); None without fine-tuning
+    reference_task: TaskSpec | None  # the first task with a real dataset: measurement inputs, export checks
+    entry_tasks: dict[str, tuple[str, ...]]  # community entry id -> the tasks it runs (other variants run all)
 
     def variant(self, variant_id: str) -> VariantSpec:
         for spec in self.variants:
@@ -178,6 +200,12 @@ class SuiteConfig:
     @property
     def variant_ids(self) -> list[str]:
         return [TEACHER, *(v.id for v in self.variants)]
+
+    def variant_tasks(self, variant_id: str) -> list[str]:
+        """The tasks a variant runs: a community entry's own list (in the run's order), every task for the rest."""
+        names = [t.name for t in self.tasks]
+        wanted = self.entry_tasks.get(variant_id)
+        return names if wanted is None else [name for name in names if name in wanted]
 
     def lineage(self, variant_id: str) -> list[str]:
         """Ids from the teacher down to `variant_id`, inclusive."""

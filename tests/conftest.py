@@ -13,6 +13,16 @@ REPO = Path(__file__).resolve().parent.parent
 MIRROR = Path(os.environ.get("SUITE_DATA_MIRROR", REPO.parent / "shared" / "data"))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests run only when `-m` names them (`-m slow`); any other selection, or none, skips them."""
+    if "slow" in (config.getoption("markexpr") or "").replace("not slow", ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def repo() -> Path:
     return REPO

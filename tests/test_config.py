@@ -6,9 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from suite.config import load, load_file
-from suite.data import check_data
 from suite.errors import SuiteInputError
+from suite.plan import check_data, load, load_file
 
 
 def error_of(config: dict, root: Path) -> SuiteInputError:
@@ -258,8 +257,8 @@ def test_include_cycle_and_unknown_include(tiny_config: dict, sandbox: Path):
 
 
 def test_generated_task_data_sha256_is_of_the_instances(tiny_config: dict, repo: Path):
-    from suite.data import load_task_data
     from suite.provenance import sha256_json
+    from suite.tasks import load_task_data
 
     tiny_config["tasks"] = ["stability-stress"]
     cfg = load(tiny_config, repo)

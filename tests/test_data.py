@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from suite.config import load_file
+from suite.plan import load_file
 
 
 def test_sst2_dev_from_the_mirror(repo, mirror, monkeypatch, tmp_path):

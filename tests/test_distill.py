@@ -11,19 +11,12 @@ import torch
 from suite.artefacts import load_artefact, save_artefact
 from suite.compress import METHODS, BuildContext
 from suite.compress.distill import embedding_projection, layer_student, project_from_parent, select_layers
-from suite.config import load
-from suite.distill import (
-    DistilSpec,
-    compute_teacher_logits,
-    distil,
-    distillation_settings,
-    kd_loss,
-    read_teacher_logits,
-    sample_indices,
-)
+from suite.distill import DistilSpec, distil, kd_loss, read_teacher_logits, sample_indices
 from suite.errors import SuiteInputError
 from suite.formats import FORMAT_FP32
 from suite.models import load_source_model, load_tokenizer
+from suite.pipeline import compute_teacher_logits
+from suite.plan import load
 from suite.specs import ModelSource
 
 PACKAGE = ModelSource(
@@ -279,10 +272,10 @@ def built(tiny_config: dict, repo: Path, tmp_path: Path, tokenizer):
 
 def test_teacher_logits_file(built):
     cfg, teacher_dir, path = built
-    assert distillation_settings(cfg).max_train_samples == 96
+    assert cfg.distillation.max_train_samples == 96
     idx, logits, meta = read_teacher_logits(path)
     teacher, record = load_artefact(teacher_dir)
-    ctx = BuildContext(cfg=cfg, variant_id="x", parent_dir=teacher_dir)
+    ctx = BuildContext(cfg=cfg, variant_id="x", parent_dir=teacher_dir, parent_record=record)
     data = ctx.train_data()
     assert idx.tolist() == sample_indices(len(data.texts), 96, cfg.seed).tolist() and len(set(idx)) == 96
     expected = teacher.predict_logits([data.texts[i] for i in idx], batch_size=7, max_length=24)
@@ -299,11 +292,10 @@ def test_teacher_logits_file(built):
     }
 
 
-def test_distillation_settings_default_where_the_section_is_absent(built):
-    cfg = built[0]
-    raw = copy.deepcopy(cfg.raw)
-    del raw["config"]["distillation"]
-    settings = distillation_settings(type(cfg)(**{**cfg.__dict__, "raw": raw}))
+def test_distillation_settings_default_where_the_section_is_absent(tiny_config, repo):
+    config = copy.deepcopy(tiny_config)
+    config.pop("distillation", None)
+    settings = load(config, repo, "tiny.yaml").distillation  # the defaults of config/schema.yaml, the only ones
     assert (settings.max_train_samples, settings.batch_size, settings.max_length) == (30000, 128, 66)
 
 

@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from suite.entries import EntryContext, check_entries, check_entry, safetensors_header, sha256_bytes_of
+from suite.families.classifier import ClassifierFamily
+from suite.plan import recipe_check
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "leaderboard" / "entries" / "example-l1-pruned-40.yaml"
@@ -60,8 +62,8 @@ def ctx(tmp_path: Path) -> EntryContext:
         teacher_id="tiny-bert",
         tasks=("sst2", "stability-stress"),
         variant_ids=frozenset({"int8-dynamic"}),
+        check_recipe=recipe_check(ClassifierFamily(), ARCH),
         max_weights_mb=0.01,  # 10 KiB: the fixtures' weights are a few hundred bytes
-        teacher_arch=ARCH,
         root=tmp_path,
     )
 
@@ -77,10 +79,11 @@ def only_problem(result) -> tuple[str | None, str]:
 
 
 def test_example_entry_passes_against_the_default_config():
-    from suite.config import read_yaml, validate
+    from suite.plan import entry_context
+    from suite.yamlio import read_yaml, validate
 
     validated = validate(read_yaml(REPO / "config" / "config.yaml"), REPO / "config" / "schema.yaml", "config")
-    result = check_entry(EXAMPLE, EntryContext.from_config(validated))
+    result = check_entry(EXAMPLE, entry_context(validated))
     assert result.passed, result.reasons()
     assert result.file == "leaderboard/entries/example-l1-pruned-40.yaml"
     assert result.variant == {
@@ -263,7 +266,8 @@ def test_every_reason_is_listed(tmp_path: Path, ctx: EntryContext):
 
 
 def test_config_load_adds_valid_entries_and_records_invalid_ones(sandbox: Path, tmp_path: Path):
-    from suite.config import load, read_yaml
+    from suite.plan import load
+    from suite.yamlio import read_yaml
 
     entries = tmp_path / "entries"
     write(entries, entry(teacher="minilm-l6-sst2", id="good-one", tasks=["sst2", "stability-stress"]))
@@ -281,11 +285,10 @@ def test_config_load_adds_valid_entries_and_records_invalid_ones(sandbox: Path, 
     assert set(rejected) == {"entries/bad-one.yaml", "entries/broken.yaml"}
     assert rejected["entries/bad-one.yaml"]["problems"][0]["field"] == "display_name"
     assert rejected["entries/broken.yaml"]["problems"][0]["message"].startswith("entries/broken.yaml: malformed YAML")
-    from suite.entries import variant_tasks
-
     tasks = [t.name for t in cfg.tasks]
-    assert variant_tasks(cfg.raw, tasks, "good-one") == ["sst2", "stability-stress"]
-    assert variant_tasks(cfg.raw, tasks, "int8-dynamic") == tasks
+    assert cfg.variant_tasks("good-one") == ["sst2", "stability-stress"]
+    assert cfg.entry_tasks == {"good-one": ("sst2", "stability-stress")}
+    assert cfg.variant_tasks("int8-dynamic") == tasks
     json.dumps(cfg.raw, allow_nan=False)  # the resolved config stays writable
 
 
@@ -356,7 +359,7 @@ def _rows(tmp_path: Path) -> Path:
 
 def test_site_shows_entries_self_reported_beside_verified_and_rejected_reasons(tmp_path: Path):
     from suite.rank import read_records
-    from suite.render import render_site
+    from suite.site import render_site
 
     good = entry(self_reported={"sst2": {"accuracy": 91.0}, "system": {"size_mb": 40.0}})
     resolved = {
@@ -420,7 +423,7 @@ def test_site_shows_entries_self_reported_beside_verified_and_rejected_reasons(t
 def test_site_marks_an_entry_with_failed_numbers_as_failing(tmp_path: Path):
     from types import SimpleNamespace
 
-    from suite.render import _entry_status
+    from suite.site.pages import _entry_status
 
     data = SimpleNamespace(
         by_variant={

@@ -13,6 +13,8 @@ import yaml
 
 from tests.test_workflow import snakemake
 
+pytestmark = pytest.mark.workflow  # runs a whole Snakemake DAG
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "leaderboard" / "entries" / "example-l1-pruned-40.yaml"
 TINY = REPO / "tests" / "tiny" / "config" / "config.yaml"

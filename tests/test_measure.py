@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from suite.artefacts import VARIANT_JSON, save_artefact
-from suite.config import load
 from suite.formats import FORMAT_FP32
 from suite.models import load_source_model, load_tokenizer
 from suite.pipeline import measure
+from suite.plan import load
 
 
 @pytest.fixture

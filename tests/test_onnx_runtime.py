@@ -14,10 +14,10 @@ from suite.artefacts import load_artefact, save_artefact
 from suite.compress import METHODS, BuildContext
 from suite.compress.onnx import export as onnx_export
 from suite.compress.onnx.runtime import THREADS_ENV, OnnxClassifier
-from suite.config import load
 from suite.errors import SuiteInputError
 from suite.formats import FORMAT_FP32
 from suite.models import TorchClassifier, load_source_model, load_tokenizer, weights_size_bytes
+from suite.plan import load
 from suite.provenance import sha256_file
 from suite.specs import LatencySpec
 from tests.tiny_models import LABELS, TINY
@@ -48,7 +48,8 @@ class TinyContext(BuildContext):
 
 def tiny_context(variant_id: str, parent_dir: Path) -> TinyContext:
     cfg = SimpleNamespace(seed=0, evaluate=SimpleNamespace(max_length=32))
-    return TinyContext(cfg=cfg, variant_id=variant_id, parent_dir=parent_dir)
+    record = json.loads((parent_dir / "variant.json").read_text())
+    return TinyContext(cfg=cfg, variant_id=variant_id, parent_dir=parent_dir, parent_record=record)
 
 
 def build(method: str, parent_dir: Path, out_dir: Path, params: dict | None = None):
@@ -229,7 +230,7 @@ def test_the_timers_run_on_numpy_encodings(built):
     from suite.measure import flops_rows, latency_queries, latency_rows, size_rows
 
     int8, _ = built["dynamic"]
-    spec = LatencySpec(sample_size=6, warmup_runs=1, min_runs=5, min_seconds=0.0)
+    spec = LatencySpec(batch_size=1, sample_size=6, warmup_runs=1, min_runs=5, min_seconds=0.0, confidence=0.95)
     queries = latency_queries(int8, TEXTS, spec, 32, seed=0)
     rows = {r.metric: r for r in latency_rows("int8", int8, queries, spec, threads=1, seed=0)}
     assert rows["latency_p50_ms"].value > 0 and rows["latency_p50_ms"].n >= 5

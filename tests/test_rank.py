@@ -110,7 +110,7 @@ def test_front_probabilities_equal_a_resample_by_resample_count() -> None:
     result = pareto(group, resamples=300, seed=5)
     assert len(result.entries) == 60
     # The same resamples, then the front of each resample by brute force.
-    from suite.rank import _all_samples
+    from suite.rank.pareto import _all_samples
 
     samples = _all_samples(group.candidates, 300, np.random.default_rng(5))
     fixed = np.array([[c.value("latency_p50_ms"), c.value("size_mb")] for c in group.candidates])

@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 from html.parser import HTMLParser
@@ -14,10 +15,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import yaml
 
 from suite.errors import SuiteInputError
-from suite.render import format_number, render_site
 from suite.results import Row, to_table, write_table
+from suite.site import format_number, render_site
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "leaderboard" / "schema.yaml"
@@ -368,7 +370,7 @@ def test_format_number() -> None:
 def test_table_cells_escape_like_the_templates() -> None:
     from markupsafe import escape
 
-    from suite.render import Cell, _escape
+    from suite.site.formatting import Cell, _escape
 
     hostile = ["<script>alert('x')</script>", 'a "quoted" & <b>bold</b>', "plain 91.06 [89.10, 92.90]", ""]
     assert [_escape(text) for text in hostile] == [str(escape(text)) for text in hostile]
@@ -377,7 +379,7 @@ def test_table_cells_escape_like_the_templates() -> None:
 
 
 def test_timestamps_convert_as_pyarrow_does() -> None:
-    from suite.render import _python_values
+    from suite.site.data import _python_values
 
     stamps = [
         datetime(2025, 1, 2, tzinfo=UTC),
@@ -392,9 +394,102 @@ def test_timestamps_convert_as_pyarrow_does() -> None:
 
 def test_render_does_not_import_torch() -> None:
     heavy = "{'torch', 'suite.models', 'suite.artefacts', 'suite.train', 'suite.compress'}"
-    code = f"import sys, suite.render; loaded = {heavy} & set(sys.modules); assert not loaded, loaded"
+    code = f"import sys, suite.site; loaded = {heavy} & set(sys.modules); assert not loaded, loaded"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_rank_imports_neither_torch_nor_the_site() -> None:
+    # suite.rank computes, suite.site formats: the analysis never depends on the presentation.
+    code = (
+        "import sys, suite.rank; loaded = {m for m in sys.modules if m == 'torch' or m.startswith('suite.site')"
+        " or m in ('suite.figures', 'suite.entries', 'suite.cli')}; assert not loaded, loaded"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def _display_schema(tmp_path: Path, change: Callable[[dict], None]) -> Path:
+    """A copy of leaderboard/schema.yaml with one change."""
+    raw = yaml.safe_load(SCHEMA.read_text("utf-8"))
+    change(raw)
+    path = tmp_path / "schema.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Checked by leaderboard/display.schema.yaml ...
+        (
+            lambda s: s["metrics"]["accuracy"].update(decimals=-1),
+            "field 'metrics.accuracy.decimals': -1 is less than the minimum of 0 — fix: Digits after the decimal point",
+        ),
+        (
+            lambda s: s["metrics"]["accuracy"].update(show_ci="yes"),
+            "field 'metrics.accuracy.show_ci': 'yes' is not of type 'boolean'",
+        ),
+        (lambda s: s["metrics"]["size_mb"].pop("unit"), "field 'metrics.size_mb': 'unit' is a required property"),
+        (lambda s: s["groups"].pop("energy"), "field 'groups': 'energy' is a required property"),
+        (lambda s: s["labels"].pop("hardware"), "field 'labels': 'hardware' is a required property"),
+        (lambda s: s.pop("site"), "field '(top level)': 'site' is a required property"),
+        (
+            lambda s: s["recommendations"].update(tolerances_pts=[]),
+            "field 'recommendations.tolerances_pts': [] should be non-empty",
+        ),
+        (
+            lambda s: s["recommendations"].update(tolerances_pts=[1, -2]),
+            "field 'recommendations.tolerances_pts[1]': -2 is less than the minimum of 0",
+        ),
+        # ... and what refers to other fields, by suite.site.schema.
+        (
+            lambda s: s["metrics"]["accuracy"].update(decimals=2.0),
+            "field 'metrics.accuracy.decimals': is 2.0 — fix: write a whole number, e.g. 2",
+        ),
+        (
+            lambda s: s["metrics"]["accuracy"].update(group="speed"),
+            "field 'metrics.accuracy.group': is 'speed' — fix: use one of ['quality', 'fidelity', 'latency', 'size'",
+        ),
+        (
+            lambda s: s["metrics"]["latency_mean_ms"].update(spread="latency_sd_ms"),
+            "field 'metrics.latency_mean_ms.spread': names 'latency_sd_ms', not a metric",
+        ),
+        (
+            lambda s: s["columns"]["system"].append("watts"),
+            "field 'columns.system': lists ['watts'] — fix: describe them under metrics",
+        ),
+        (
+            lambda s: s["main_metric"].update(metric="sparsity"),
+            "field 'main_metric.metric': 'sparsity' is not in columns.task — fix: add it to columns.task",
+        ),
+    ],
+)
+def test_bad_display_schema_names_the_file_and_the_field(
+    tmp_path: Path, change: Callable[[dict], None], message: str
+) -> None:
+    from suite.site import load_schema
+
+    path = _display_schema(tmp_path, change)
+    with pytest.raises(SuiteInputError) as caught:
+        load_schema(path)
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def test_display_schema_accepts_what_it_always_did(tmp_path: Path) -> None:
+    from suite.site import load_schema
+
+    def change(raw: dict) -> None:
+        raw["unknown_section"] = {"anything": 1}  # keys the display schema does not describe are ignored
+        raw["tasks"] = None
+        raw["groups"]["extra"] = "Extra"
+        raw["metrics"]["accuracy"].update(thousands=1, unit_label="pct", note="ignored")
+        raw["recommendations"]["tolerances_pts"] = [0, 1.5]
+
+    schema = load_schema(_display_schema(tmp_path, change))
+    assert schema.metrics["accuracy"].thousands is True and schema.metrics["accuracy"].header == "Accuracy (pct)"
+    assert schema.task_names == {} and schema.groups["extra"] == "Extra" and schema.tolerances == (0.0, 1.5)
+    assert load_schema(SCHEMA).main_metric == "accuracy"
 
 
 def test_empty_results_render_a_page_that_says_so(tmp_path: Path) -> None:

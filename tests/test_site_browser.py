@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.render import render_site
+from suite.site import render_site
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_render import SCHEMA, SCRIPT_NAME, _leaderboard

@@ -239,10 +239,9 @@ def test_params_and_check_name_the_field():
 
 
 def test_prune_structured_builds_through_the_pipeline(repo: Path, mirror: Path, tmp_path: Path, tokenizer, monkeypatch):
-    from suite.config import load
-    from suite.distill import compute_teacher_logits
     from suite.formats import FORMAT_FP32
-    from suite.pipeline import build_variant
+    from suite.pipeline import build_variant, compute_teacher_logits
+    from suite.plan import load
 
     monkeypatch.delenv("SUITE_DATA_MIRROR", raising=False)
     config = yaml.safe_load((repo / "tests" / "tiny" / "config" / "config.yaml").read_text())

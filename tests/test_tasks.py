@@ -3,21 +3,16 @@ the stability task without crashing."""
 
 from __future__ import annotations
 
-import doctest
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import suite.tasks.base
-import suite.tasks.checklist
-import suite.tasks.fairness
-import suite.tasks.perturbation
 from suite.config import load_task_dict, parse_task
-from suite.data import NO_LABEL, load_task_data
+from suite.data import NO_LABEL
 from suite.specs import EvaluateSpec, TaskSpec
-from suite.tasks import TASK_KINDS
+from suite.tasks import TASK_KINDS, load_task_data
 from suite.tasks.checklist import expand
 from suite.tasks.perturbation import PERTURBATIONS, instance_rng
 
@@ -32,13 +27,6 @@ def task(repo: Path, name: str) -> TaskSpec:
 @pytest.fixture
 def cache(tmp_path: Path) -> str:
     return str(tmp_path / "cache")
-
-
-@pytest.mark.parametrize(
-    "module", [suite.tasks.base, suite.tasks.perturbation, suite.tasks.checklist, suite.tasks.fairness]
-)
-def test_doctests(module):
-    assert doctest.testmod(module).failed == 0
 
 
 # --- mirror data ---------------------------------------------------------------------------------------------

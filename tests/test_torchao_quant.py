@@ -177,7 +177,7 @@ def test_loader_refuses_another_torchao_version(tokenizer, tmp_path):
 
 def test_torchao_import_logs_are_contained():
     # transformers imports torchao (and its safetensors support) whenever it loads a model, once torchao is installed
-    code = "import suite.compress; import transformers.quantizers.auto; import torchao.prototype.safetensors"
+    code = "import suite.models; import transformers.quantizers.auto; import torchao.prototype.safetensors"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent, check=True
     )

@@ -1,24 +1,15 @@
 """Trackers with known answers: percentile bounds, throughput on a fake clock, FLOPs of a known network, energy
 method labels, and peak memory in a fresh process."""
 
-import doctest
-
 import numpy as np
 import pytest
 import torch
 from scipy.stats import binom
 
-import suite.trackers.latency
-import suite.trackers.throughput
 from suite.trackers.energy import describe_method
 from suite.trackers.flops import forward_flops, matmul_peak_gflops
 from suite.trackers.latency import LatencyResult, percentile_upper_bound, timer_overhead_ns
 from suite.trackers.throughput import measure_throughput
-
-
-def test_doctests():
-    assert doctest.testmod(suite.trackers.latency).failed == 0
-    assert doctest.testmod(suite.trackers.throughput).failed == 0
 
 
 def test_upper_bound_is_the_first_order_statistic_reaching_the_confidence():

@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+pytestmark = pytest.mark.workflow  # runs a whole Snakemake DAG
+
 REPO = Path(__file__).resolve().parent.parent
 VARIANTS = {
     *("teacher", "int8-dynamic", "pruned-30", "pruned-50", "pruned-30-int8", "fp16", "bf16"),

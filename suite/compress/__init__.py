@@ -1,16 +1,5 @@
-"""Compression methods; importing this package registers them all (none imports torch at import time)."""
+"""Compression methods. The METHODS registry imports the modules that implement them on first use (no torch import)."""
 
-from suite.compress import (  # noqa: F401  (registration of the methods and of the formats they write)
-    cast,
-    distill,
-    dynamic_quant,
-    import_model,
-    onnx,
-    prune_unstructured,
-    sparse24,
-    structured_prune,
-    torchao_quant,
-)
 from suite.compress.base import METHODS, BuildContext, Method
 
 __all__ = ["METHODS", "BuildContext", "Method"]

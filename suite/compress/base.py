@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from suite.data import load_split
+from suite.errors import SuiteInputError
+from suite.families.base import CLASSIFIER
 from suite.registry import Registry
+from suite.tasks.base import load_task_data
 
 if TYPE_CHECKING:
     from suite.data import TaskData
@@ -22,28 +26,37 @@ Arch = dict[str, int]
 
 @dataclass
 class BuildContext:
-    """What a method may use besides its parent: the config, the teacher's logits, data, and a log for variant.json."""
+    """What a method may use besides its parent: the config, the parent's record, the teacher's logits, data, and a
+    log for variant.json."""
 
     cfg: SuiteConfig
     variant_id: str
     parent_dir: Path
+    parent_record: dict[str, Any]  # the parent's variant.json, as the pipeline loaded it with the parent
     teacher_logits: Path | None = None  # the teacher_logits artefact (methods with NEEDS_TEACHER_LOGITS)
     info: dict[str, Any] = field(default_factory=dict)  # recorded in variant.json under "build" (training log, …)
 
     def train_data(self) -> TaskData:
         """The split the teacher was fine-tuned on (e.g. SST-2 train), read through the data mirror."""
-        from suite.config import finetune_task
-        from suite.data import load_split
-
-        task = finetune_task(self.cfg) or self.cfg.tasks[0]
-        split = self.cfg.teacher.finetune.split if self.cfg.teacher.finetune else "train"
-        return load_split(task, split, self.cfg.data_mirror, self.cfg.data_cache)
+        task, finetune = self.cfg.train_task, self.cfg.teacher.finetune
+        if task is None or finetune is None:
+            raise SuiteInputError(
+                self.cfg.label,
+                "teacher.finetune",
+                f"variant '{self.variant_id}' trains on the teacher's training split, but the teacher is not "
+                "fine-tuned",
+                "give teacher.finetune a task, or drop the variants that train",
+            )
+        return load_split(task, finetune.split, self.cfg.data_mirror, self.cfg.data_cache)
 
     def eval_data(self) -> TaskData:
-        """The first task's evaluation data (e.g. SST-2 dev): for export checks against the parent."""
-        from suite.data import load_task_data
-
-        task = next((t for t in self.cfg.tasks if t.dataset is not None), self.cfg.tasks[0])
+        """The reference task's evaluation data (the first task with a dataset, e.g. SST-2 dev): for export checks
+        against the parent."""
+        task = self.cfg.reference_task
+        if task is None:
+            raise SuiteInputError(
+                self.cfg.label, "tasks", f"variant '{self.variant_id}' needs a task with a dataset", "add one"
+            )
         return load_task_data(task, self.cfg.data_mirror, self.cfg.data_cache)
 
 
@@ -53,6 +66,7 @@ class Method(ABC):
     OUTPUT_FORMAT: ClassVar[str]
     Params: ClassVar[type]  # a frozen dataclass; its __post_init__ raises ValueError naming the bad field
     NEEDS_TEACHER_LOGITS: ClassVar[bool] = False  # the workflow then passes the teacher_logits artefact
+    FAMILIES: ClassVar[frozenset[str]] = frozenset({CLASSIFIER})  # the model families it applies to (suite.families)
 
     @classmethod
     def parse_params(cls, params: dict[str, Any]) -> Any:
@@ -82,4 +96,5 @@ class Method(ABC):
         """Build the variant from its loaded parent; return what the OUTPUT_FORMAT's saver writes (suite.formats)."""
 
 
-METHODS: Registry[type[Method]] = Registry("variant method")
+# Every module of suite/compress/ registers its methods; the registry imports them all on first use.
+METHODS: Registry[type[Method]] = Registry("variant method", plugins=("suite.compress",))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from suite.compress.base import METHODS, Method
-from suite.formats import FORMAT_FP32, FORMAT_HALF
+from suite.formats import FORMAT_FP32, FORMAT_HALF, FORMATS, ArtefactFormat
+from suite.models import WEIGHTS_FILE, Classifier, TorchClassifier
 
 DTYPES = ("float16", "bfloat16")
 
@@ -21,7 +23,7 @@ class CastParams:
             raise ValueError(f"dtype: '{self.dtype}' is not supported (use one of {list(DTYPES)})")
 
 
-@METHODS.register("cast")
+@METHODS.register
 class Cast(Method):
     """Cast all floating-point weights to float16 or bfloat16 (inference in that dtype; logits read back as FP32)."""
 
@@ -34,3 +36,38 @@ class Cast(Method):
         import torch
 
         return parent.module.to(getattr(torch, params.dtype)).eval()
+
+
+# --- the artefact format -----------------------------------------------------------------------------------------
+
+
+def _save_half(module: Any, directory: Path) -> None:
+    """float16/bfloat16 safetensors as they are (half the FP32 size); config.json records the dtype."""
+    module.save_pretrained(str(directory), safe_serialization=True)
+
+
+def _load_half(directory: Path, tokenizer: Any) -> Classifier:
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForSequenceClassification
+
+    # the dtype is read from the weights themselves, so a config without `dtype` cannot silently upcast to FP32
+    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as weights:
+        dtypes = {weights.get_slice(k).get_dtype() for k in weights.keys()}  # noqa: SIM118  (safe_open is no dict)
+    floating = sorted(d for d in dtypes if d in ("F16", "BF16"))
+    if len(floating) != 1:
+        raise ValueError(f"{directory / WEIGHTS_FILE}: expected float16 or bfloat16 weights, found {sorted(dtypes)}")
+    dtype = torch.float16 if floating[0] == "F16" else torch.bfloat16
+    module = AutoModelForSequenceClassification.from_pretrained(
+        str(directory), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
+    )
+    return TorchClassifier(module=module.eval(), tokenizer=tokenizer, format=FORMAT_HALF)
+
+
+@FORMATS.register
+class HalfFormat(ArtefactFormat):
+    """float16 or bfloat16 safetensors of the classifier, loaded in the dtype the weights hold."""
+
+    NAME = FORMAT_HALF
+    save = staticmethod(_save_half)
+    load = staticmethod(_load_half)

@@ -126,7 +126,7 @@ def _parent_layers(parent: Any) -> int:
     return int(parent.module.config.num_hidden_layers)
 
 
-@METHODS.register("distil_layers")
+@METHODS.register
 class DistilLayers(Method):
     """Keep some of the parent's layers (with its embeddings, pooler and classifier) and distil from the teacher."""
 
@@ -269,7 +269,7 @@ def project_from_parent(student: Any, parent: Any, chosen: list[int]) -> dict[st
     return done
 
 
-@METHODS.register("distil_config")
+@METHODS.register
 class DistilConfig(Method):
     """A narrower student (layers, width, heads, FFN from the params), initialised from the parent, then distilled."""
 

@@ -65,7 +65,7 @@ def fetch_hub(params: ImportParams, cache_dir: str | None = None) -> Path:
     return Path(paths[-1]).parent
 
 
-@METHODS.register("import")
+@METHODS.register
 class ImportModel(Method):
     """A submitted model's own safetensors weights (local or pinned Hub commit) with the teacher's tokenizer."""
 

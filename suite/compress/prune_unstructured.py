@@ -21,7 +21,7 @@ class L1UnstructuredParams:
             raise ValueError(f"amount: {self.amount!r} is out of range (a fraction strictly between 0 and 1)")
 
 
-@METHODS.register("l1_unstructured")
+@METHODS.register
 class L1Unstructured(Method):
     """Zero the smallest-magnitude share of each Linear weight (the seed's pruning; dense kernels gain nothing)."""
 

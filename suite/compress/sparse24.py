@@ -96,7 +96,7 @@ class Sparse24Params:
             raise ValueError(f"include_head: {self.include_head!r} is not a boolean (true or false)")
 
 
-@METHODS.register("sparse_24")
+@METHODS.register
 class Sparse24(Method):
     """Semi-structured 2:4 magnitude sparsity of every encoder Linear (dense FP32 zeros; 2:4 kernels on CUDA only)."""
 

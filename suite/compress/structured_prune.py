@@ -17,7 +17,7 @@ import numpy as np
 
 from suite.compress.base import METHODS, Arch, BuildContext, Method
 from suite.distill import DistilSpec
-from suite.formats import FORMAT_FP32, FORMAT_PRUNED, LOADERS, SAVERS
+from suite.formats import FORMAT_FP32, FORMAT_PRUNED, FORMATS, ArtefactFormat
 from suite.models import WEIGHTS_FILE, TorchClassifier
 
 PRUNING_JSON = "pruning.json"
@@ -154,7 +154,6 @@ def prune_encoder(module: Any, keep_heads: list[list[int]], keep_neurons: list[l
 # --- the artefact format -----------------------------------------------------------------------------------------
 
 
-@SAVERS.register(FORMAT_PRUNED)
 def save_pruned(module: Any, directory: Path) -> None:
     """Safetensors weights in their pruned shapes, the unpruned config.json, and pruning.json with the shapes."""
     from safetensors.torch import save_file
@@ -203,7 +202,6 @@ def load_pruned_module(directory: Path) -> Any:
     return module.eval()
 
 
-@LOADERS.register(FORMAT_PRUNED)
 def _load_pruned(directory: Path, tokenizer: Any) -> TorchClassifier:
     return TorchClassifier(module=load_pruned_module(directory), tokenizer=tokenizer, format=FORMAT_PRUNED)
 
@@ -363,7 +361,7 @@ class PruneStructuredParams(DistilSpec):
             raise ValueError(f"importance_samples: {self.importance_samples} is out of range (must be >= 1)")
 
 
-@METHODS.register("prune_structured")
+@METHODS.register
 class PruneStructured(Method):
     """Remove the least important attention heads and FFN neurons physically, then recover by distillation."""
 
@@ -448,3 +446,12 @@ class PruneStructured(Method):
             )
         ctx.info["teacher_logits"] = {k: meta.get(k) for k in ("teacher_artefact_sha256", "sample_size", "max_length")}
         return module.eval()
+
+
+@FORMATS.register
+class PrunedFormat(ArtefactFormat):
+    """The structurally pruned FP32 torch model."""
+
+    NAME = FORMAT_PRUNED
+    save = staticmethod(save_pruned)
+    load = staticmethod(_load_pruned)

@@ -15,7 +15,6 @@ recompile across sequence lengths); measured on 2 cores, 45 s per graph with a c
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any, ClassVar
 
 from suite.compress.base import METHODS, Method
 from suite.compress.structured_prune import apply_layout_if_pruned, write_layout_if_pruned
-from suite.formats import FORMAT_FP32, FORMAT_PRUNED, LOADERS, SAVERS
+from suite.formats import FORMAT_FP32, FORMAT_PRUNED, FORMATS, ArtefactFormat
 from suite.models import WEIGHTS_FILE, TorchClassifier
 
 FORMAT_TORCHAO_INT8 = "torchao-int8"
@@ -33,35 +32,6 @@ CONFIGS = ("Int8DynamicActivationInt8WeightConfig", "Int8WeightOnlyConfig")  # w
 HEAD_NAMES = frozenset({"classifier", "pre_classifier"})  # module-name parts of a classification head
 # Safetensors metadata keys the suite adds next to torchao's own (one key per tensor name, plus "tensor_names").
 META_FORMAT, META_CONFIG, META_VERSION = "suite.format", "suite.torchao_config", "suite.torchao_version"
-
-
-class _HarmlessTorchaoImportLogs(logging.Filter):
-    """Drops the two kinds of log lines importing torchao writes on every process that has it installed (transformers
-    imports it whenever it loads a model): its CUDA-only extensions (mxfp8, cutlass) failing to load on a machine
-    without CUDA, and torch's deprecation of `register_constant` on torchao's Enums. Anything else passes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
-        if message.startswith("Failed to load ") and "/torchao/_C_" in message:
-            import torch
-
-            return torch.cuda.is_available()  # on a GPU machine a failed CUDA extension is worth seeing
-        if "is an Enum subclass and is now natively supported" in message and record.args:
-            enum = record.args[0] if isinstance(record.args, tuple) else None
-            return not str(getattr(enum, "__module__", "")).startswith("torchao")
-        return True
-
-
-def contain_torchao_import_logs() -> None:
-    """Install the filter on the two loggers (idempotent). Done when this module is imported, i.e. whenever the
-    suite's methods are registered, which is before any model is loaded."""
-    for name in ("torchao", "torch.utils._pytree"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _HarmlessTorchaoImportLogs) for f in logger.filters):
-            logger.addFilter(_HarmlessTorchaoImportLogs())
-
-
-contain_torchao_import_logs()
 
 
 def import_torchao() -> Any:
@@ -236,7 +206,7 @@ class _TorchaoInt8(Method):
         return TorchaoInt8Built(module=module, config=self.CONFIG, modules=quantised, compile=params.compile)
 
 
-@METHODS.register("torchao_int8_dynamic")
+@METHODS.register
 class TorchaoInt8Dynamic(_TorchaoInt8):
     """torchao INT8 weights (per output channel) and INT8 activations quantised per token at run time."""
 
@@ -244,7 +214,7 @@ class TorchaoInt8Dynamic(_TorchaoInt8):
     CONFIG = "Int8DynamicActivationInt8WeightConfig"
 
 
-@METHODS.register("torchao_int8_weight_only")
+@METHODS.register
 class TorchaoInt8WeightOnly(_TorchaoInt8):
     """torchao INT8 weights (per output channel), FP32 activations: the weight is upcast inside each matmul."""
 
@@ -252,7 +222,6 @@ class TorchaoInt8WeightOnly(_TorchaoInt8):
     CONFIG = "Int8WeightOnlyConfig"
 
 
-@SAVERS.register(FORMAT_TORCHAO_INT8)
 def _save_torchao_int8(built: TorchaoInt8Built, directory: Path) -> None:
     """int8 data, scales and zero points as plain safetensors tensors; metadata names each tensor's torchao class and
     attributes, the config and the torchao version; quantization.json says the same for people and the runtime."""
@@ -284,7 +253,6 @@ def _major_minor(version: str) -> str:
     return ".".join(version.split("+")[0].split(".")[:2])
 
 
-@LOADERS.register(FORMAT_TORCHAO_INT8)
 def _load_torchao_int8(directory: Path, tokenizer: Any) -> TorchaoClassifier:
     import torch
     from safetensors import safe_open
@@ -330,3 +298,12 @@ def _load_torchao_int8(directory: Path, tokenizer: Any) -> TorchaoClassifier:
         # inductor cache still costs ~15 s per graph on 2 cores; a known torchao limit, not worth a line per load
         warnings.filterwarnings("ignore", category=UserWarning, message=r".*_stable_hash_for_caching.*")
     return TorchaoClassifier(module=module, tokenizer=tokenizer, format=FORMAT_TORCHAO_INT8, runner=runner)
+
+
+@FORMATS.register
+class TorchaoInt8Format(ArtefactFormat):
+    """The torchao INT8 torch model."""
+
+    NAME = FORMAT_TORCHAO_INT8
+    save = staticmethod(_save_torchao_int8)
+    load = staticmethod(_load_torchao_int8)

@@ -37,7 +37,7 @@ def register(
     name: str, unit: str, higher_is_better: bool, scale: float = 1.0, uses_probs: bool = False
 ) -> Callable[[MetricFn], MetricFn]:
     def decorate(fn: MetricFn) -> MetricFn:
-        METRICS.register(name)(Metric(name, fn, unit, higher_is_better, scale, uses_probs))
+        METRICS.add(name, Metric(name, fn, unit, higher_is_better, scale, uses_probs))
         return fn
 
     return decorate

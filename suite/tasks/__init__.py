@@ -1,6 +1,5 @@
-"""Task kinds and generators; importing this package registers them (no torch import at import time)."""
+"""Task kinds and generators. Their registries import the modules that implement them on first use (no torch import)."""
 
-from suite.tasks import checklist, classification, fairness, perturbation, stability  # noqa: F401  (registration)
-from suite.tasks.base import GENERATORS, TASK_KINDS, TaskKind
+from suite.tasks.base import GENERATORS, TASK_KINDS, TaskKind, load_task_data
 
-__all__ = ["GENERATORS", "TASK_KINDS", "TaskKind"]
+__all__ = ["GENERATORS", "TASK_KINDS", "TaskKind", "load_task_data"]

@@ -10,7 +10,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from suite.data import NO_LABEL, Instance, TaskData
+from suite.data import NO_LABEL, Instance, TaskData, load_split
+from suite.errors import SuiteInputError
+from suite.families.base import CLASSIFIER
 from suite.metrics import METRICS, metric_ci
 from suite.registry import Registry
 from suite.results import Row
@@ -34,6 +36,7 @@ class TaskKind(ABC):
     NAME: ClassVar[str]
     NEEDS_DATASET: ClassVar[bool] = True  # reads a dataset split (perturbations start from one)
     NEEDS_GENERATOR: ClassVar[bool] = False  # builds its instances with a registered generator
+    FAMILIES: ClassVar[frozenset[str]] = frozenset({CLASSIFIER})  # the model families it can score (suite.families)
 
     def predict(self, model: Any, variant: str, task: TaskSpec, data: TaskData, spec: EvaluateSpec) -> pa.Table:
         """Per-instance predictions in PREDICTIONS_SCHEMA, in the data's order."""
@@ -48,11 +51,13 @@ class TaskKind(ABC):
         return cols.labelled
 
 
-TASK_KINDS: Registry[type[TaskKind]] = Registry("task kind")
+# Every module of suite/tasks/ registers its task kinds and generators; the registries import them on first use.
+TASK_PLUGINS = ("suite.tasks",)
+TASK_KINDS: Registry[type[TaskKind]] = Registry("task kind", plugins=TASK_PLUGINS)
 
 # A generator builds a generated task's instances: (task, its dataset split or None) -> instances.
 Generator = Callable[[TaskSpec, TaskData | None], list[Instance]]
-GENERATORS: Registry[Generator] = Registry("generator")
+GENERATORS: Registry[Generator] = Registry("generator", plugins=TASK_PLUGINS)
 
 PREDICTIONS_SCHEMA = pa.schema(
     [
@@ -257,3 +262,26 @@ def nonfinite_row(variant: str, task: TaskSpec, cols: Columns) -> Row:
         higher_is_better=False,
         how="share of instances with a NaN or inf logit (scored as wrong predictions)",
     )
+
+
+def load_task_data(task: TaskSpec, mirror: str | None, cache_dir: str) -> TaskData:
+    """The instances a task evaluates: its split, or what its generator builds (from that split, if it has one)."""
+    base = load_split(task, task.split, mirror, cache_dir) if task.dataset is not None and task.split else None
+    if task.generator is None:
+        if base is None:
+            raise SuiteInputError(task.path, "dataset", f"task '{task.name}' has neither a dataset nor a generator")
+        return base
+    instances = GENERATORS.get(task.generator.name)(task, base)
+    if not instances:
+        raise SuiteInputError(task.path, "generator.params", f"generator '{task.generator.name}' produced no instances")
+    for i, instance in enumerate(instances):
+        if instance.label != NO_LABEL and instance.label not in task.labels:
+            raise SuiteInputError(
+                task.path,
+                "labels",
+                f"generated instance {i} has label {instance.label}, outside the label set {sorted(task.labels)}",
+            )
+    source = f"generated:{task.generator.name}(seed {task.generator.seed})"
+    if base is not None:
+        source += f" from {base.source}"
+    return TaskData.from_instances(instances, source)

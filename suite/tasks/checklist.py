@@ -90,7 +90,7 @@ def check_tests(task: TaskSpec, spec: dict[str, Any]) -> None:
                 raise SuiteInputError(where, f"tests[{i}].direction", "expected 'up' or 'down'")
 
 
-@GENERATORS.register("checklist")
+@GENERATORS.named("checklist")
 def generate(task: TaskSpec, base: TaskData | None) -> list[Instance]:
     assert task.generator is not None
     gen = task.generator
@@ -136,7 +136,7 @@ def refill(text: str, filling: dict[str, str], slot: str, value: str, templates:
     raise ValueError(f"no template produced {text!r}")
 
 
-@TASK_KINDS.register("checklist")
+@TASK_KINDS.register
 class Checklist(TaskKind):
     """Failure rate per behavioural test (MFT, INV, DIR) and overall; accuracy on the MFT sentences."""
 

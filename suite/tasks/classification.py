@@ -10,7 +10,7 @@ from suite.specs import EvaluateSpec, TaskSpec
 from suite.tasks.base import TASK_KINDS, Columns, TaskKind, metric_rows, nonfinite_row
 
 
-@TASK_KINDS.register("classification")
+@TASK_KINDS.register
 class Classification(TaskKind):
     """A labelled dataset split scored with the task's metrics (accuracy, macro-F1, MCC, ECE)."""
 

@@ -47,7 +47,7 @@ def _capitalise(sentence: str) -> str:
     return sentence[:1].upper() + sentence[1:]
 
 
-@GENERATORS.register("eec")
+@GENERATORS.named("eec")
 def generate(task: TaskSpec, base: TaskData | None) -> list[Instance]:
     """templates × persons × emotion words; sentences without an emotion word get no label."""
     assert task.generator is not None
@@ -139,7 +139,7 @@ def group_gap_ci(
     return bootstrap(gap, len(p), resamples=resamples, confidence=confidence, seed=seed)
 
 
-@TASK_KINDS.register("fairness")
+@TASK_KINDS.register
 class Fairness(TaskKind):
     """Per-group positive rate and mean P(positive) (Fairlearn MetricFrame); demographic-parity difference."""
 

@@ -44,7 +44,7 @@ def _is_word(token: str) -> bool:
     return any(c.isalpha() for c in token)
 
 
-@PERTURBATIONS.register("typo")
+@PERTURBATIONS.named("typo")
 def typo(text: str, strength: float, rng: np.random.Generator, lexicon: dict[str, Any]) -> str:
     """Each word, with probability `strength`, gets one letter replaced by a neighbouring key.
 
@@ -65,7 +65,7 @@ def typo(text: str, strength: float, rng: np.random.Generator, lexicon: dict[str
     return " ".join(out)
 
 
-@PERTURBATIONS.register("char_swap")
+@PERTURBATIONS.named("char_swap")
 def char_swap(text: str, strength: float, rng: np.random.Generator, lexicon: dict[str, Any]) -> str:
     """Each word of 3+ letters, with probability `strength`, has two adjacent letters transposed.
 
@@ -81,7 +81,7 @@ def char_swap(text: str, strength: float, rng: np.random.Generator, lexicon: dic
     return " ".join(out)
 
 
-@PERTURBATIONS.register("casing")
+@PERTURBATIONS.named("casing")
 def casing(text: str, strength: float, rng: np.random.Generator, lexicon: dict[str, Any]) -> str:
     """Each word, with probability `strength`, is upper-cased (strength 1: the whole text shouts).
 
@@ -91,7 +91,7 @@ def casing(text: str, strength: float, rng: np.random.Generator, lexicon: dict[s
     return " ".join(w.upper() if rng.random() < strength else w for w in text.split(" "))
 
 
-@PERTURBATIONS.register("punctuation")
+@PERTURBATIONS.named("punctuation")
 def punctuation(text: str, strength: float, rng: np.random.Generator, lexicon: dict[str, Any]) -> str:
     """Each punctuation-only token is removed with probability `strength` (clitics such as "n't" are kept).
 
@@ -104,7 +104,7 @@ def punctuation(text: str, strength: float, rng: np.random.Generator, lexicon: d
     return " ".join(kept)
 
 
-@PERTURBATIONS.register("word_drop")
+@PERTURBATIONS.named("word_drop")
 def word_drop(text: str, strength: float, rng: np.random.Generator, lexicon: dict[str, Any]) -> str:
     """Each word is dropped with probability `strength`; at least one word always stays.
 
@@ -116,7 +116,7 @@ def word_drop(text: str, strength: float, rng: np.random.Generator, lexicon: dic
     return " ".join(kept) if any(_is_word(t) for t in kept) else text
 
 
-@PERTURBATIONS.register("filler")
+@PERTURBATIONS.named("filler")
 def filler(text: str, strength: float, rng: np.random.Generator, lexicon: dict[str, Any]) -> str:
     """After each word, with probability `strength`, a filler word ('um', 'you know', …) is inserted.
 
@@ -132,7 +132,7 @@ def filler(text: str, strength: float, rng: np.random.Generator, lexicon: dict[s
     return " ".join(out)
 
 
-@PERTURBATIONS.register("contraction")
+@PERTURBATIONS.named("contraction")
 def expand_contractions(text: str, strength: float, rng: np.random.Generator, lexicon: dict[str, Any]) -> str:
     """Each contraction is expanded with probability `strength`, in SST-2's tokenised form ("does n't" -> "does
     not", "ca n't" -> "can not", "it 's" -> "it is") and untokenised ("don't" -> "do not"). "'s" is expanded only
@@ -170,7 +170,7 @@ def instance_rng(seed: int, perturbation: str, severity: int, index: int) -> np.
     return np.random.default_rng([seed, zlib.crc32(perturbation.encode()), severity, index])
 
 
-@GENERATORS.register("perturb")
+@GENERATORS.named("perturb")
 def generate(task: TaskSpec, base: TaskData | None) -> list[Instance]:
     """For each sampled instance: the clean sentence, then every perturbation at every severity (ref -> clean)."""
     assert task.generator is not None
@@ -215,7 +215,7 @@ def generate(task: TaskSpec, base: TaskData | None) -> list[Instance]:
     return instances
 
 
-@TASK_KINDS.register("perturbation")
+@TASK_KINDS.register
 class Perturbation(TaskKind):
     """Accuracy under each perturbation and severity, flip rate against the unperturbed prediction, worst case."""
 

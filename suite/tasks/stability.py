@@ -29,7 +29,7 @@ from suite.tasks.base import (
 )
 
 
-@GENERATORS.register("stress")
+@GENERATORS.named("stress")
 def generate(task: TaskSpec, base: TaskData | None) -> list[Instance]:
     assert task.generator is not None
     spec = task.generator.data.get("inputs") or {}
@@ -46,7 +46,7 @@ def generate(task: TaskSpec, base: TaskData | None) -> list[Instance]:
     return instances
 
 
-@TASK_KINDS.register("stability")
+@TASK_KINDS.register
 class Stability(TaskKind):
     """Share of stress inputs with a non-finite logit, per input type; a model error counts as non-finite."""
 

@@ -17,12 +17,17 @@ def peak_rss_in_subprocess(
     threads: int,
     device: str = "cpu",
     timeout_s: float = 900,
+    probe_module: str = "suite.memory_probe",
 ) -> dict[str, Any]:
-    """Run `python -m suite.trackers.memory` in a new interpreter and read back its peak RSS (MiB)."""
+    """Run `python -m <probe_module>` in a new interpreter and read back its peak RSS (MiB).
+
+    The probe (suite/memory_probe.py) loads the artefact, so it lives on the floor that knows artefacts; this
+    tracker only starts it and reads its one line of JSON.
+    """
     cmd = [
         sys.executable,
         "-m",
-        "suite.trackers.memory",
+        probe_module,
         str(model_dir),
         str(texts_file),
         str(batch_size),
@@ -37,7 +42,7 @@ def peak_rss_in_subprocess(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _rss_mib() -> float:
+def rss_mib() -> float:
     """Peak RSS of this process so far, in MiB.
 
     VmHWM belongs to the address space that execve created, so it starts fresh in the child; ru_maxrss does not:
@@ -49,31 +54,3 @@ def _rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024.0  # kB
     raise RuntimeError("peak RSS needs /proc/self/status (VmHWM); not available on this platform")
-
-
-def _probe(
-    model_dir: str, texts_file: str, batch_size: int, max_length: int, threads: int, device: str = "cpu"
-) -> dict[str, Any]:
-    import torch
-
-    torch.set_num_threads(threads)
-    # Every backend's runtime is imported before the baseline, so model_rss_mb compares models, not libraries.
-    import onnxruntime  # noqa: F401
-    import transformers  # noqa: F401
-
-    baseline = _rss_mib()  # the interpreter with torch, transformers and onnxruntime imported, before the model exists
-    from suite.artefacts import load_artefact
-
-    model, _ = load_artefact(model_dir, device)
-    loaded = _rss_mib()
-    texts = json.loads(Path(texts_file).read_text())
-    model.predict_logits(texts, batch_size, max_length)
-    result = {"peak_rss_mb": _rss_mib(), "baseline_rss_mb": baseline, "after_load_rss_mb": loaded}
-    if device.startswith("cuda"):
-        result["cuda_max_memory_allocated_mb"] = torch.cuda.max_memory_allocated() / (1 << 20)
-    return result
-
-
-if __name__ == "__main__":
-    model_dir, texts_file, batch_size, max_length, threads, device = sys.argv[1:7]
-    print(json.dumps(_probe(model_dir, texts_file, int(batch_size), int(max_length), int(threads), device)))

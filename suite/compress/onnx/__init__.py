@@ -1,3 +1,1 @@
 """ONNX export and ONNX Runtime INT8 variants: the "onnx" artefact format and the methods that build it."""
-
-from suite.compress.onnx import export, quantize, runtime  # noqa: F401  (registration)

@@ -123,7 +123,7 @@ def export_onnx(module: Any, sample: dict[str, Any], path: Any, opset: int) -> d
     return {"inputs": names, "external_data": external}
 
 
-@METHODS.register("onnx_export")
+@METHODS.register
 class OnnxExport(Method):
     """Export to ONNX (torch.onnx dynamo exporter, dynamic batch and sequence axes), run by ONNX Runtime in FP32."""
 

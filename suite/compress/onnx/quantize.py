@@ -117,7 +117,9 @@ def onnx_parent(parent: Any, ctx: BuildContext) -> tuple[Any, OnnxBuild | None]:
     from suite.compress.base import BuildContext as Context
     from suite.compress.onnx.runtime import OnnxClassifier
 
-    export_ctx = Context(cfg=ctx.cfg, variant_id=ctx.variant_id, parent_dir=ctx.parent_dir)
+    export_ctx = Context(
+        cfg=ctx.cfg, variant_id=ctx.variant_id, parent_dir=ctx.parent_dir, parent_record=ctx.parent_record
+    )
     build = OnnxExport().apply(parent, OnnxExportParams(), export_ctx)
     ctx.info["export"] = {"method": OnnxExport.NAME, "params": dict(vars(OnnxExportParams())), **export_ctx.info}
     return OnnxClassifier(build.directory, parent.tokenizer), build
@@ -152,7 +154,7 @@ def _finish(build: OnnxBuild, parent: Any, op_types: tuple[str, ...], ctx: Build
     }
 
 
-@METHODS.register("ort_dynamic_int8")
+@METHODS.register
 class OrtDynamicInt8(Method):
     """ONNX Runtime dynamic quantisation: INT8 weights, activations quantised per batch at run time."""
 
@@ -197,7 +199,7 @@ def calibration_inputs(parent: Any, texts: list[str], size: int, seed: int, max_
     return [parent.encode([texts[i]], max_length) for i in chosen]
 
 
-@METHODS.register("ort_static_int8")
+@METHODS.register
 class OrtStaticInt8(Method):
     """ONNX Runtime static quantisation (QDQ): INT8 weights and activations, ranges calibrated on training text."""
 

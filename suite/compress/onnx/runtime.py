@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from suite.formats import FORMAT_ONNX, LOADERS, SAVERS
+from suite.formats import FORMAT_ONNX, FORMATS, ArtefactFormat
 from suite.models import Classifier
 
 MODEL_FILE = "model.onnx"  # external data, when there is any, is model.onnx.data beside it
@@ -67,7 +67,6 @@ class OnnxBuild:
         return self.directory / MODEL_FILE
 
 
-@SAVERS.register(FORMAT_ONNX)
 def _save_onnx(built: OnnxBuild, directory: Path) -> None:
     if not built.model_path.is_file():
         raise ValueError(f"{built.model_path}: the ONNX method wrote no {MODEL_FILE}")
@@ -76,7 +75,6 @@ def _save_onnx(built: OnnxBuild, directory: Path) -> None:
             shutil.move(str(path), str(Path(directory) / path.name))
 
 
-@LOADERS.register(FORMAT_ONNX)
 def _load_onnx(directory: Path, tokenizer: Any) -> Classifier:
     return OnnxClassifier(Path(directory), tokenizer)
 
@@ -205,3 +203,12 @@ def max_logit_difference(candidate: Classifier, reference: Classifier, texts: li
             b = reference.logits(reference.encode(batch, max_length))
             diffs.append(float(np.max(np.abs(a - b))))
     return max(diffs)
+
+
+@FORMATS.register
+class OnnxFormat(ArtefactFormat):
+    """The ONNX Runtime graph."""
+
+    NAME = FORMAT_ONNX
+    save = staticmethod(_save_onnx)
+    load = staticmethod(_load_onnx)

@@ -1,0 +1,87 @@
+"""The classifier family: a sequence-classification encoder (today MiniLM on SST-2), its FP32 format and teacher."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from suite.errors import SuiteInputError
+from suite.families.base import ALL_MEASUREMENTS, CLASSIFIER, FAMILIES, ModelFamily
+from suite.formats import FORMAT_FP32, FORMATS, ArtefactFormat
+from suite.models import Classifier, TorchClassifier, load_source_model, load_tokenizer
+
+if TYPE_CHECKING:
+    from suite.data import TaskData
+    from suite.specs import ModelSource, SuiteConfig, TaskSpec
+
+ARCH_KEYS = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size")
+
+
+@FAMILIES.register
+class ClassifierFamily(ModelFamily):
+    NAME = CLASSIFIER
+    DESCRIPTION = "sequence classifier (encode -> logits over a task's labels), behind suite.models.Classifier"
+    FULL_PRECISION_FORMAT = FORMAT_FP32
+    MEASUREMENTS = ALL_MEASUREMENTS
+
+    def teacher_arch(self, source: ModelSource) -> dict[str, int] | None:
+        if source.kind == "random_init":
+            from transformers import BertConfig
+
+            config = BertConfig(**source.model_config).to_dict()
+        elif source.kind in ("package", "local"):
+            if source.kind == "package":
+                try:
+                    module = importlib.import_module(source.package or "")
+                except ImportError:
+                    return None  # reported with its fix when the teacher is loaded
+                directory = Path(module.get_model_path() if hasattr(module, "get_model_path") else module.MODEL_DIR)
+            else:
+                directory = Path(source.path or "")
+            config_file = directory / "config.json"
+            if not config_file.is_file():
+                return None
+            config = json.loads(config_file.read_text())
+        else:
+            return None
+        return {k: int(config[k]) for k in ARCH_KEYS if k in config}
+
+    def build_teacher(
+        self, cfg: SuiteConfig, train_task: TaskSpec | None, train_data: TaskData | None
+    ) -> tuple[Any, Any, dict[str, Any] | None]:
+        from suite.train import finetune
+
+        if train_task is None or train_task.dataset is None:
+            raise SuiteInputError(
+                cfg.label, "teacher.finetune.task", "a classifier teacher needs a task with a dataset for its labels"
+            )
+        tokenizer = load_tokenizer(cfg.teacher.source)
+        model = load_source_model(cfg.teacher.source, train_task.dataset.labels, cfg.seed)
+        training = None
+        if cfg.teacher.finetune is not None and train_data is not None:
+            training = finetune(model, tokenizer, train_data, cfg.teacher.finetune, cfg.seed)
+        return model.eval(), tokenizer, training
+
+
+def _save_fp32(module: Any, directory: Path) -> None:
+    module.save_pretrained(str(directory), safe_serialization=True)
+
+
+def _load_fp32(directory: Path, tokenizer: Any) -> Classifier:
+    from transformers import AutoModelForSequenceClassification
+
+    module = AutoModelForSequenceClassification.from_pretrained(
+        str(directory), local_files_only=True, use_safetensors=True, trust_remote_code=False
+    )
+    return TorchClassifier(module=module.eval(), tokenizer=tokenizer, format=FORMAT_FP32)
+
+
+@FORMATS.register
+class Fp32Format(ArtefactFormat):
+    """The classifier's full-precision safetensors (what `save_pretrained` writes)."""
+
+    NAME = FORMAT_FP32
+    save = staticmethod(_save_fp32)
+    load = staticmethod(_load_fp32)

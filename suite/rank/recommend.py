@@ -1,0 +1,345 @@
+"""Which variant to ship: the notebook's rule by priority, accuracy tolerance and deadlines, with every verdict."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from suite.errors import SuiteInputError
+from suite.rank.groups import OBJECTIVES, Candidate, Group
+from suite.rank.pareto import _better
+from suite.specs import TEACHER
+
+PRIORITIES = ("speed", "accuracy", "size", "energy", "balanced")
+RUNNERS_UP = 3
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How much accuracy a variant may lose: absolute points, or a percentage of the teacher's accuracy."""
+
+    value: float
+    relative: bool = False
+
+    def points(self, teacher_accuracy: float | None) -> float | None:
+        if not self.relative:
+            return self.value
+        return None if teacher_accuracy is None else teacher_accuracy * self.value / 100.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.value:g} % of the teacher's accuracy" if self.relative else f"{self.value:g} pts"
+
+
+def parse_tolerance(text: str) -> Tolerance:
+    """'1' or '1pts' is 1 accuracy point; '2%' is 2 % of the teacher's accuracy.
+
+    >>> parse_tolerance("1"), parse_tolerance("0.5 pts"), parse_tolerance("2%")
+    (Tolerance(value=1.0, relative=False), Tolerance(value=0.5, relative=False), Tolerance(value=2.0, relative=True))
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%|pts?|points?)?\s*", text)
+    if not match:
+        raise SuiteInputError(
+            None, "--tolerance", f"{text!r} is not a tolerance", "write points (1 or 1pts) or a percentage (2%)"
+        )
+    return Tolerance(float(match.group(1)), match.group(2) == "%")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a variant was or was not recommended."""
+
+    variant: str
+    outcome: str  # chosen | runner-up | baseline | over-tolerance | misses-deadline | not-measured | dominated | lower
+    reason: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    task: str
+    task_version: str
+    hardware: str
+    priority: str
+    tolerance: Tolerance
+    tolerance_pts: float | None
+    max_p99_ms: float | None
+    max_peak_mb: float | None
+    chosen: str | None
+    fallback: bool  # True when no variant qualified and the teacher is recommended
+    note: str
+    runners_up: tuple[str, ...]
+    verdicts: tuple[Verdict, ...]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Verdict]:
+        return {v.variant: v for v in self.verdicts}
+
+    def verdict(self, variant: str) -> Verdict | None:
+        return self._by_name.get(variant)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "task_version": self.task_version,
+            "hardware": self.hardware,
+            "priority": self.priority,
+            "tolerance": {"value": self.tolerance.value, "relative": self.tolerance.relative},
+            "tolerance_pts": self.tolerance_pts,
+            "deadlines": {"latency_p99_ms": self.max_p99_ms, "peak_rss_mb": self.max_peak_mb},
+            "chosen": self.chosen,
+            "fallback_to_teacher": self.fallback,
+            "note": self.note,
+            "runners_up": list(self.runners_up),
+            "verdicts": [{"variant": v.variant, "outcome": v.outcome, "reason": v.reason} for v in self.verdicts],
+        }
+
+    def to_text(self) -> str:
+        deadlines = [f"p99 ≤ {self.max_p99_ms:g} ms" for _ in [0] if self.max_p99_ms is not None]
+        deadlines += [f"peak memory ≤ {self.max_peak_mb:g} MiB" for _ in [0] if self.max_peak_mb is not None]
+        lines = [
+            f"{self.task} v{self.task_version} on {self.hardware}: priority {self.priority}, accuracy tolerance "
+            f"{self.tolerance.label}" + (f", deadlines {', '.join(deadlines)}" if deadlines else ""),
+            f"recommended: {self.chosen or 'nothing'}" + (" (fallback: the teacher)" if self.fallback else ""),
+        ]
+        if self.note:
+            lines.append(f"note: {self.note}")
+        if self.runners_up:
+            lines.append("runners-up: " + ", ".join(self.runners_up))
+        lines += [f"  {v.variant}: {v.outcome}: {v.reason}" for v in self.verdicts]
+        return "\n".join(lines)
+
+
+def _fmt(value: float, unit: str = "") -> str:
+    return f"{value:.2f}{unit}"
+
+
+def _speedup(c: Candidate, teacher: Candidate | None) -> float | None:
+    speedup = c.value("speedup_p50")
+    if speedup is not None:
+        return speedup
+    p50, base = c.value("latency_p50_ms"), teacher.value("latency_p50_ms") if teacher else None
+    return base / p50 if p50 and base else None
+
+
+def _size_reduction(c: Candidate, teacher: Candidate | None) -> float | None:
+    reduction = c.value("size_reduction_pct")
+    if reduction is not None:
+        return reduction
+    size, base = c.value("size_mb"), teacher.value("size_mb") if teacher else None
+    return 100.0 * (1.0 - size / base) if size is not None and base else None
+
+
+def _accuracy_drop(c: Candidate, teacher: Candidate | None) -> float | None:
+    # The paired drop from the scorer (same instances) is preferred; the difference of accuracies is the same number.
+    drop = c.value("accuracy_drop_pts")
+    if drop is not None:
+        return drop
+    accuracy, base = c.value("accuracy"), teacher.value("accuracy") if teacher else None
+    return base - accuracy if accuracy is not None and base is not None else None
+
+
+# What each priority maximises, the metric it needs (for the "not measured" reason) and how its value prints.
+PRIORITY_NEEDS = {
+    "speed": "speedup (latency_p50_ms)",
+    "accuracy": "accuracy",
+    "size": "size_mb",
+    "energy": "energy_per_1k_queries_j",
+    "balanced": "speedup and size reduction",
+}
+
+
+def recommend(
+    group: Group,
+    priority: str,
+    tolerance: Tolerance,
+    max_p99_ms: float | None = None,
+    max_peak_mb: float | None = None,
+) -> Recommendation:
+    """The seed notebook's recommendation, with deadlines and a reason for every variant that was not chosen.
+
+    Candidates are the variants whose accuracy drop is within the tolerance (and that meet the deadlines); `speed`
+    picks the highest speedup, `size` the smallest size on disk, `accuracy` the highest accuracy, `energy` the lowest
+    energy per 1 000 queries, `balanced` the best speedup/max + size-reduction/max among the candidates. Ties go to
+    the more accurate, then to the name. With no candidate the teacher is recommended, and the note says so.
+    """
+    if priority not in PRIORITIES:
+        raise SuiteInputError(None, "--priority", f"is {priority!r}", f"use one of {', '.join(PRIORITIES)}")
+    teacher = group.teacher
+    teacher_accuracy = teacher.value("accuracy") if teacher else None
+    tolerance_pts = tolerance.points(teacher_accuracy)
+    verdicts: dict[str, Verdict] = {}
+    candidates: list[Candidate] = []
+    for c in group.candidates:
+        if c.variant == TEACHER:
+            continue
+        problem = c.problem("accuracy")
+        drop = _accuracy_drop(c, teacher)
+        if problem:
+            verdicts[c.variant] = Verdict(c.variant, "not-measured", problem)
+            continue
+        if drop is None or tolerance_pts is None:
+            why = "no teacher accuracy in this group to measure the drop against"
+            verdicts[c.variant] = Verdict(c.variant, "not-measured", why)
+            continue
+        if drop > tolerance_pts:
+            why = f"accuracy drop {_fmt(drop)} pts > tolerance {_fmt(tolerance_pts)} pts"
+            verdicts[c.variant] = Verdict(c.variant, "over-tolerance", why)
+            continue
+        missed = _missed_deadlines(c, max_p99_ms, max_peak_mb)
+        if missed:
+            verdicts[c.variant] = Verdict(c.variant, "misses-deadline", missed)
+            continue
+        if _score_inputs(c, teacher, priority) is None:
+            verdicts[c.variant] = Verdict(
+                c.variant, "not-measured", f"{PRIORITY_NEEDS[priority]} not measured, needed for priority {priority}"
+            )
+            continue
+        candidates.append(c)
+
+    scores = _scores(candidates, teacher, priority)
+    ordered = sorted(candidates, key=lambda c: (-scores[c.variant], -(c.value("accuracy") or 0.0), c.variant))
+    chosen: str | None
+    note = ""
+    runners_up: tuple[str, ...] = ()
+    if ordered:
+        chosen = ordered[0].variant
+        best = ordered[0]
+        verdicts[chosen] = Verdict(chosen, "chosen", f"best {_describe(best, teacher, priority)} among candidates")
+        runners_up = tuple(c.variant for c in ordered[1 : 1 + RUNNERS_UP])
+        front = _front_among(ordered)
+        for rank, c in enumerate(ordered[1:], start=2):
+            what = f"{_describe(c, teacher, priority)} vs {_describe(best, teacher, priority)}"
+            if c.variant in runners_up:
+                verdicts[c.variant] = Verdict(c.variant, "runner-up", f"#{rank} of {len(ordered)}: {what}")
+            elif front[c.variant]:
+                verdicts[c.variant] = Verdict(c.variant, "dominated", f"dominated by {', '.join(front[c.variant])}")
+            else:
+                verdicts[c.variant] = Verdict(c.variant, "lower", f"#{rank} of {len(ordered)}: {what}")
+        if teacher is not None:
+            verdicts[TEACHER] = Verdict(TEACHER, "baseline", "the baseline; recommended only when no variant qualifies")
+            # The notebook's rule can pick a variant worse than the teacher on the very priority; say so.
+            if priority == "speed" and (_speedup(best, teacher) or 0.0) < 1.0:
+                note = f"{chosen} is slower than the teacher ({_describe(best, teacher, priority)})"
+            elif priority == "size" and (_size_reduction(best, teacher) or 0.0) <= 0.0:
+                note = f"{chosen} is no smaller than the teacher on disk"
+    else:
+        chosen = TEACHER if teacher is not None else None
+        counts: dict[str, int] = {}
+        for v in verdicts.values():
+            counts[v.outcome] = counts.get(v.outcome, 0) + 1
+        why = ", ".join(f"{n} {outcome.replace('-', ' ')}" for outcome, n in sorted(counts.items())) or "no variants"
+        note = f"no variant qualifies ({why}); the teacher is recommended as the fallback"
+        if teacher is None:
+            note = f"no variant qualifies ({why}), and this group has no teacher row to fall back to"
+        else:
+            missed = _missed_deadlines(teacher, max_p99_ms, max_peak_mb)
+            if missed:
+                note += f" (the teacher too misses a deadline: {missed})"
+            verdicts[TEACHER] = Verdict(TEACHER, "chosen", "fallback: no variant qualifies")
+    order = {c.variant: i for i, c in enumerate(group.candidates)}
+    return Recommendation(
+        task=group.task,
+        task_version=group.task_version,
+        hardware=group.hardware,
+        priority=priority,
+        tolerance=tolerance,
+        tolerance_pts=tolerance_pts,
+        max_p99_ms=max_p99_ms,
+        max_peak_mb=max_peak_mb,
+        chosen=chosen,
+        fallback=not ordered,
+        note=note,
+        runners_up=runners_up,
+        verdicts=tuple(sorted(verdicts.values(), key=lambda v: order[v.variant])),
+    )
+
+
+def _missed_deadlines(c: Candidate, max_p99_ms: float | None, max_peak_mb: float | None) -> str:
+    missed = []
+    for limit, metric, label, unit in (
+        (max_p99_ms, "latency_p99_ms", "p99 latency", "ms"),
+        (max_peak_mb, "peak_rss_mb", "peak memory", "MiB"),
+    ):
+        if limit is None:
+            continue
+        value = c.value(metric)
+        if value is None:
+            # A deadline that cannot be checked is not met: shipping on an unmeasured number is the silent failure.
+            missed.append(f"{label} deadline ≤ {limit:g} {unit} cannot be checked ({c.problem(metric)})")
+        elif value > limit:
+            missed.append(f"{label} {_fmt(value)} {unit} > deadline {limit:g} {unit}")
+    return "; ".join(missed)
+
+
+def _score_inputs(c: Candidate, teacher: Candidate | None, priority: str) -> tuple[float, ...] | None:
+    if priority == "speed":
+        values: tuple[float | None, ...] = (_speedup(c, teacher),)
+    elif priority == "accuracy":
+        values = (c.value("accuracy"),)
+    elif priority == "size":
+        values = (c.value("size_mb"),)
+    elif priority == "energy":
+        values = (c.value("energy_per_1k_queries_j"),)
+    else:
+        values = (_speedup(c, teacher), _size_reduction(c, teacher))
+    return None if any(v is None for v in values) else tuple(float(v) for v in values)  # type: ignore[arg-type]
+
+
+def _scores(candidates: Sequence[Candidate], teacher: Candidate | None, priority: str) -> dict[str, float]:
+    inputs = {c.variant: _score_inputs(c, teacher, priority) or (math.nan,) for c in candidates}
+    if priority in ("size", "energy"):  # smaller is better
+        return {v: -x[0] for v, x in inputs.items()}
+    if priority != "balanced":
+        return {v: x[0] for v, x in inputs.items()}
+    # The notebook's balance: each criterion divided by its best value among the candidates, then summed.
+    best_speedup = max((x[0] for x in inputs.values()), default=0.0)
+    best_reduction = max((x[1] for x in inputs.values()), default=0.0)
+    return {
+        v: (x[0] / best_speedup if best_speedup > 0 else 0.0) + (x[1] / best_reduction if best_reduction > 0 else 0.0)
+        for v, x in inputs.items()
+    }
+
+
+def _describe(c: Candidate, teacher: Candidate | None, priority: str) -> str:
+    inputs = _score_inputs(c, teacher, priority) or (math.nan, math.nan)
+    if priority == "speed":
+        return f"speedup {inputs[0]:.2f}×"
+    if priority == "accuracy":
+        return f"accuracy {inputs[0]:.2f} %"
+    if priority == "size":
+        return f"size {inputs[0]:.2f} MiB"
+    if priority == "energy":
+        return f"energy {inputs[0]:.2f} J per 1 000 queries"
+    return f"speedup {inputs[0]:.2f}× with size reduction {inputs[1]:.1f} %"
+
+
+def _front_among(candidates: Sequence[Candidate]) -> dict[str, tuple[str, ...]]:
+    """For each candidate, the other candidates that dominate it on the Pareto axes measured for all of them."""
+    axes = [o for o in OBJECTIVES if all(c.value(o.metric) is not None for c in candidates)]
+    if not candidates or not axes:
+        return {c.variant: () for c in candidates}
+    values = np.array([[c.value(o.metric) for o in axes] for c in candidates], dtype=float)
+    oriented = np.where(np.asarray([o.maximize for o in axes]), -values, values)
+    at_least, better = _better(oriented)
+    dominates = at_least & better
+    names = [c.variant for c in candidates]
+    labels = np.array(names, dtype=object)
+    dominated_by = np.ascontiguousarray(dominates.T)  # row i: who dominates i, in candidate order
+    return {names[i]: tuple(labels[dominated_by[i]].tolist()) for i in range(len(names))}
+
+
+def recommendations(
+    group: Group, tolerances: Sequence[float], max_p99_ms: float | None = None, max_peak_mb: float | None = None
+) -> dict[tuple[str, float], Recommendation]:
+    """recommend() for every priority at every tolerance (accuracy points), keyed by (priority, tolerance)."""
+    return {
+        (priority, tolerance): recommend(group, priority, Tolerance(tolerance), max_p99_ms, max_peak_mb)
+        for priority in PRIORITIES
+        for tolerance in tolerances
+    }

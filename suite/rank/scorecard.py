@@ -1,0 +1,259 @@
+"""SLA scorecards: each student against its teacher and the config's `sla` targets, one KPI per line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from suite.errors import SuiteInputError
+from suite.rank.groups import Candidate, Group
+from suite.rank.pareto import ParetoResult
+from suite.rank.recommend import Recommendation, _accuracy_drop
+from suite.specs import TEACHER
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    """The config's `sla` block: targets every student is checked against (None: no target)."""
+
+    max_accuracy_drop_pts: float | None = 2.0
+    min_size_reduction_pct: float | None = 50.0
+    min_latency_p99_reduction_pct: float | None = None
+    max_latency_p99_ms: float | None = None
+    min_peak_memory_reduction_pct: float | None = None
+    max_peak_rss_mb: float | None = None
+    min_energy_reduction_pct: float | None = None
+    min_co2e_reduction_pct: float | None = None
+    min_prediction_agreement_pct: float | None = None
+    max_abs_logit_delta: float | None = None
+
+    @classmethod
+    def from_mapping(cls, raw: Any, source: str) -> SlaTargets:
+        """Targets from the resolved config's `sla` mapping; unknown keys and non-numbers name the field."""
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise SuiteInputError(source, "config.sla", f"is {raw!r}, expected a mapping", "see config/schema.yaml")
+        known = set(cls.__dataclass_fields__)
+        values: dict[str, float | None] = {}
+        for key, value in raw.items():
+            if key not in known:
+                raise SuiteInputError(
+                    source, f"config.sla.{key}", "is not an SLA target", f"use one of {', '.join(sorted(known))}"
+                )
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise SuiteInputError(source, f"config.sla.{key}", f"is {value!r}", "use a number or null")
+            values[key] = None if value is None else float(value)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One line of the scorecard: teacher and student values, the improvement and the verdict against a target."""
+
+    name: str
+    metric: str | None
+    unit: str
+    teacher: str
+    student: str
+    improvement: str
+    target: str
+    status: str  # pass | fail | no target | not measured
+    estimate: bool = False
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    variant: str
+    kpis: tuple[Kpi, ...]
+    status: str  # pass | fail | incomplete | no targets
+
+    def kpi(self, name: str) -> Kpi:
+        return next(k for k in self.kpis if k.name == name)
+
+
+def _value_text(c: Candidate | None, metric: str) -> str:
+    if c is None:
+        return "no teacher"
+    problem = c.problem(metric)
+    if problem is None:
+        return f"{c.value(metric):.2f}"
+    return "not measured" if metric not in c.metrics else problem
+
+
+def _reduction_kpi(
+    name: str,
+    metric: str,
+    unit: str,
+    teacher: Candidate | None,
+    student: Candidate,
+    min_reduction: float | None,
+    max_value: float | None,
+) -> Kpi:
+    base, value = teacher.value(metric) if teacher else None, student.value(metric)
+    estimate = any(c is not None and metric in c.metrics and c.metrics[metric].estimate for c in (teacher, student))
+    targets = [f"≥ {min_reduction:g} % lower" for _ in [0] if min_reduction is not None]
+    targets += [f"≤ {max_value:g} {unit}" for _ in [0] if max_value is not None]
+    reduction = 100.0 * (1.0 - value / base) if value is not None and base else None
+    improvement = f"{reduction:.1f} % lower" if reduction is not None else "—"
+    if metric.startswith("latency") and value and base:
+        improvement += f" ({base / value:.2f}× faster)"
+    status = "no target"
+    if targets:
+        checks = []
+        if min_reduction is not None:
+            checks.append(None if reduction is None else reduction >= min_reduction)
+        if max_value is not None:
+            checks.append(None if value is None else value <= max_value)
+        status = "fail" if False in checks else "not measured" if None in checks else "pass"
+    return Kpi(
+        name,
+        metric,
+        unit,
+        _value_text(teacher, metric),
+        _value_text(student, metric),
+        improvement,
+        ", ".join(targets) or "—",
+        status,
+        estimate,
+    )
+
+
+def scorecard(group: Group, variant: str, targets: SlaTargets | None) -> Scorecard:
+    """The guide's KPI table, teacher vs one student; without targets every line says 'no target'."""
+    targets = targets or SlaTargets(**dict.fromkeys(SlaTargets.__dataclass_fields__))
+    student = group.candidate(variant)
+    if student is None:
+        raise KeyError(f"{variant!r} is not in group {group.label}")
+    teacher = group.teacher
+    kpis = [
+        _reduction_kpi("Size on disk", "size_mb", "MiB", teacher, student, targets.min_size_reduction_pct, None),
+        _reduction_kpi(
+            "Peak memory",
+            "peak_rss_mb",
+            "MiB",
+            teacher,
+            student,
+            targets.min_peak_memory_reduction_pct,
+            targets.max_peak_rss_mb,
+        ),
+        _reduction_kpi(
+            "Latency p99",
+            "latency_p99_ms",
+            "ms",
+            teacher,
+            student,
+            targets.min_latency_p99_reduction_pct,
+            targets.max_latency_p99_ms,
+        ),
+    ]
+    drop = _accuracy_drop(student, teacher)
+    limit = targets.max_accuracy_drop_pts
+    kpis.append(
+        Kpi(
+            "Accuracy",
+            "accuracy",
+            "%",
+            _value_text(teacher, "accuracy"),
+            _value_text(student, "accuracy"),
+            "—" if drop is None else f"{-drop:+.2f} pts",
+            "—" if limit is None else f"drop ≤ {limit:g} pts",
+            "no target" if limit is None else "not measured" if drop is None else "pass" if drop <= limit else "fail",
+        )
+    )
+    kpis.append(
+        _reduction_kpi(
+            "Energy per 1 000 queries",
+            "energy_per_1k_queries_j",
+            "J",
+            teacher,
+            student,
+            targets.min_energy_reduction_pct,
+            None,
+        )
+    )
+    kpis.append(
+        _reduction_kpi(
+            "CO2e per 1 M inferences",
+            "co2e_per_1m_inferences_g",
+            "g",
+            teacher,
+            student,
+            targets.min_co2e_reduction_pct,
+            None,
+        )
+    )
+    same = teacher is not None and teacher.hardware == student.hardware
+    kpis.append(
+        Kpi(
+            "Hardware",
+            None,
+            "",
+            teacher.hardware if teacher else "no teacher",
+            student.hardware,
+            "same machine" if same else "different machines: not comparable",
+            "same as the teacher",
+            "pass" if same else "fail",
+        )
+    )
+    kpis.append(_readiness(student, targets))
+    statuses = [k.status for k in kpis if k.status != "no target"]
+    overall = (
+        "no targets"
+        if not statuses
+        else "fail"
+        if "fail" in statuses
+        else "incomplete"
+        if "not measured" in statuses
+        else "pass"
+    )
+    return Scorecard(variant, tuple(kpis), overall)
+
+
+def _readiness(student: Candidate, targets: SlaTargets) -> Kpi:
+    """Deployment readiness: nothing failed, no non-finite outputs, and fidelity to the teacher within targets."""
+    problems: list[str] = []
+    unknown: list[str] = []
+    failed = [m for m, x in student.metrics.items() if x.status != "ok"]
+    if failed:
+        problems.append(f"failed: {', '.join(sorted(failed))}")
+    nonfinite = student.value("nonfinite_rate")
+    if nonfinite is None:
+        unknown.append("non-finite outputs not measured")
+    elif nonfinite > 0:
+        problems.append(f"{nonfinite:.2f} % non-finite outputs")
+    checks = ["no failures", "no non-finite outputs"]
+    if targets.min_prediction_agreement_pct is not None:
+        checks.append(f"agreement ≥ {targets.min_prediction_agreement_pct:g} %")
+        agreement = student.value("prediction_agreement")
+        agreement = agreement if agreement is not None else student.value("agreement")
+        if agreement is None:
+            unknown.append("agreement not measured")
+        elif agreement < targets.min_prediction_agreement_pct:
+            problems.append(f"agreement {agreement:.2f} %")
+    if targets.max_abs_logit_delta is not None:
+        checks.append(f"max |Δ logit| ≤ {targets.max_abs_logit_delta:g}")
+        delta = student.value("parent_max_abs_logit_delta")
+        if delta is None:
+            unknown.append("max |Δ logit| not measured")
+        elif delta > targets.max_abs_logit_delta:
+            problems.append(f"max |Δ logit| {delta:.3g}")
+    status = "fail" if problems else "not measured" if unknown else "pass"
+    text = "; ".join(problems + unknown) or "ready"
+    return Kpi("Deployment readiness", None, "", "baseline", text, "—", ", ".join(checks), status)
+
+
+def scorecards(group: Group, targets: SlaTargets | None) -> list[Scorecard]:
+    """scorecard() of every student of a group (every candidate but the teacher), in the group's order."""
+    return [scorecard(group, c.variant, targets) for c in group.candidates if c.variant != TEACHER]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything suite.rank derives for one group."""
+
+    group: Group
+    pareto: ParetoResult
+    recommendations: dict[tuple[str, float], Recommendation] = field(default_factory=dict)
+    scorecards: dict[str, Scorecard] = field(default_factory=dict)

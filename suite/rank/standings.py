@@ -1,0 +1,63 @@
+"""Standings on one metric: the leaderboard's order and the ranks whose confidence intervals overlap (ties)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+
+def usable_value(row: Mapping[str, Any] | None) -> float | None:
+    """A row's value when it was measured (status ok), else None; NaN stays NaN and ranks last (rank_key)."""
+    return row["value"] if row is not None and row["status"] == "ok" else None
+
+
+def rank_key(value: float | None, variant: str) -> tuple:
+    """Sort key: highest value first, then the name; unranked (not measured, failed, NaN) rows last, by name, so
+    they are shown but never ranked.
+
+    >>> sorted(["b", "nan", "a", "none"], key=lambda v: rank_key({"a": 1.0, "b": 2.0, "nan": math.nan}.get(v), v))
+    ['b', 'a', 'nan', 'none']
+    """
+    if value is None or not math.isfinite(value):
+        return (1, 0.0, variant)
+    return (0, -value, variant)
+
+
+class Standing(NamedTuple):
+    """One variant's place: `position` counts every variant shown; `tie` says its interval overlaps the one above.
+    A NamedTuple: the site builds one per variant and task (20 000 for 1 000 variants × 20 tasks)."""
+
+    variant: str
+    position: int
+    ranked: bool  # a finite measured value: unranked variants are listed last, without a rank
+    tie: bool
+
+
+def standings(rows: Mapping[str, Mapping[str, Any] | None]) -> list[Standing]:
+    """Variants ordered by their row's value (rank_key), each flagged when its CI overlaps the previous ranked one's.
+
+    MTEB's point: adjacent ranks whose intervals overlap are not distinguishable.
+
+    >>> rows = {
+    ...     "a": {"value": 90.0, "status": "ok", "ci_low": 88.0, "ci_high": 92.0},
+    ...     "b": {"value": 91.0, "status": "ok", "ci_low": 89.0, "ci_high": 93.0},
+    ...     "c": {"value": 80.0, "status": "ok", "ci_low": 79.0, "ci_high": 81.0},
+    ...     "d": None,
+    ... }
+    >>> [(s.variant, s.position, s.ranked, s.tie) for s in standings(rows)]
+    [('b', 1, True, False), ('a', 2, True, True), ('c', 3, True, False), ('d', 4, False, False)]
+    """
+    values = {variant: usable_value(row) for variant, row in rows.items()}
+    out: list[Standing] = []
+    previous: Mapping[str, Any] | None = None
+    for position, variant in enumerate(sorted(values, key=lambda v: rank_key(values[v], v)), start=1):
+        row = rows[variant]
+        value = values[variant]
+        ranked = value is not None and math.isfinite(value)
+        tie = False
+        if ranked and previous is not None and row["ci_low"] is not None and previous["ci_high"] is not None:
+            tie = row["ci_high"] >= previous["ci_low"] and row["ci_low"] <= previous["ci_high"]
+        out.append(Standing(variant, position, ranked, tie))
+        previous = row if ranked else previous
+    return out
