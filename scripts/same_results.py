@@ -12,6 +12,7 @@ share, are compared only on their identity, status and unit: latency, throughput
 from __future__ import annotations
 
 import argparse
+import collections
 import math
 import sys
 
@@ -77,12 +78,18 @@ def main() -> int:
     parser.add_argument("old")
     parser.add_argument("new")
     parser.add_argument("--ignore-column", action="append", default=[], help="a further column not to compare")
+    parser.add_argument("--show", type=int, default=20, help="how many differences to print in full (default 20)")
     args = parser.parse_args()
     problems = compare(args.old, args.new, set(args.ignore_column))
-    for problem in problems[:50]:
+    for problem in problems[: args.show]:
         print(problem)
-    if len(problems) > 50:
-        print(f"… and {len(problems) - 50} more")
+    if len(problems) > args.show:
+        print(f"… and {len(problems) - args.show} more")
+    by_column = collections.Counter(
+        (p.split(") ", 1)[1].split(":", 1)[0], p.split("'")[1]) for p in problems if not p.startswith("only in")
+    )
+    for (column, variant), count in sorted(by_column.items()):
+        print(f"  {column} differs on {count} rows of {variant}")
     print("identical" if not problems else f"{len(problems)} differences")
     return 1 if problems else 0
 

@@ -36,7 +36,7 @@ from suite.rank.recommend import (
     recommend,
     recommendations,
 )
-from suite.rank.scorecard import Analysis, Kpi, Scorecard, SlaTargets, scorecard, scorecards
+from suite.rank.scorecard import Kpi, Scorecard, SlaTargets, scorecard, scorecards
 from suite.rank.standings import Standing, rank_key, standings, usable_value
 from suite.rank.verified import SelfReported, newest_version, self_reported, self_reported_parquet
 
@@ -51,7 +51,6 @@ __all__ = [
     "RUNNERS_UP",
     "SYSTEM_TASK",
     "UNKNOWN_HARDWARE",
-    "Analysis",
     "Candidate",
     "Group",
     "Kpi",

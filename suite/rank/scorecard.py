@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from suite.errors import SuiteInputError
 from suite.rank.groups import Candidate, Group
-from suite.rank.pareto import ParetoResult
-from suite.rank.recommend import Recommendation, _accuracy_drop
+from suite.rank.recommend import _accuracy_drop
 from suite.specs import TEACHER
 
 
@@ -247,13 +246,3 @@ def _readiness(student: Candidate, targets: SlaTargets) -> Kpi:
 def scorecards(group: Group, targets: SlaTargets | None) -> list[Scorecard]:
     """scorecard() of every student of a group (every candidate but the teacher), in the group's order."""
     return [scorecard(group, c.variant, targets) for c in group.candidates if c.variant != TEACHER]
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """Everything suite.rank derives for one group."""
-
-    group: Group
-    pareto: ParetoResult
-    recommendations: dict[tuple[str, float], Recommendation] = field(default_factory=dict)
-    scorecards: dict[str, Scorecard] = field(default_factory=dict)
