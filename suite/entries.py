@@ -37,7 +37,6 @@ MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
 SAFETENSORS_DTYPES = {"BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"}
 SAFETENSORS_DTYPES |= {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "U1", "C64"}
 IMPORT_METHOD = "import"  # the method a `local` or `hub` entry builds with (suite/compress/import_model.py)
-DEFAULT_MAX_WEIGHTS_MB = 1024.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +115,7 @@ class EntryContext:
     tasks: tuple[str, ...]
     variant_ids: frozenset[str]  # the config's own variants (an entry may not take their ids)
     check_recipe: RecipeCheck
-    max_weights_mb: float = DEFAULT_MAX_WEIGHTS_MB
+    max_weights_mb: float  # config entries.max_weights_mb (its default is the schema's)
     root: Path = REPO_ROOT
 
 

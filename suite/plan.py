@@ -32,11 +32,12 @@ def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/co
     family = model_family(validated["family"], label)
     for task in resolved["tasks"].values():
         check_task(task["definition"], task["file"], family)
+    arch = family.teacher_arch(source_spec(validated["teacher"]["source"]))  # read once: entries and variants
     # community entries (leaderboard/entries/*.yaml): accepted ones become variants, rejected ones keep their reasons
-    resolved["entries"] = entries.collect(validated, root, label, entry_context(validated, root, family))
+    resolved["entries"] = entries.collect(validated, root, label, entry_context(validated, root, family, arch))
     cfg = from_resolved(resolved)
-    check_variants(cfg.variants, label, family.teacher_arch(cfg.teacher.source), family)
-    check_device(cfg)
+    check_variants(cfg.variants, label, arch, family)
+    check_device(cfg, family)
     return cfg
 
 
@@ -129,18 +130,22 @@ def recipe_check(family: ModelFamily, arch: dict[str, int] | None) -> entries.Re
 
 
 def entry_context(
-    validated: Mapping[str, Any], root: Path = REPO_ROOT, family: ModelFamily | None = None
+    validated: Mapping[str, Any],
+    root: Path = REPO_ROOT,
+    family: ModelFamily | None = None,
+    arch: dict[str, int] | None = None,
 ) -> EntryContext:
-    """What community entries are checked against, from a config validated against config/schema.yaml."""
-    family = family or model_family(validated["family"], "config")
-    arch = family.teacher_arch(source_spec(validated["teacher"]["source"]))
-    section = validated.get("entries") or {}
+    """What community entries are checked against, from a config validated against config/schema.yaml (defaults
+    filled). `family` and the teacher's `arch` are read from it unless the caller already has them."""
+    if family is None:
+        family = model_family(validated["family"], "config")
+        arch = family.teacher_arch(source_spec(validated["teacher"]["source"]))
     return EntryContext(
         teacher_id=validated["teacher"]["id"],
         tasks=tuple(validated["tasks"]),
         variant_ids=frozenset(v["id"] for v in validated.get("variants") or []),
         check_recipe=recipe_check(family, arch),
-        max_weights_mb=float(section.get("max_weights_mb", entries.DEFAULT_MAX_WEIGHTS_MB)),
+        max_weights_mb=float(validated["entries"]["max_weights_mb"]),
         root=root,
     )
 
@@ -237,11 +242,10 @@ def output_format(variant_id: str, by_id: Mapping[str, VariantSpec], family: Mod
     return METHODS.get(by_id[variant_id].method).OUTPUT_FORMAT
 
 
-def check_device(cfg: SuiteConfig) -> None:
+def check_device(cfg: SuiteConfig, family: ModelFamily) -> None:
     """device: cuda needs a visible GPU, and no variant whose kernels exist on CPU only."""
     if cfg.device == "cpu":
         return
-    family = model_family(cfg.family, cfg.label)
     by_id = {v.id: v for v in cfg.variants}
     for i, spec in enumerate(cfg.variants):
         fmt = output_format(spec.id, by_id, family)

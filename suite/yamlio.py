@@ -94,13 +94,9 @@ def schema_errors(instance: Any, schema: dict[str, Any]) -> tuple[Any, list[Sche
     ]
 
 
-def load_schema(schema_file: Path) -> dict[str, Any]:
-    return read_yaml(schema_file)
-
-
 def validate(instance: dict[str, Any], schema_file: Path, file_label: str) -> dict[str, Any]:
     """Validate against a YAML JSON Schema, filling defaults; the first error names the file and the field."""
-    schema = load_schema(schema_file)
+    schema = read_yaml(schema_file)
     filled, errors = schema_errors(instance, schema)
     if errors:
         best = jsonschema.exceptions.best_match(e.error for e in errors)

@@ -34,7 +34,7 @@ from suite.site.formatting import (
     _where,
     format_number,
 )
-from suite.site.schema import MetricDisplay
+from suite.site.schema import LeaderboardSchema, MetricDisplay
 from suite.specs import TEACHER
 
 WHY_ROWS = 100  # the recommendations page explains the first 100 variants; each variant's page has its own verdicts
@@ -643,6 +643,11 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
     }
 
 
+def _main_task_on(schema: LeaderboardSchema, version: str, hw: str) -> str:
+    """The heading of one machine's section on the recommendations and scorecard pages."""
+    return f"{_where(schema.task_label(schema.main_task), version)} on {hw}"
+
+
 def _recommendations_page(
     data: SiteData, recs: dict[tuple[str, str], dict[tuple[str, float], Recommendation]]
 ) -> dict[str, Any]:
@@ -653,7 +658,7 @@ def _recommendations_page(
         "title": f"Recommendations · {schema.title}",
         "groups": [
             {
-                "label": f"{_where(schema.task_label(schema.main_task), version)} on {hw}",
+                "label": _main_task_on(schema, version, hw),
                 "tables": _recommendation_context(data, by, ""),
                 "variants": [
                     {
@@ -685,7 +690,7 @@ def _scorecard_page(data: SiteData, cards: dict[tuple[str, str], list[Scorecard]
         "title": f"SLA scorecard · {schema.title}",
         "groups": [
             {
-                "label": f"{_where(schema.task_label(schema.main_task), version)} on {hw}",
+                "label": _main_task_on(schema, version, hw),
                 "rows": _scorecard_rows(data, group_cards, ""),
             }
             for (version, hw), group_cards in cards.items()
