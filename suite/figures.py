@@ -10,7 +10,7 @@ from html import escape
 
 import numpy as np
 
-from suite.rank import Candidate, Group, ParetoResult, pareto_mask
+from suite.rank import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group, ParetoResult, pareto_mask
 from suite.specs import TEACHER
 
 MAX_BARS = 30  # beyond this a bar chart is unreadable: the teacher, the front and the most accurate are shown
@@ -77,7 +77,7 @@ def _svg(width: float, height: float, title: str, body: list[str]) -> str:
     )
 
 
-def _shown(group: Group, pareto: ParetoResult) -> tuple[list[Candidate], str]:
+def _shown(group: Group, pareto: ParetoResult, quality: str = "accuracy") -> tuple[list[Candidate], str]:
     """The variants a bar chart shows, teacher first, and a note when some are left out."""
     candidates = list(group.candidates)
     if len(candidates) <= MAX_BARS:
@@ -85,7 +85,7 @@ def _shown(group: Group, pareto: ParetoResult) -> tuple[list[Candidate], str]:
     front = set(pareto.front)
 
     def rank(c: Candidate) -> tuple:
-        accuracy = c.value("accuracy")
+        accuracy = c.value(quality)
         return (c.variant != TEACHER, c.variant not in front, -(accuracy if accuracy is not None else -math.inf))
 
     chosen = sorted(candidates, key=rank)[:MAX_BARS]
@@ -263,20 +263,37 @@ def _legend(x: float, y: float) -> list[str]:
     return out
 
 
-def overview(group: Group, pareto: ParetoResult, name: str) -> Figure:
+def has_overview(group: Group, metrics: FamilyMetrics = CLASSIFIER_METRICS) -> bool:
+    """Whether a group has what the 2×2 plots: some variant with the family's quality and speed metrics."""
+    return any(c.value(metrics.quality) is not None and c.value(metrics.speed) is not None for c in group.candidates)
+
+
+def _speedup_of(value: float | None, base: float | None, metrics: FamilyMetrics) -> float | None:
+    if not value or not base:
+        return None
+    return value / base if metrics.speed_maximize else base / value
+
+
+def overview(group: Group, pareto: ParetoResult, name: str, metrics: FamilyMetrics = CLASSIFIER_METRICS) -> Figure:
     """The seed notebook's 2×2: latency with speedups, accuracy with the teacher's line, size with reductions, and
-    speedup vs accuracy (bubble = size) with the front."""
-    shown, note = _shown(group, pareto)
+    speedup vs accuracy (bubble = size) with the front. `metrics`: the family's quality and speed metrics (the llm
+    family: mean accuracy and decode tokens/s)."""
+    fm = metrics
+    classifier = fm.speed == "latency_p50_ms"
+    shown, note = _shown(group, pareto, fm.quality)
     names = [c.variant for c in shown]
     teacher = group.teacher
-    base_p50 = teacher.value("latency_p50_ms") if teacher else None
+    base_p50 = teacher.value(fm.speed) if teacher else None
     base_size = teacher.value("size_mb") if teacher else None
-    base_accuracy = teacher.value("accuracy") if teacher else None
-    latency = [c.value("latency_p50_ms") for c in shown]
+    base_accuracy = teacher.value(fm.quality) if teacher else None
+    latency = [c.value(fm.speed) for c in shown]
     speed_labels = [
-        f"{v:.2f} ms" + (f" · {base_p50 / v:.2f}×" if base_p50 and v else "") if v is not None else "" for v in latency
+        f"{v:.2f} {fm.speed_unit}" + (f" · {speedup:.2f}×" if (speedup := _speedup_of(v, base_p50, fm)) else "")
+        if v is not None
+        else ""
+        for v in latency
     ]
-    accuracy = [c.value("accuracy") for c in shown]
+    accuracy = [c.value(fm.quality) for c in shown]
     accuracy_labels = [f"{v:.2f} %" if v is not None else "" for v in accuracy]
     size = [c.value("size_mb") for c in shown]
     size_labels = [
@@ -285,12 +302,15 @@ def overview(group: Group, pareto: ParetoResult, name: str) -> Figure:
     ]
     panel_w = 520.0
     top = 34.0 if note else 16.0
-    p1, h1 = _hbar_panel(10, top, panel_w, "Latency p50 (speedup vs teacher)", names, latency, speed_labels, "ms")
+    speed_title = "Latency p50" if classifier else fm.speed_label.capitalize()
+    p1, h1 = _hbar_panel(
+        10, top, panel_w, f"{speed_title} (speedup vs teacher)", names, latency, speed_labels, fm.speed_unit
+    )
     p2, h2 = _hbar_panel(
         20 + panel_w,
         top,
         panel_w,
-        "Accuracy (dashed: teacher)",
+        f"{fm.quality_label.capitalize()} (dashed: teacher)",
         names,
         accuracy,
         accuracy_labels,
@@ -305,19 +325,20 @@ def overview(group: Group, pareto: ParetoResult, name: str) -> Figure:
     )
     points = []
     for c in group.candidates:  # the scatter shows every variant: points stay readable where bars would not
-        x, y = c.value("latency_p50_ms"), c.value("accuracy")
-        if x and y is not None and base_p50:
-            points.append((c.variant, base_p50 / x, y, c.value("size_mb"), None))
+        x, y = c.value(fm.speed), c.value(fm.quality)
+        speedup = _speedup_of(x, base_p50, fm)
+        if speedup and y is not None:
+            points.append((c.variant, speedup, y, c.value("size_mb"), None))
     scatter_h = max(h3, 320.0)
     p4 = _scatter_panel(
         20 + panel_w,
         top + row1 + 10,
         panel_w,
         scatter_h,
-        "Speedup vs accuracy (bubble area: size)",
+        f"Speedup vs {fm.quality_label} (bubble area: size)",
         points,
-        "speedup vs teacher (×, p50)",
-        "accuracy (%)",
+        "speedup vs teacher (×, p50)" if classifier else f"speedup vs teacher (×, {fm.speed_label})",
+        f"{fm.quality_label} (%)",
         True,
         set(pareto.front),
     )
@@ -328,9 +349,11 @@ def overview(group: Group, pareto: ParetoResult, name: str) -> Figure:
     plotted = {p[0] for p in points}
     missing = [c.variant for c in group.candidates if c.variant not in plotted]
     title = f"Overview of {group.label}"
+    speed_name = "latency p50" if classifier else fm.speed_label
     alt = (
-        f"{title}: four panels (latency p50 with speedups, accuracy with the teacher's line, size on disk with "
-        f"reductions, speedup against accuracy with the Pareto front {', '.join(pareto.front) or 'empty'})."
+        f"{title}: four panels ({speed_name} with speedups, {fm.quality_label} with the teacher's line, size on disk "
+        f"with reductions, speedup against {fm.quality_label} with the Pareto front "
+        f"{', '.join(pareto.front) or 'empty'})."
     )
     if missing:
         alt += f" Not in the scatter (a number is missing): {', '.join(missing[:10])}" + (
@@ -340,23 +363,36 @@ def overview(group: Group, pareto: ParetoResult, name: str) -> Figure:
     return Figure(name, svg, alt, note or f"{len(group.candidates)} models")
 
 
-def accuracy_latency(group: Group, pareto: ParetoResult, name: str) -> Figure:
-    """Accuracy (with its CI) against p50 latency for one task version on one machine, with the 2-D front."""
+def accuracy_latency(
+    group: Group,
+    pareto: ParetoResult,
+    name: str,
+    metrics: FamilyMetrics = CLASSIFIER_METRICS,
+    quality: str | None = None,
+    quality_label: str | None = None,
+) -> Figure:
+    """Accuracy (with its CI) against p50 latency for one task version on one machine, with the 2-D front.
+    `metrics` gives the family's speed metric (the llm family: decode tokens/s), `quality` the group's quality
+    metric (default the family's) and `quality_label` its axis label."""
+    fm = metrics
+    quality = quality or fm.quality
+    y_axis = quality_label or ("accuracy (%)" if quality == "accuracy" else f"{fm.quality_label} (%)")
+    speed_name = "latency p50" if fm.speed == "latency_p50_ms" else fm.speed_label
     points = []
     missing = []
     for c in group.candidates:
-        x, y = c.value("latency_p50_ms"), c.value("accuracy")
+        x, y = c.value(fm.speed), c.value(quality)
         if x is None or y is None or x <= 0:
             missing.append(c.variant)
             continue
-        m = c.metrics["accuracy"]
+        m = c.metrics[quality]
         interval = (m.ci_low, m.ci_high) if m.ci_low is not None and m.ci_high is not None else None
         if interval is not None and not all(math.isfinite(v) for v in interval):
             interval = None
         points.append((c.variant, x, y, None, interval))
     width, height = 720.0, 420.0
     spread = max(p[1] for p in points) / min(p[1] for p in points) if points else 1.0
-    title = f"Accuracy vs latency p50: {group.label}"
+    title = f"{y_axis.split(' (')[0].capitalize()} vs {speed_name}: {group.label}"
     body = _scatter_panel(
         10,
         8,
@@ -364,9 +400,9 @@ def accuracy_latency(group: Group, pareto: ParetoResult, name: str) -> Figure:
         height - 24,
         title,
         points,
-        "latency p50 (ms" + (", log scale)" if spread > 20 else ")"),
-        "accuracy (%)",
-        False,
+        f"{speed_name} ({fm.speed_unit}" + (", log scale)" if spread > 20 else ")"),
+        y_axis,
+        fm.speed_maximize,
         set(pareto.front),
         log_x=spread > 20,
     )

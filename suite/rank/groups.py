@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +36,67 @@ OBJECTIVES: tuple[Objective, ...] = (
     Objective("peak_rss_mb", False, False),
     Objective("energy_per_1k_queries_j", False, False),
 )
+
+
+@dataclass(frozen=True)
+class FamilyMetrics:
+    """Which metrics a model family is ranked, recommended and scored on: the classifier's by default.
+
+    `objectives[0]` is the quality axis, the one the Pareto bootstrap resamples; a speed metric is a latency (lower is
+    better) or a rate such as tokens/s (higher is better), as `speed_maximize` says.
+    """
+
+    family: str = "classifier"
+    quality: str = "accuracy"
+    quality_label: str = "accuracy"
+    quality_drop: str | None = "accuracy_drop_pts"  # the scorer's paired drop, when the family writes one
+    speed: str = "latency_p50_ms"
+    speed_maximize: bool = False
+    speed_label: str = "latency p50"
+    speed_unit: str = "ms"
+    speedup: str = "speedup_p50"  # the derived speedup row, when the family writes one
+    tail_latency: str = "latency_p99_ms"  # what the `max_latency_p99_ms` deadline and the latency KPI check
+    tail_latency_label: str = "p99 latency"
+    energy: str = "energy_per_1k_queries_j"
+    energy_label: str = "energy per 1 000 queries"
+    co2e: str = "co2e_per_1m_inferences_g"
+    co2e_label: str = "CO2e per 1 M inferences"
+    nonfinite: str | None = "nonfinite_rate"  # the readiness check of non-finite outputs, when measured
+    objectives: tuple[Objective, ...] = OBJECTIVES
+
+
+CLASSIFIER_METRICS = FamilyMetrics()
+# Causal language models: mean accuracy (of the tasks the display schema names, derived by suite.rank.derive), decode
+# tokens/s and size; latency deadlines check the time per output token.
+LLM_METRICS = FamilyMetrics(
+    family="llm",
+    quality="mean_acc",
+    quality_label="mean accuracy",
+    quality_drop=None,
+    speed="decode_tokens_per_s",
+    speed_maximize=True,
+    speed_label="decode tokens/s",
+    speed_unit="tokens/s",
+    speedup="decode_speedup",
+    tail_latency="tpot_p99_ms",
+    tail_latency_label="time per output token p99",
+    energy="energy_per_1k_tokens_j",
+    energy_label="energy per 1 000 tokens",
+    co2e="co2e_per_1m_tokens_g",
+    co2e_label="CO2e per 1 M tokens",
+    nonfinite=None,
+    objectives=(
+        Objective("mean_acc", True, True),
+        Objective("decode_tokens_per_s", True, True),
+        Objective("size_mb", False, True),
+    ),
+)
+FAMILY_METRICS = {m.family: m for m in (CLASSIFIER_METRICS, LLM_METRICS)}
+
+
+def family_metrics(family: str) -> FamilyMetrics:
+    """The ranking vocabulary of a family; an unknown family is ranked like a classifier (accuracy, latency, size)."""
+    return FAMILY_METRICS.get(family, dataclasses.replace(CLASSIFIER_METRICS, family=family))
 
 
 @dataclass(frozen=True)
@@ -134,6 +196,9 @@ def _measure(record: Mapping[str, Any]) -> Measure:
     )
 
 
+SPEED_METRICS = frozenset({"latency_p50_ms", "decode_tokens_per_s"})
+
+
 def variant_hardware(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Each variant's hardware fingerprint: the one its latency was measured on (else any of its rows)."""
     best: dict[str, tuple[int, str]] = {}
@@ -141,8 +206,8 @@ def variant_hardware(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         fingerprint = r["hardware_fingerprint"]
         if not fingerprint:
             continue
-        # Latency rows decide: accuracy is (nearly) hardware-independent, speed is not.
-        rank = 0 if r["metric"] == "latency_p50_ms" else 1 if r["task"] == SYSTEM_TASK else 2
+        # Speed rows decide: accuracy is (nearly) hardware-independent, speed is not.
+        rank = 0 if r["metric"] in SPEED_METRICS else 1 if r["task"] == SYSTEM_TASK else 2
         if r["variant"] not in best or rank < best[r["variant"]][0]:
             best[r["variant"]] = (rank, fingerprint)
     return {v: fp for v, (_, fp) in best.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -76,12 +76,14 @@ class ParetoResult:
         return tuple(e.variant for e in self.entries if e.on_front)
 
 
-def _all_samples(ranked: Sequence[Candidate], resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Bootstrap resamples of every candidate's accuracy, one column each."""
+def _all_samples(
+    ranked: Sequence[Candidate], resamples: int, rng: np.random.Generator, quality: str = "accuracy"
+) -> np.ndarray:
+    """Bootstrap resamples of every candidate's quality metric (accuracy), one column each."""
     samples = np.empty((resamples, len(ranked)))
     binomial: list[int] = []
     for k, candidate in enumerate(ranked):
-        measure = candidate.metrics["accuracy"]
+        measure = candidate.metrics[quality]
         value = float(measure.value)  # type: ignore[arg-type]  # ranked candidates have a finite accuracy
         # A percentage over n instances: a parametric bootstrap (binomial) reproduces its sampling spread exactly.
         if measure.n and measure.n > 0 and 0.0 <= value <= 100.0:
@@ -96,8 +98,8 @@ def _all_samples(ranked: Sequence[Candidate], resamples: int, rng: np.random.Gen
         else:
             samples[:, k] = value  # no n and no CI: no uncertainty to propagate
     if binomial:
-        n = np.array([ranked[k].metrics["accuracy"].n for k in binomial], dtype=np.int64)
-        p = np.array([ranked[k].metrics["accuracy"].value for k in binomial], dtype=float) / 100.0
+        n = np.array([ranked[k].metrics[quality].n for k in binomial], dtype=np.int64)
+        p = np.array([ranked[k].metrics[quality].value for k in binomial], dtype=float) / 100.0
         samples[:, binomial] = rng.binomial(n, p, size=(resamples, len(binomial))) / n * 100.0
     return samples
 
@@ -156,28 +158,34 @@ def _front_probabilities(samples: np.ndarray, le_fixed: np.ndarray, strict_fixed
 
 
 def pareto(
-    group: Group, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, adaptive: bool = False
+    group: Group,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    adaptive: bool = False,
+    objectives: Sequence[Objective] = OBJECTIVES,
 ) -> ParetoResult:
     """The non-dominated variants of a group and each variant's bootstrap probability of being on the front.
 
-    Accuracy is resampled independently per variant (binomial on its n instances); latency, size, memory and energy
-    are taken as measured. With `adaptive`, groups over 200 variants get fewer resamples (see RESAMPLE_BUDGET).
+    Accuracy (the first objective: `objectives[0]`, a family's quality metric) is resampled independently per variant
+    (binomial on its n instances, else normal from its CI); latency, size, memory and energy are taken as measured.
+    With `adaptive`, groups over 200 variants get fewer resamples (see RESAMPLE_BUDGET).
     Required axes missing for a variant leave it unranked (with the reason); an optional
     axis missing for any variant is dropped for the whole group (and the result says so).
     """
+    wanted = tuple(objectives)
     unranked: list[tuple[str, str]] = []
     ranked: list[Candidate] = []
     for candidate in group.candidates:
-        problems = [p for o in OBJECTIVES if o.required for p in [candidate.problem(o.metric)] if p]
+        problems = [p for o in wanted if o.required for p in [candidate.problem(o.metric)] if p]
         if problems:
             unranked.append((candidate.variant, "; ".join(problems)))
         else:
             ranked.append(candidate)
-    objectives: list[Objective] = []
+    used: list[Objective] = []
     skipped: list[tuple[str, str]] = []
-    for objective in OBJECTIVES:
+    for objective in wanted:
         if objective.required:
-            objectives.append(objective)
+            used.append(objective)
             continue
         lacking = [c.variant for c in ranked if c.value(objective.metric) is None]
         if not ranked or len(lacking) == len(ranked):
@@ -186,17 +194,17 @@ def pareto(
             shown = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
             skipped.append((objective.metric, f"missing for {shown}"))
         else:
-            objectives.append(objective)
+            used.append(objective)
     if not ranked:
-        return ParetoResult(group, tuple(objectives), tuple(skipped), (), tuple(unranked), resamples)
+        return ParetoResult(group, tuple(used), tuple(skipped), (), tuple(unranked), resamples)
 
     names = [c.variant for c in ranked]
     if adaptive:
         # Work grows with variants × resamples: big groups get fewer resamples (never under 200, which still
         # puts a probability within ±7 points at 95 %); the result records how many were used.
         resamples = max(MIN_RESAMPLES, min(resamples, RESAMPLE_BUDGET // max(len(ranked), 1)))
-    values = np.array([[c.value(o.metric) for o in objectives] for c in ranked], dtype=float)
-    maximize = [o.maximize for o in objectives]
+    values = np.array([[c.value(o.metric) for o in used] for c in ranked], dtype=float)
+    maximize = [o.maximize for o in used]
     oriented = np.where(np.asarray(maximize), -values, values)
 
     # Accuracy is axis 0; the others are fixed, so j can dominate i in a resample only if j is at least as good on
@@ -207,7 +215,9 @@ def pareto(
     dominates = le_fixed & (accuracy[:, None] <= accuracy[None, :])
     dominates &= strict_fixed | (accuracy[:, None] < accuracy[None, :])
     front = ~dominates.any(axis=0)
-    samples = _all_samples(ranked, resamples, np.random.default_rng(seed))  # (resamples, variants)
+    samples = _all_samples(ranked, resamples, np.random.default_rng(seed), used[0].metric)  # (resamples, variants)
+    if not used[0].maximize:  # a quality where lower is better (perplexity): resampled the same, compared negated
+        samples = -samples
     probabilities = _front_probabilities(samples, le_fixed, strict_fixed)
     labels = np.array(names, dtype=object)
     dominated_by = np.ascontiguousarray(dominates.T)  # row i: who dominates i, in candidate order
@@ -220,15 +230,22 @@ def pareto(
         )
         for i in range(len(ranked))
     )
-    return ParetoResult(group, tuple(objectives), tuple(skipped), entries, tuple(unranked), resamples)
+    return ParetoResult(group, tuple(used), tuple(skipped), entries, tuple(unranked), resamples)
 
 
 def paretos(
-    groups: Sequence[Group], resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, adaptive: bool = False
+    groups: Sequence[Group],
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    adaptive: bool = False,
+    objectives: Callable[[Group], Sequence[Objective]] | None = None,
 ) -> dict[tuple[str, str, str], ParetoResult]:
-    """pareto() of every group, keyed by (task, task_version, hardware)."""
+    """pareto() of every group, keyed by (task, task_version, hardware); `objectives(group)` gives each group's axes
+    (default OBJECTIVES)."""
     # NumPy releases the GIL in the array work of the bootstrap: two threads take the 20 groups of the benchmark from
     # 1.3 s to 0.8 s on 2 cores. Each group has its own seeded generator, so the results do not depend on the order.
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        results = pool.map(lambda g: pareto(g, resamples, seed, adaptive=adaptive), groups)
+        results = pool.map(
+            lambda g: pareto(g, resamples, seed, adaptive, objectives(g) if objectives else OBJECTIVES), groups
+        )
         return {(g.task, g.task_version, g.hardware): result for g, result in zip(groups, results, strict=True)}

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from suite.errors import SuiteInputError
-from suite.rank.groups import OBJECTIVES, Candidate, Group
+from suite.rank.groups import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group
 from suite.rank.pareto import _better
 from suite.specs import TEACHER
 
@@ -119,12 +119,14 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{value:.2f}{unit}"
 
 
-def _speedup(c: Candidate, teacher: Candidate | None) -> float | None:
-    speedup = c.value("speedup_p50")
+def _speedup(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics = CLASSIFIER_METRICS) -> float | None:
+    speedup = c.value(fm.speedup)
     if speedup is not None:
         return speedup
-    p50, base = c.value("latency_p50_ms"), teacher.value("latency_p50_ms") if teacher else None
-    return base / p50 if p50 and base else None
+    speed, base = c.value(fm.speed), teacher.value(fm.speed) if teacher else None
+    if not speed or not base:
+        return None
+    return speed / base if fm.speed_maximize else base / speed
 
 
 def _size_reduction(c: Candidate, teacher: Candidate | None) -> float | None:
@@ -135,12 +137,12 @@ def _size_reduction(c: Candidate, teacher: Candidate | None) -> float | None:
     return 100.0 * (1.0 - size / base) if size is not None and base else None
 
 
-def _accuracy_drop(c: Candidate, teacher: Candidate | None) -> float | None:
+def _accuracy_drop(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics = CLASSIFIER_METRICS) -> float | None:
     # The paired drop from the scorer (same instances) is preferred; the difference of accuracies is the same number.
-    drop = c.value("accuracy_drop_pts")
+    drop = c.value(fm.quality_drop) if fm.quality_drop else None
     if drop is not None:
         return drop
-    accuracy, base = c.value("accuracy"), teacher.value("accuracy") if teacher else None
+    accuracy, base = c.value(fm.quality), teacher.value(fm.quality) if teacher else None
     return base - accuracy if accuracy is not None and base is not None else None
 
 
@@ -160,6 +162,7 @@ def recommend(
     tolerance: Tolerance,
     max_p99_ms: float | None = None,
     max_peak_mb: float | None = None,
+    metrics: FamilyMetrics = CLASSIFIER_METRICS,
 ) -> Recommendation:
     """The seed notebook's recommendation, with deadlines and a reason for every variant that was not chosen.
 
@@ -167,19 +170,22 @@ def recommend(
     picks the highest speedup, `size` the smallest size on disk, `accuracy` the highest accuracy, `energy` the lowest
     energy per 1 000 queries, `balanced` the best speedup/max + size-reduction/max among the candidates. Ties go to
     the more accurate, then to the name. With no candidate the teacher is recommended, and the note says so.
+    `metrics` names the family's accuracy, speed and energy metrics (the llm family: mean accuracy, decode tokens/s,
+    energy per 1 000 tokens; its p99 deadline checks the time per output token).
     """
+    fm = metrics
     if priority not in PRIORITIES:
         raise SuiteInputError(None, "--priority", f"is {priority!r}", f"use one of {', '.join(PRIORITIES)}")
     teacher = group.teacher
-    teacher_accuracy = teacher.value("accuracy") if teacher else None
+    teacher_accuracy = teacher.value(fm.quality) if teacher else None
     tolerance_pts = tolerance.points(teacher_accuracy)
     verdicts: dict[str, Verdict] = {}
     candidates: list[Candidate] = []
     for c in group.candidates:
         if c.variant == TEACHER:
             continue
-        problem = c.problem("accuracy")
-        drop = _accuracy_drop(c, teacher)
+        problem = c.problem(fm.quality)
+        drop = _accuracy_drop(c, teacher, fm)
         if problem:
             verdicts[c.variant] = Verdict(c.variant, "not-measured", problem)
             continue
@@ -191,30 +197,30 @@ def recommend(
             why = f"accuracy drop {_fmt(drop)} pts > tolerance {_fmt(tolerance_pts)} pts"
             verdicts[c.variant] = Verdict(c.variant, "over-tolerance", why)
             continue
-        missed = _missed_deadlines(c, max_p99_ms, max_peak_mb)
+        missed = _missed_deadlines(c, max_p99_ms, max_peak_mb, fm)
         if missed:
             verdicts[c.variant] = Verdict(c.variant, "misses-deadline", missed)
             continue
-        if _score_inputs(c, teacher, priority) is None:
+        if _score_inputs(c, teacher, priority, fm) is None:
             verdicts[c.variant] = Verdict(
-                c.variant, "not-measured", f"{PRIORITY_NEEDS[priority]} not measured, needed for priority {priority}"
+                c.variant, "not-measured", f"{_needs(priority, fm)} not measured, needed for priority {priority}"
             )
             continue
         candidates.append(c)
 
-    scores = _scores(candidates, teacher, priority)
-    ordered = sorted(candidates, key=lambda c: (-scores[c.variant], -(c.value("accuracy") or 0.0), c.variant))
+    scores = _scores(candidates, teacher, priority, fm)
+    ordered = sorted(candidates, key=lambda c: (-scores[c.variant], -(c.value(fm.quality) or 0.0), c.variant))
     chosen: str | None
     note = ""
     runners_up: tuple[str, ...] = ()
     if ordered:
         chosen = ordered[0].variant
         best = ordered[0]
-        verdicts[chosen] = Verdict(chosen, "chosen", f"best {_describe(best, teacher, priority)} among candidates")
+        verdicts[chosen] = Verdict(chosen, "chosen", f"best {_describe(best, teacher, priority, fm)} among candidates")
         runners_up = tuple(c.variant for c in ordered[1 : 1 + RUNNERS_UP])
-        front = _front_among(ordered)
+        front = _front_among(ordered, fm)
         for rank, c in enumerate(ordered[1:], start=2):
-            what = f"{_describe(c, teacher, priority)} vs {_describe(best, teacher, priority)}"
+            what = f"{_describe(c, teacher, priority, fm)} vs {_describe(best, teacher, priority, fm)}"
             if c.variant in runners_up:
                 verdicts[c.variant] = Verdict(c.variant, "runner-up", f"#{rank} of {len(ordered)}: {what}")
             elif front[c.variant]:
@@ -224,8 +230,8 @@ def recommend(
         if teacher is not None:
             verdicts[TEACHER] = Verdict(TEACHER, "baseline", "the baseline; recommended only when no variant qualifies")
             # The notebook's rule can pick a variant worse than the teacher on the very priority; say so.
-            if priority == "speed" and (_speedup(best, teacher) or 0.0) < 1.0:
-                note = f"{chosen} is slower than the teacher ({_describe(best, teacher, priority)})"
+            if priority == "speed" and (_speedup(best, teacher, fm) or 0.0) < 1.0:
+                note = f"{chosen} is slower than the teacher ({_describe(best, teacher, priority, fm)})"
             elif priority == "size" and (_size_reduction(best, teacher) or 0.0) <= 0.0:
                 note = f"{chosen} is no smaller than the teacher on disk"
     else:
@@ -238,7 +244,7 @@ def recommend(
         if teacher is None:
             note = f"no variant qualifies ({why}), and this group has no teacher row to fall back to"
         else:
-            missed = _missed_deadlines(teacher, max_p99_ms, max_peak_mb)
+            missed = _missed_deadlines(teacher, max_p99_ms, max_peak_mb, fm)
             if missed:
                 note += f" (the teacher too misses a deadline: {missed})"
             verdicts[TEACHER] = Verdict(TEACHER, "chosen", "fallback: no variant qualifies")
@@ -260,10 +266,24 @@ def recommend(
     )
 
 
-def _missed_deadlines(c: Candidate, max_p99_ms: float | None, max_peak_mb: float | None) -> str:
+def _needs(priority: str, fm: FamilyMetrics) -> str:
+    if fm == CLASSIFIER_METRICS:
+        return PRIORITY_NEEDS[priority]
+    return {
+        "speed": f"speedup ({fm.speed})",
+        "accuracy": fm.quality,
+        "size": "size_mb",
+        "energy": fm.energy,
+        "balanced": "speedup and size reduction",
+    }[priority]
+
+
+def _missed_deadlines(
+    c: Candidate, max_p99_ms: float | None, max_peak_mb: float | None, fm: FamilyMetrics = CLASSIFIER_METRICS
+) -> str:
     missed = []
     for limit, metric, label, unit in (
-        (max_p99_ms, "latency_p99_ms", "p99 latency", "ms"),
+        (max_p99_ms, fm.tail_latency, fm.tail_latency_label, "ms"),
         (max_peak_mb, "peak_rss_mb", "peak memory", "MiB"),
     ):
         if limit is None:
@@ -277,22 +297,26 @@ def _missed_deadlines(c: Candidate, max_p99_ms: float | None, max_peak_mb: float
     return "; ".join(missed)
 
 
-def _score_inputs(c: Candidate, teacher: Candidate | None, priority: str) -> tuple[float, ...] | None:
+def _score_inputs(
+    c: Candidate, teacher: Candidate | None, priority: str, fm: FamilyMetrics = CLASSIFIER_METRICS
+) -> tuple[float, ...] | None:
     if priority == "speed":
-        values: tuple[float | None, ...] = (_speedup(c, teacher),)
+        values: tuple[float | None, ...] = (_speedup(c, teacher, fm),)
     elif priority == "accuracy":
-        values = (c.value("accuracy"),)
+        values = (c.value(fm.quality),)
     elif priority == "size":
         values = (c.value("size_mb"),)
     elif priority == "energy":
-        values = (c.value("energy_per_1k_queries_j"),)
+        values = (c.value(fm.energy),)
     else:
-        values = (_speedup(c, teacher), _size_reduction(c, teacher))
+        values = (_speedup(c, teacher, fm), _size_reduction(c, teacher))
     return None if any(v is None for v in values) else tuple(float(v) for v in values)  # type: ignore[arg-type]
 
 
-def _scores(candidates: Sequence[Candidate], teacher: Candidate | None, priority: str) -> dict[str, float]:
-    inputs = {c.variant: _score_inputs(c, teacher, priority) or (math.nan,) for c in candidates}
+def _scores(
+    candidates: Sequence[Candidate], teacher: Candidate | None, priority: str, fm: FamilyMetrics
+) -> dict[str, float]:
+    inputs = {c.variant: _score_inputs(c, teacher, priority, fm) or (math.nan,) for c in candidates}
     if priority in ("size", "energy"):  # smaller is better
         return {v: -x[0] for v, x in inputs.items()}
     if priority != "balanced":
@@ -306,22 +330,23 @@ def _scores(candidates: Sequence[Candidate], teacher: Candidate | None, priority
     }
 
 
-def _describe(c: Candidate, teacher: Candidate | None, priority: str) -> str:
-    inputs = _score_inputs(c, teacher, priority) or (math.nan, math.nan)
+def _describe(c: Candidate, teacher: Candidate | None, priority: str, fm: FamilyMetrics = CLASSIFIER_METRICS) -> str:
+    inputs = _score_inputs(c, teacher, priority, fm) or (math.nan, math.nan)
     if priority == "speed":
         return f"speedup {inputs[0]:.2f}×"
     if priority == "accuracy":
-        return f"accuracy {inputs[0]:.2f} %"
+        return f"{fm.quality_label} {inputs[0]:.2f} %"
     if priority == "size":
         return f"size {inputs[0]:.2f} MiB"
     if priority == "energy":
-        return f"energy {inputs[0]:.2f} J per 1 000 queries"
+        per = fm.energy_label.removeprefix("energy ")
+        return f"energy {inputs[0]:.2f} J {per}"
     return f"speedup {inputs[0]:.2f}× with size reduction {inputs[1]:.1f} %"
 
 
-def _front_among(candidates: Sequence[Candidate]) -> dict[str, tuple[str, ...]]:
+def _front_among(candidates: Sequence[Candidate], fm: FamilyMetrics) -> dict[str, tuple[str, ...]]:
     """For each candidate, the other candidates that dominate it on the Pareto axes measured for all of them."""
-    axes = [o for o in OBJECTIVES if all(c.value(o.metric) is not None for c in candidates)]
+    axes = [o for o in fm.objectives if all(c.value(o.metric) is not None for c in candidates)]
     if not candidates or not axes:
         return {c.variant: () for c in candidates}
     values = np.array([[c.value(o.metric) for o in axes] for c in candidates], dtype=float)
@@ -335,11 +360,15 @@ def _front_among(candidates: Sequence[Candidate]) -> dict[str, tuple[str, ...]]:
 
 
 def recommendations(
-    group: Group, tolerances: Sequence[float], max_p99_ms: float | None = None, max_peak_mb: float | None = None
+    group: Group,
+    tolerances: Sequence[float],
+    max_p99_ms: float | None = None,
+    max_peak_mb: float | None = None,
+    metrics: FamilyMetrics = CLASSIFIER_METRICS,
 ) -> dict[tuple[str, float], Recommendation]:
     """recommend() for every priority at every tolerance (accuracy points), keyed by (priority, tolerance)."""
     return {
-        (priority, tolerance): recommend(group, priority, Tolerance(tolerance), max_p99_ms, max_peak_mb)
+        (priority, tolerance): recommend(group, priority, Tolerance(tolerance), max_p99_ms, max_peak_mb, metrics)
         for priority in PRIORITIES
         for tolerance in tolerances
     }

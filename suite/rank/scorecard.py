@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.errors import SuiteInputError
-from suite.rank.groups import Candidate, Group
+from suite.rank.groups import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group
 from suite.rank.recommend import _accuracy_drop
 from suite.specs import TEACHER
 
@@ -96,7 +96,7 @@ def _reduction_kpi(
     targets += [f"≤ {max_value:g} {unit}" for _ in [0] if max_value is not None]
     reduction = 100.0 * (1.0 - value / base) if value is not None and base else None
     improvement = f"{reduction:.1f} % lower" if reduction is not None else "—"
-    if metric.startswith("latency") and value and base:
+    if metric.startswith(("latency", "tpot")) and value and base:
         improvement += f" ({base / value:.2f}× faster)"
     status = "no target"
     if targets:
@@ -119,8 +119,12 @@ def _reduction_kpi(
     )
 
 
-def scorecard(group: Group, variant: str, targets: SlaTargets | None) -> Scorecard:
-    """The guide's KPI table, teacher vs one student; without targets every line says 'no target'."""
+def scorecard(
+    group: Group, variant: str, targets: SlaTargets | None, metrics: FamilyMetrics = CLASSIFIER_METRICS
+) -> Scorecard:
+    """The guide's KPI table, teacher vs one student; without targets every line says 'no target'. `metrics`: the
+    family's accuracy, latency and energy metrics (the llm family's latency targets check the time per output token)."""
+    fm = metrics
     targets = targets or SlaTargets(**dict.fromkeys(SlaTargets.__dataclass_fields__))
     student = group.candidate(variant)
     if student is None:
@@ -138,8 +142,8 @@ def scorecard(group: Group, variant: str, targets: SlaTargets | None) -> Scoreca
             targets.max_peak_rss_mb,
         ),
         _reduction_kpi(
-            "Latency p99",
-            "latency_p99_ms",
+            "Latency p99" if fm.tail_latency == "latency_p99_ms" else fm.tail_latency_label.capitalize(),
+            fm.tail_latency,
             "ms",
             teacher,
             student,
@@ -147,15 +151,29 @@ def scorecard(group: Group, variant: str, targets: SlaTargets | None) -> Scoreca
             targets.max_latency_p99_ms,
         ),
     ]
-    drop = _accuracy_drop(student, teacher)
+    if fm.speed_maximize:  # a rate (tokens/s): no SLA target names it; shown beside the latency
+        base, value = (teacher.value(fm.speed) if teacher else None), student.value(fm.speed)
+        kpis.append(
+            Kpi(
+                fm.speed_label.capitalize(),
+                fm.speed,
+                fm.speed_unit,
+                _value_text(teacher, fm.speed),
+                _value_text(student, fm.speed),
+                f"{value / base:.2f}× faster" if value is not None and base else "—",
+                "—",
+                "no target",
+            )
+        )
+    drop = _accuracy_drop(student, teacher, fm)
     limit = targets.max_accuracy_drop_pts
     kpis.append(
         Kpi(
-            "Accuracy",
-            "accuracy",
+            fm.quality_label.capitalize(),
+            fm.quality,
             "%",
-            _value_text(teacher, "accuracy"),
-            _value_text(student, "accuracy"),
+            _value_text(teacher, fm.quality),
+            _value_text(student, fm.quality),
             "—" if drop is None else f"{-drop:+.2f} pts",
             "—" if limit is None else f"drop ≤ {limit:g} pts",
             "no target" if limit is None else "not measured" if drop is None else "pass" if drop <= limit else "fail",
@@ -163,8 +181,8 @@ def scorecard(group: Group, variant: str, targets: SlaTargets | None) -> Scoreca
     )
     kpis.append(
         _reduction_kpi(
-            "Energy per 1 000 queries",
-            "energy_per_1k_queries_j",
+            fm.energy_label.capitalize(),
+            fm.energy,
             "J",
             teacher,
             student,
@@ -174,8 +192,8 @@ def scorecard(group: Group, variant: str, targets: SlaTargets | None) -> Scoreca
     )
     kpis.append(
         _reduction_kpi(
-            "CO2e per 1 M inferences",
-            "co2e_per_1m_inferences_g",
+            fm.co2e_label,
+            fm.co2e,
             "g",
             teacher,
             student,
@@ -196,7 +214,7 @@ def scorecard(group: Group, variant: str, targets: SlaTargets | None) -> Scoreca
             "pass" if same else "fail",
         )
     )
-    kpis.append(_readiness(student, targets))
+    kpis.append(_readiness(student, targets, fm))
     statuses = [k.status for k in kpis if k.status != "no target"]
     overall = (
         "no targets"
@@ -210,19 +228,21 @@ def scorecard(group: Group, variant: str, targets: SlaTargets | None) -> Scoreca
     return Scorecard(variant, tuple(kpis), overall)
 
 
-def _readiness(student: Candidate, targets: SlaTargets) -> Kpi:
+def _readiness(student: Candidate, targets: SlaTargets, fm: FamilyMetrics = CLASSIFIER_METRICS) -> Kpi:
     """Deployment readiness: nothing failed, no non-finite outputs, and fidelity to the teacher within targets."""
     problems: list[str] = []
     unknown: list[str] = []
     failed = [m for m, x in student.metrics.items() if x.status != "ok"]
     if failed:
         problems.append(f"failed: {', '.join(sorted(failed))}")
-    nonfinite = student.value("nonfinite_rate")
-    if nonfinite is None:
-        unknown.append("non-finite outputs not measured")
-    elif nonfinite > 0:
-        problems.append(f"{nonfinite:.2f} % non-finite outputs")
-    checks = ["no failures", "no non-finite outputs"]
+    checks = ["no failures"]
+    if fm.nonfinite is not None:
+        checks.append("no non-finite outputs")
+        nonfinite = student.value(fm.nonfinite)
+        if nonfinite is None:
+            unknown.append("non-finite outputs not measured")
+        elif nonfinite > 0:
+            problems.append(f"{nonfinite:.2f} % non-finite outputs")
     if targets.min_prediction_agreement_pct is not None:
         checks.append(f"agreement ≥ {targets.min_prediction_agreement_pct:g} %")
         agreement = student.value("prediction_agreement")
@@ -243,6 +263,8 @@ def _readiness(student: Candidate, targets: SlaTargets) -> Kpi:
     return Kpi("Deployment readiness", None, "", "baseline", text, "—", ", ".join(checks), status)
 
 
-def scorecards(group: Group, targets: SlaTargets | None) -> list[Scorecard]:
+def scorecards(
+    group: Group, targets: SlaTargets | None, metrics: FamilyMetrics = CLASSIFIER_METRICS
+) -> list[Scorecard]:
     """scorecard() of every student of a group (every candidate but the teacher), in the group's order."""
-    return [scorecard(group, c.variant, targets) for c in group.candidates if c.variant != TEACHER]
+    return [scorecard(group, c.variant, targets, metrics) for c in group.candidates if c.variant != TEACHER]

@@ -12,16 +12,16 @@ def usable_value(row: Mapping[str, Any] | None) -> float | None:
     return row["value"] if row is not None and row["status"] == "ok" else None
 
 
-def rank_key(value: float | None, variant: str) -> tuple:
-    """Sort key: highest value first, then the name; unranked (not measured, failed, NaN) rows last, by name, so
-    they are shown but never ranked.
+def rank_key(value: float | None, variant: str, maximize: bool = True) -> tuple:
+    """Sort key: highest value first (lowest when not `maximize`: perplexity), then the name; unranked (not
+    measured, failed, NaN) rows last, by name, so they are shown but never ranked.
 
     >>> sorted(["b", "nan", "a", "none"], key=lambda v: rank_key({"a": 1.0, "b": 2.0, "nan": math.nan}.get(v), v))
     ['b', 'a', 'nan', 'none']
     """
     if value is None or not math.isfinite(value):
         return (1, 0.0, variant)
-    return (0, -value, variant)
+    return (0, -value if maximize else value, variant)
 
 
 class Standing(NamedTuple):
@@ -34,8 +34,9 @@ class Standing(NamedTuple):
     tie: bool
 
 
-def standings(rows: Mapping[str, Mapping[str, Any] | None]) -> list[Standing]:
-    """Variants ordered by their row's value (rank_key), each flagged when its CI overlaps the previous ranked one's.
+def standings(rows: Mapping[str, Mapping[str, Any] | None], maximize: bool = True) -> list[Standing]:
+    """Variants ordered by their row's value (rank_key; lowest first when not `maximize`), each flagged when its CI
+    overlaps the previous ranked one's.
 
     MTEB's point: adjacent ranks whose intervals overlap are not distinguishable.
 
@@ -51,7 +52,7 @@ def standings(rows: Mapping[str, Mapping[str, Any] | None]) -> list[Standing]:
     values = {variant: usable_value(row) for variant, row in rows.items()}
     out: list[Standing] = []
     previous: Mapping[str, Any] | None = None
-    for position, variant in enumerate(sorted(values, key=lambda v: rank_key(values[v], v)), start=1):
+    for position, variant in enumerate(sorted(values, key=lambda v: rank_key(values[v], v, maximize)), start=1):
         row = rows[variant]
         value = values[variant]
         ranked = value is not None and math.isfinite(value)

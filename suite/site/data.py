@@ -18,12 +18,16 @@ import pyarrow as pa
 from suite.errors import SuiteInputError
 from suite.rank import (
     SYSTEM_TASK,
+    FamilyMetrics,
     Group,
+    Objective,
     ParetoResult,
     Recommendation,
     Scorecard,
     SlaTargets,
     build_groups,
+    family_metrics,
+    mean_rows,
     paretos,
     rank_key,
     recommendations,
@@ -204,6 +208,8 @@ class SiteData:
     sla: SlaTargets | None
     resolved: Mapping[str, Any] | None
     lineage: dict[str, tuple[str, str]] = field(default_factory=dict)  # variant -> (method, parent)
+    rank_metrics: FamilyMetrics = field(default_factory=lambda: family_metrics("classifier"))
+    directions: dict[str, bool] = field(default_factory=dict)  # metric -> higher is better (from the rows)
     # Built once and shared by the pages that show them: id(row) -> Texts (see `texts`), provenance blocks (see
     # _provenance), ...
     texts_by_row: dict[int, Texts] = field(default_factory=dict, repr=False)
@@ -211,6 +217,18 @@ class SiteData:
     # ... and what a number's line on a variant page shares with other variants' (see _all_metrics).
     metric_row_parts: dict[tuple[str, str, str, str], RowParts] = field(default_factory=dict, repr=False)
     escaped_measurements: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def family(self) -> str:
+        return self.schema.family
+
+    def ranking_metric(self, task: str, version: str) -> str:
+        """The metric a task version's page ranks by (_ranking_metric)."""
+        return _ranking_metric(self.schema, self.metrics_by_tv.get((task, version), set()))
+
+    def maximize(self, metric: str) -> bool:
+        """Whether higher is better, as the rows say (higher when they do not)."""
+        return self.directions.get(metric, True)
 
     def main_groups(self) -> list[Group]:
         return [g for g in self.groups if g.task == self.schema.main_task and g.task_version == self.main_version]
@@ -243,6 +261,15 @@ class SiteData:
         return children
 
 
+def _ranking_metric(schema: LeaderboardSchema, present: set[str]) -> str:
+    """The metric a task version is ranked by: the main metric where it has it, else the first of columns.task that
+    it has, else the first metric the schema does not describe ('' when it has none)."""
+    if schema.main_metric in present:
+        return schema.main_metric
+    listed = [m for m in schema.task_columns if m in present]
+    return (listed or sorted(m for m in present if m not in schema.metrics) or [""])[0]
+
+
 def _collect(
     records: list[dict[str, Any]],
     schema: LeaderboardSchema,
@@ -252,6 +279,10 @@ def _collect(
     resamples: int,
     seed: int,
 ) -> SiteData:
+    if schema.mean_of:
+        # The main metric as the mean of several tasks' rows (llm: piqa and blimp accuracy): shown, ranked and
+        # recommended like a measured row, and its measurement text says it is derived.
+        records = records + mean_rows(records, schema.mean_of, schema.main_task, schema.main_metric)
     _check_units(records, schema, source)
     index = _index_rows(records, source)
     by_variant: dict[str, list[dict[str, Any]]] = {}
@@ -269,9 +300,26 @@ def _collect(
         variant: usable_value(index.get((variant, schema.main_task, main_version or "", schema.main_metric)))
         for variant in by_variant
     }
+    directions: dict[str, bool] = {}
+    for record in records:
+        if record["higher_is_better"] is not None:
+            directions.setdefault(record["metric"], bool(record["higher_is_better"]))
+    main_maximize = directions.get(schema.main_metric, True)
     ordered = [v for v in by_variant if v == TEACHER]
-    ordered += sorted((v for v in by_variant if v != TEACHER), key=lambda v: rank_key(main_values[v], v))
+    ordered += sorted((v for v in by_variant if v != TEACHER), key=lambda v: rank_key(main_values[v], v, main_maximize))
     groups = build_groups(records)
+    fm = family_metrics(schema.family)
+
+    def objectives(group: Group) -> tuple[Objective, ...]:
+        # Each task version is ranked on its own quality metric (the llm's piqa on acc, wikitext2 on perplexity),
+        # with the family's speed and size axes.
+        # The classifier's groups keep accuracy (a task without it is left unranked, saying so).
+        present = metrics_by_tv.get((group.task, group.task_version), set())
+        quality = fm.quality if schema.family == "classifier" else _ranking_metric(schema, present) or fm.quality
+        if quality == fm.quality:
+            return fm.objectives
+        return (Objective(quality, directions.get(quality, True), True), *fm.objectives[1:])
+
     taken: set[str] = set()
     variant_pages = {v: f"variants/{slug(v, taken)}.html" for v in ordered}
     taken = set()
@@ -288,12 +336,14 @@ def _collect(
         main_version,
         metrics_by_tv,
         groups,
-        paretos(groups, resamples, seed, adaptive=True),
+        paretos(groups, resamples, seed, adaptive=True, objectives=objectives),
         variant_pages,
         task_pages,
         sla,
         resolved,
         lineage,
+        fm,
+        directions,
     )
 
 
@@ -341,6 +391,7 @@ def main_recommendations(data: SiteData) -> dict[tuple[str, str], dict[tuple[str
             data.schema.tolerances,
             sla.max_latency_p99_ms if sla else None,
             sla.max_peak_rss_mb if sla else None,
+            data.rank_metrics,
         )
         for group in data.main_groups()
     }
@@ -348,4 +399,4 @@ def main_recommendations(data: SiteData) -> dict[tuple[str, str], dict[tuple[str
 
 def main_scorecards(data: SiteData) -> dict[tuple[str, str], list[Scorecard]]:
     """The main task's scorecards, per machine: every student against the SLA targets."""
-    return {(g.task_version, g.hardware): scorecards(g, data.sla) for g in data.main_groups()}
+    return {(g.task_version, g.hardware): scorecards(g, data.sla, data.rank_metrics) for g in data.main_groups()}

@@ -73,7 +73,7 @@ def _columns(data: SiteData) -> tuple[list[tuple[str, str, Column]], list[dict[s
             fmt = schema.metrics.get(name)
             if fmt is None:
                 header = f"{name} ({', '.join(units[name])})" if units.get(name) else name
-                column = Column(name, header, "not described in leaderboard/schema.yaml", label, css, filter_task)
+                column = Column(name, header, f"not described in {schema.file_label}", label, css, filter_task)
             else:
                 column = Column(name, fmt.header, fmt.description, label, css, filter_task)
                 if fmt.spread:
@@ -373,6 +373,23 @@ def _lineage_chain(data: SiteData, variant: str) -> list[dict[str, str]]:
     return list(reversed(chain))
 
 
+def _teacher_source(data: SiteData) -> str:
+    """Where the teacher's weights come from, as the resolved config says ('' without one)."""
+    teacher = ((data.resolved or {}).get("config") or {}).get("teacher")
+    source = teacher.get("source") if isinstance(teacher, Mapping) else None
+    if not isinstance(source, Mapping):
+        return ""
+    parts = [f"{key} {source[key]}" for key in ("kind", "package", "id", "revision", "path", "file") if source.get(key)]
+    if source.get("sha256"):
+        parts.append(f"sha256 {str(source['sha256'])[:12]}…")
+    return "source: " + ", ".join(parts) if parts else ""
+
+
+def _teacher_context(data: SiteData) -> dict[str, str]:
+    """What the family's teacher is (its display schema's label) and where its weights come from."""
+    return {"label": data.schema.teacher_label, "source": _teacher_source(data)}
+
+
 def _fmt_value(data: SiteData, metric: str, value: float | None) -> str:
     if value is None:
         return EM_DASH
@@ -466,6 +483,9 @@ def _index_context(
     return {
         "title": schema.title,
         "description": schema.description,
+        "teacher": _teacher_context(data),
+        "schema_file": schema.file_label,
+        "energy_label": data.rank_metrics.energy_label,
         "main_metric": f"{main_fmt.display_name} on {main_label}",
         "main_missing": data.main_version is None and bool(data.records),
         "main_task": schema.task_label(schema.main_task),
@@ -563,6 +583,7 @@ def _variant_context(
     return {
         "title": f"{variant} · {data.schema.title}",
         "variant": variant,
+        "teacher": _teacher_context(data) if variant == TEACHER else None,
         "method": method,
         "parent": parent,
         "lineage": _lineage_chain(data, variant),
@@ -588,14 +609,17 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
     present = data.metrics_by_tv.get((task, version), set())
     names = [m for m in schema.task_columns if m in present] + sorted(m for m in present if m not in schema.metrics)
     headers = [schema.metrics[m].header if m in schema.metrics else m for m in names]
-    main_metric = schema.main_metric if schema.main_metric in present else (names[0] if names else "")
+    main_metric = data.ranking_metric(task, version)
+    maximize = data.maximize(main_metric)
     displays = [_display(data, m) for m in names]
     index = data.index
     rankings = []
     for group in (g for g in data.groups if g.task == task and g.task_version == version):
         result = data.pareto_of(group)
         # Adjacent ranks whose intervals overlap are not distinguishable (suite.rank.standings): each line says so.
-        places = standings({c.variant: index.get((c.variant, task, version, main_metric)) for c in group.candidates})
+        places = standings(
+            {c.variant: index.get((c.variant, task, version, main_metric)) for c in group.candidates}, maximize
+        )
         ties = sum(place.tie for place in places)
         rows = [
             {
@@ -633,6 +657,7 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
         "data_sha256": _distinct(r["data_sha256"] for r in task_records),
         "measurements": _distinct(r["measurement"] for r in task_records if r["metric"] == main_metric)[:3],
         "main_metric": schema.metrics[main_metric].display_name if main_metric in schema.metrics else main_metric,
+        "order": "highest first" if maximize else "lowest first",
         "headers": headers,
         "rankings": rankings,
         "other_versions": [
@@ -680,6 +705,9 @@ def _recommendations_page(
         "priorities": PRIORITIES,
         "tolerances": [f"{t:g}" for t in schema.tolerances],
         "sla": _sla_context(sla),
+        "energy_label": data.rank_metrics.energy_label,
+        "quality_label": data.rank_metrics.quality_label,
+        "latency_label": data.rank_metrics.tail_latency_label,
     }
 
 

@@ -49,9 +49,18 @@ class LeaderboardSchema:
     other_task_columns: tuple[str, ...] = ()
     tolerances: tuple[float, ...] = (0.5, 1.0, 2.0)
     labels: Mapping[str, str] = field(default_factory=dict)
+    family: str = "classifier"  # the model family whose rows (results' `family`) this schema displays
+    section: str = ""  # the family's name in the navigation between families' sections
+    teacher_label: str = ""  # what the teacher is, printed beside its name (e.g. dequantised GGUF weights)
+    mean_of: tuple[tuple[str, str], ...] = ()  # the main metric as the mean of these (task, metric) rows
 
     def task_label(self, task: str) -> str:
         return self.task_names.get(task, task)
+
+    @property
+    def file_label(self) -> str:
+        """The file as the pages name it: leaderboard/schema.yaml."""
+        return f"{self.path.parent.name}/{self.path.name}" if self.path.parent.name else self.path.name
 
 
 def load_schema(schema_path: Path) -> LeaderboardSchema:
@@ -125,4 +134,8 @@ def load_schema(schema_path: Path) -> LeaderboardSchema:
         other_task_columns=column_lists["other_tasks"],
         tolerances=tuple(float(t) for t in tolerances),
         labels={str(k): str(v) for k, v in raw["labels"].items()},
+        family=str(raw.get("family") or "classifier"),
+        section=str(raw["site"].get("section") or raw.get("family") or "classifier"),
+        teacher_label=str((raw.get("teacher") or {}).get("label") or ""),
+        mean_of=tuple((str(p["task"]), str(p["metric"])) for p in main.get("mean_of") or ()),
     )
