@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from suite.metrics import accuracy, paired_bootstrap_diff
-from suite.specs import SuiteConfig
+from suite.metrics import accuracy, bootstrap, paired_bootstrap_diff
+from suite.results import Row
+from suite.specs import EvaluateSpec, SuiteConfig, TaskSpec
 
 # MLPerf's closed-division accuracy targets: a compressed model must keep 99 % (or 99.9 %) of the reference's.
 BADGES = {"mlperf_99": 99.0, "mlperf_99_9": 99.9}
@@ -232,3 +235,167 @@ def teacher_relative(
         value = sign * (s_value - t_value) if None not in (s_value, t_value) else float("nan")
         out.append(derive(row, f"{delta_name}@{slice_name}", value, unit, higher, how, **extra))
     return out
+
+
+# --- the llm track: lm_eval prediction tables (suite/tasks/lm_eval.py) against the teacher's -------------------------
+
+
+def _lm_columns(table: pa.Table) -> dict[str, Any]:
+    """The columns of an lm_eval prediction table (pyarrow) that the teacher-relative figures use, in idx order."""
+    table = table.sort_by("idx")
+    logits = table["logits"].to_pylist()
+    probs = table["probs"].to_pylist()
+    return {
+        "variant": table["variant"][0].as_py() if table.num_rows else "",
+        "label": table["label"].to_numpy(),
+        "pred": table["pred"].to_numpy(),
+        "logits": logits,
+        "probs": np.array(probs, dtype=np.float64) if probs and all(len(p) == len(probs[0]) for p in probs) else None,
+        "slice": table["slice"].to_pylist(),
+        "meta": [json.loads(m) if m else {} for m in table["meta"].to_pylist()],
+    }
+
+
+def flip_counts(labels: np.ndarray, teacher_pred: np.ndarray, student_pred: np.ndarray) -> tuple[int, int]:
+    """(correct → wrong, wrong → correct): instances the teacher gets right and the student wrong, and the reverse
+    (Dutta et al., NeurIPS 2024: accuracy can hide flips that cancel out).
+
+    >>> flip_counts(np.array([0, 1, 1, 0]), np.array([0, 1, 0, 1]), np.array([1, 1, 1, 1]))
+    (1, 1)
+    """
+    t_ok, s_ok = np.asarray(teacher_pred) == labels, np.asarray(student_pred) == labels
+    return int(np.sum(t_ok & ~s_ok)), int(np.sum(~t_ok & s_ok))
+
+
+def word_perplexity_ratio(teacher_ll: np.ndarray, student_ll: np.ndarray, words: np.ndarray) -> float:
+    """Student word perplexity / teacher word perplexity on the same documents: exp((Σll_t − Σll_s) / Σwords).
+
+    >>> round(word_perplexity_ratio(np.array([-10.0]), np.array([-12.0]), np.array([2])), 4)  # exp(1)
+    2.7183
+    """
+    return math.exp((float(np.sum(teacher_ll)) - float(np.sum(student_ll))) / float(np.sum(words)))
+
+
+def lm_teacher_relative(
+    task: TaskSpec, teacher_table: pa.Table, student_table: pa.Table, spec: EvaluateSpec, seed: int
+) -> list[Row]:
+    """Rows comparing a student with the teacher on one lm_eval task, from both prediction tables (same instances).
+
+    Multiple choice: flips_correct_to_wrong and flips_wrong_to_correct (% of instances), agreement (%),
+    kl_teacher_student (mean KL(teacher ‖ student) of the choice distributions, nats), acc_drop_pts (teacher acc −
+    student acc, paired bootstrap CI). Rolling log-likelihood: perplexity_ratio (student / teacher word perplexity,
+    paired bootstrap CI over documents). Generation: greedy_match_pct (% of prompts whose first 32 generated tokens
+    equal the teacher's).
+    """
+    t, s = _lm_columns(teacher_table), _lm_columns(student_table)
+    n = len(t["label"])
+    if n != len(s["label"]) or not np.array_equal(t["label"], s["label"]) or t["slice"] != s["slice"]:
+        raise ValueError(f"task '{task.name}': the student and the teacher were evaluated on different instances")
+    resamples, confidence = spec.bootstrap_resamples, spec.confidence
+    boot = {"resamples": resamples, "confidence": confidence, "seed": seed}
+    paired = f"paired bootstrap CI ({resamples} resamples, seed {seed})"
+
+    def row(metric: str, value: float, unit: str, higher: bool | None, how: str, **extra: Any) -> Row:
+        return Row(
+            variant=s["variant"],
+            task=task.name,
+            task_version=task.version,
+            metric=metric,
+            value=value,
+            unit=unit,
+            higher_is_better=higher,
+            n=extra.pop("n", n),
+            measurement=f"{how}; student against the teacher on the same {n} instances",
+            **extra,
+        )
+
+    if n and all("response" in m for m in s["meta"]):  # generate_until
+        same = np.array(
+            [a["first_32_tokens"] == b["first_32_tokens"] for a, b in zip(t["meta"], s["meta"], strict=True)],
+            dtype=np.float64,
+        )
+        low, high = bootstrap(lambda i: float(same[i].mean()), n, **boot)
+        return [
+            row(
+                "greedy_match_pct",
+                100 * float(same.mean()),
+                "%",
+                True,
+                f"share of prompts whose first 32 greedy tokens equal the teacher's ({int(same.sum())} of {n}); "
+                f"percentile bootstrap CI ({resamples} resamples, seed {seed})",
+                ci_low=100 * low,
+                ci_high=100 * high,
+            )
+        ]
+    if n and all("words" in m for m in s["meta"]):  # loglikelihood_rolling
+        t_ll = np.array([x[0] for x in t["logits"]], dtype=np.float64)
+        s_ll = np.array([x[0] for x in s["logits"]], dtype=np.float64)
+        words = np.array([m["words"] for m in t["meta"]], dtype=np.float64)
+        low, high = bootstrap(lambda i: word_perplexity_ratio(t_ll[i], s_ll[i], words[i]), n, **boot)
+        return [
+            row(
+                "perplexity_ratio",
+                word_perplexity_ratio(t_ll, s_ll, words),
+                "x",
+                False,
+                f"student word perplexity / teacher word perplexity over {int(words.sum())} words of {n} "
+                f"documents; {paired} over documents",
+                ci_low=low,
+                ci_high=high,
+            )
+        ]
+    labels, t_pred, s_pred = t["label"], t["pred"], s["pred"]
+    c2w, w2c = flip_counts(labels, t_pred, s_pred)
+    rows = [
+        row(
+            "flips_correct_to_wrong",
+            100 * c2w / n if n else float("nan"),
+            "%",
+            False,
+            f"instances the teacher gets right and the student wrong: {c2w} of {n} (Dutta et al., NeurIPS 2024)",
+        ),
+        row(
+            "flips_wrong_to_correct",
+            100 * w2c / n if n else float("nan"),
+            "%",
+            None,
+            f"instances the teacher gets wrong and the student right: {w2c} of {n} (Dutta et al., NeurIPS 2024)",
+        ),
+        row(
+            "agreement",
+            100 * agreement(t_pred, s_pred),
+            "%",
+            True,
+            "share of instances where the student picks the teacher's choice",
+        ),
+    ]
+    kl = (
+        kl_divergence(t["probs"], s["probs"])
+        if n and t["probs"] is not None and s["probs"] is not None
+        else np.array([])
+    )
+    finite_kl = kl[np.isfinite(kl)]
+    rows.append(
+        row(
+            "kl_teacher_student",
+            float(finite_kl.mean()) if len(finite_kl) else float("nan"),
+            "nats",
+            False,
+            f"mean KL(teacher ‖ student) of the softmax over the choices' log-likelihoods, {len(finite_kl)} "
+            f"instances with finite probabilities (student probabilities floored at {KL_FLOOR})",
+            n=len(finite_kl),
+        )
+    )
+    low, high = paired_bootstrap_diff(accuracy, labels, t_pred, s_pred, **boot)
+    rows.append(
+        row(
+            "acc_drop_pts",
+            100 * (accuracy(labels, t_pred) - accuracy(labels, s_pred)) if n else float("nan"),
+            "points",
+            False,
+            f"teacher acc − student acc in points (over instances); {paired}",
+            ci_low=100 * low,
+            ci_high=100 * high,
+        )
+    )
+    return rows
