@@ -1,29 +1,46 @@
-"""System measurements of one variant: latency, throughput, memory, FLOPs, energy, size, parameters, sparsity."""
+"""System measurements of one variant: latency, throughput, memory, FLOPs, energy, size, parameters, sparsity; for a
+causal LM, per-token serving latency (TTFT, TPOT) in place of the classifier's per-query timers."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from suite.families import FAMILIES
+from suite.families.llm import CausalLM
 from suite.models import Classifier, weights_size_bytes
 from suite.results import Row
-from suite.specs import EnergySpec, LatencySpec, SuiteConfig, ThroughputSpec
+from suite.specs import DecodeSpec, EnergySpec, LatencySpec, SuiteConfig, ThroughputSpec
+from suite.trackers.decode import (
+    forward_convention,
+    greedy_decode,
+    ids_digest,
+    measure_decode,
+    measure_ttft,
+    prompt_windows,
+)
 from suite.trackers.energy import measure_energy
-from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, measure_latency, timer_overhead_ns
+from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, LatencyResult, measure_latency, timer_overhead_ns
 from suite.trackers.memory import peak_rss_in_subprocess
 from suite.trackers.throughput import length_bucketed, measure_throughput
 
 MIB = float(1 << 20)
+PROMPTS_PER_LENGTH = 8  # distinct prompt windows per prompt length, cycled over the timed runs
+PERCENTILE_STATS = ("p50", "p90", "p99", "mean")  # of TTFT and TPOT, from suite.trackers.latency's summary
+
+Step = tuple[tuple[tuple[str, str], ...], Callable[[], list[Row]]]  # (metrics recorded as failed if it raises, step)
 
 
-def size_rows(variant: str, directory: Path, model: Classifier) -> list[Row]:
+def size_rows(variant: str, directory: Path, model: Classifier | CausalLM) -> list[Row]:
+    """Weights on disk and in memory, parameter counts and sparsity (both interfaces have `weight_stats`)."""
     stats = model.weight_stats()
     return [
         Row(
@@ -213,16 +230,41 @@ def flops_rows(
 def memory_rows(
     variant: str, model_dir: Path, texts: list[str], batch_size: int, max_length: int, threads: int, device: str = "cpu"
 ) -> list[Row]:
-    """Peak RSS of a fresh interpreter that loads the variant and predicts the task's inputs."""
-    with tempfile.TemporaryDirectory() as tmp:
-        texts_file = Path(tmp) / "texts.json"
-        texts_file.write_text(json.dumps(texts))
-        probe = peak_rss_in_subprocess(model_dir, texts_file, batch_size, max_length, threads, device)
+    """Peak RSS of a fresh interpreter that loads the variant and predicts the task inputs."""
+    probe = _probe(model_dir, texts, batch_size, max_length, threads, device)
     how = (
         f"VmHWM (peak RSS) of a fresh process that loads the artefact and predicts {len(texts)} task inputs at batch "
         f"{batch_size}; the process with torch, transformers and onnxruntime imported but no model used "
         f"{probe['baseline_rss_mb']:.0f} MiB"
     )
+    return _memory_rows(variant, probe, how)
+
+
+def decode_memory_rows(
+    variant: str, model_dir: Path, prompt: Sequence[int], new_tokens: int, threads: int, device: str = "cpu"
+) -> list[Row]:
+    """Peak RSS of a fresh interpreter that loads the causal LM and generates `new_tokens` greedy tokens after
+    `prompt` (weights, KV cache and the prefill's activations)."""
+    workload = {"prompt_ids": list(prompt), "new_tokens": new_tokens}
+    probe = _probe(model_dir, workload, 1, len(prompt) + new_tokens, threads, device)
+    how = (
+        f"VmHWM (peak RSS) of a fresh process that loads the artefact and generates {new_tokens} greedy tokens "
+        f"(KV cache, EOS ignored) after a {len(prompt)}-token prompt at batch 1, torch threads {threads}; the process "
+        f"with torch, transformers and onnxruntime imported but no model used {probe['baseline_rss_mb']:.0f} MiB"
+    )
+    return _memory_rows(variant, probe, how)
+
+
+def _probe(
+    model_dir: Path, workload: Any, batch_size: int, max_length: int, threads: int, device: str
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs_file = Path(tmp) / "inputs.json"
+        inputs_file.write_text(json.dumps(workload))
+        return peak_rss_in_subprocess(model_dir, inputs_file, batch_size, max_length, threads, device)
+
+
+def _memory_rows(variant: str, probe: dict[str, Any], how: str) -> list[Row]:
     rows = [
         Row(variant, "peak_rss_mb", probe["peak_rss_mb"], "MiB", False, measurement=how),
         Row(
@@ -282,26 +324,224 @@ def energy_rows(variant: str, model: Classifier, queries: list[Any], spec: Energ
     ]
 
 
+# --- causal LMs: per-token serving latency ----------------------------------------------------------------------
+
+
+def prompt_corpus(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """The reference task's texts as one token stream: each text and a newline, no special tokens, in data order."""
+    encoded = tokenizer([t + "\n" for t in texts], add_special_tokens=False)["input_ids"]
+    return [int(t) for ids in encoded for t in ids]
+
+
+def per_token_metrics(spec: DecodeSpec) -> tuple[tuple[str, str], ...]:
+    """(name, unit) of every per_token row, in the order they are written."""
+    rows: list[tuple[str, str]] = []
+    for length in spec.prompt_lengths:
+        rows += [(f"ttft_{stat}_ms_{length}", "ms") for stat in PERCENTILE_STATS]
+        rows.append((f"prefill_tokens_per_s_{length}", "tokens/s"))
+    rows += [(f"tpot_{stat}_ms", "ms") for stat in PERCENTILE_STATS]
+    rows.append(("decode_tokens_per_s", "tokens/s"))
+    return tuple(rows)
+
+
+def _percentile_rows(
+    variant: str, names: dict[str, str], result: LatencyResult, confidence: float, how: str, n: int
+) -> list[Row]:
+    """p50/p90/p99/mean rows under `names` (stat -> metric); p90 and p99 carry their order-statistic upper bounds
+    in the measurement text."""
+    summary = result.summary(confidence)
+    rows = []
+    for stat, metric in names.items():
+        text = f"{how}; {stat} of {n} samples"
+        if stat in ("p50", "p90", "p99"):
+            text += " (linear interpolation)"
+        if stat in ("p90", "p99"):
+            text += (
+                f"; {round(confidence * 100)} % upper confidence bound from order statistics "
+                f"{summary[f'latency_{stat}_upper_ms']:.4g} ms (inf: too few samples for the bound)"
+            )
+        rows.append(Row(variant, metric, summary[f"latency_{stat}_ms"], "ms", False, n=n, measurement=text))
+    return rows
+
+
+def _spread(result: LatencyResult, overhead_ms: float) -> str:
+    summary = result.summary()
+    p50 = summary["latency_p50_ms"]
+    iqr_ratio = summary["latency_iqr_ms"] / p50 if p50 else float("nan")
+    return (
+        f"IQR / median {iqr_ratio:.3f}{' (UNSTABLE' if result.unstable else ' (stable'}: flagged above "
+        f"{UNSTABLE_IQR_OVER_MEDIAN}); timer overhead {overhead_ms * 1e3:.2f} us = "
+        f"{100 * overhead_ms / p50 if p50 else float('nan'):.3f} % of p50"
+    )
+
+
+def per_token_rows(
+    variant: str,
+    model: CausalLM,
+    prompts: dict[int, list[list[int]]],
+    spec: DecodeSpec,
+    threads: int,
+    seed: int,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> list[Row]:
+    """TTFT and prefill tokens/s at each prompt length; TPOT and decode tokens/s over a greedy decode of
+    `spec.new_tokens` tokens after a prompt of the first length."""
+    module = model.callable
+    convention = forward_convention(module)
+    sync = model.synchronize()
+    overhead_ms = timer_overhead_ns() / 1e6
+    timing = "time.perf_counter_ns" + (", torch.cuda.synchronize before each stop" if sync else "")
+    minimums = (
+        f"{spec.warmup_runs} warm-up runs, then until >= {spec.min_runs} runs and >= {spec.min_seconds} s; "
+        f"{timing}; torch threads {threads}; device {model.device}"
+    )
+    rows: list[Row] = []
+    with model.inference():
+        for length, windows in prompts.items():
+            result = measure_ttft(
+                module,
+                windows,
+                warmup_runs=spec.warmup_runs,
+                min_runs=spec.min_runs,
+                min_seconds=spec.min_seconds,
+                device=model.device,
+                convention=convention,
+                sync=sync,
+                clock=clock,
+            )
+            how = (
+                f"time to first token: prompt of exactly {length} tokens ({len(windows)} windows of the reference "
+                f"task's text, seed {seed}, ids sha256 {ids_digest(windows)}), one prefill forward with KV cache, "
+                f"{convention.describe()}, greedy argmax, token id copied to the host; {minimums}; {result.runs} runs "
+                f"in {result.wall_seconds:.2f} s; {_spread(result, overhead_ms)}"
+            )
+            names = {s: f"ttft_{s}_ms_{length}" for s in PERCENTILE_STATS}
+            rows += _percentile_rows(variant, names, result, spec.confidence, how, result.runs)
+            rows.append(
+                Row(
+                    variant,
+                    f"prefill_tokens_per_s_{length}",
+                    float(np.mean(length / (result.samples_ms / 1e3))),
+                    "tokens/s",
+                    True,
+                    n=result.runs,
+                    measurement=f"{how}; {length} / TTFT per run, mean over runs",
+                )
+            )
+        length = spec.prompt_lengths[0]
+        windows = prompts[length]
+        decode = measure_decode(
+            module,
+            windows,
+            spec.new_tokens,
+            warmup_runs=spec.warmup_runs,
+            min_runs=spec.min_runs,
+            min_seconds=spec.min_seconds,
+            device=model.device,
+            convention=convention,
+            sync=sync,
+            clock=clock,
+        )
+    steps = spec.new_tokens - 1
+    tpot = decode.tpot
+    how = (
+        f"time per output token: greedy decode of exactly {spec.new_tokens} tokens (EOS ignored) with KV cache after "
+        f"a {length}-token prompt (ids sha256 {ids_digest(windows)}), the {steps} steps after the first token each "
+        f"timed (one cached forward, argmax, token id to the host); {minimums}; {decode.runs} runs in "
+        f"{decode.wall_seconds:.2f} s; samples pooled over runs and steps (steps of one run are not independent: the "
+        f"bounds are indicative); {_spread(tpot, overhead_ms)}"
+    )
+    names = {s: f"tpot_{s}_ms" for s in PERCENTILE_STATS}
+    rows += _percentile_rows(variant, names, tpot, spec.confidence, how, tpot.runs)
+    rows.append(
+        Row(
+            variant,
+            "decode_tokens_per_s",
+            decode.decode_tokens_per_s,
+            "tokens/s",
+            True,
+            n=decode.runs,
+            measurement=f"{how}; {steps} tokens after the first / the time of their steps, per run, mean over runs",
+        )
+    )
+    return rows
+
+
+def decode_energy_rows(
+    variant: str, model: CausalLM, prompts: list[list[int]], new_tokens: int, spec: EnergySpec
+) -> list[Row]:
+    """Energy and CO2e per generated token over repeated greedy decodes (prefill of each prompt included)."""
+    module = model.callable
+    convention = forward_convention(module)
+    with model.inference():
+        result = measure_energy(
+            lambda prompt: greedy_decode(module, prompt, new_tokens, device=model.device, convention=convention),
+            prompts,
+            seconds=spec.seconds,
+            country_iso_code=spec.country_iso_code,
+            measure_power_secs=spec.measure_power_secs,
+        )
+    tokens = result.queries * new_tokens
+    how = (
+        f"{result.method}; {result.queries} greedy decodes of {new_tokens} tokens (EOS ignored) after a "
+        f"{len(prompts[0])}-token prompt over {result.seconds:.1f} s = {tokens} generated tokens; the prompts' "
+        f"prefill is included and divided over the generated tokens"
+        + ("; an ESTIMATE, not a measurement" if result.estimate else "")
+    )
+    return [
+        Row(
+            variant,
+            "energy_per_1k_tokens_j",
+            1000.0 * result.energy_j / tokens,
+            "J",
+            False,
+            n=tokens,
+            measurement=how,
+            estimate=result.estimate,
+        ),
+        Row(
+            variant,
+            "co2e_per_1m_tokens_g",
+            1e6 * result.emissions_g / tokens,
+            "g",
+            False,
+            n=tokens,
+            measurement=f"{how}; the country's grid carbon intensity",
+            estimate=result.estimate,
+        ),
+    ]
+
+
+# --- the steps ----------------------------------------------------------------------------------------------------
+
+
 def _failed(variant: str, metrics: tuple[tuple[str, str], ...], exc: BaseException) -> list[Row]:
     reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return [Row(variant, m, math.nan, unit, False, status="failed", error=reason) for m, unit in metrics]
 
 
-def measure_variant(
-    cfg: SuiteConfig, variant: str, model_dir: Path, texts: list[str], peak: dict[str, Any]
-) -> list[Row]:
-    """The family's system measurements; each tracker that fails leaves 'failed' rows with its reason, the others go
-    on."""
-    from suite.artefacts import load_artefact
+def _load_failure_metrics(wanted: list[str], decode: DecodeSpec) -> tuple[tuple[str, str], ...]:
+    """The headline metrics recorded as failed when the artefact does not load (before its interface is known)."""
+    headline = {
+        "latency": ("latency_p50_ms", "ms"),
+        "per_token": (f"ttft_p50_ms_{decode.prompt_lengths[0]}", "ms"),
+        "size": ("size_mb", "MiB"),
+        "memory": ("peak_rss_mb", "MiB"),
+    }
+    return tuple(metric for name, metric in headline.items() if name in wanted)
 
-    try:
-        model, _ = load_artefact(model_dir, cfg.device)
-    except Exception as exc:  # a variant that cannot load is a result, not a crashed run
-        return _failed(variant, (("latency_p50_ms", "ms"), ("size_mb", "MiB"), ("peak_rss_mb", "MiB")), exc)
-    rows: list[Row] = []
+
+def _classifier_steps(
+    cfg: SuiteConfig,
+    variant: str,
+    model_dir: Path,
+    model: Classifier,
+    texts: list[str],
+    peak: dict[str, Any],
+    rows: list[Row],
+) -> dict[str, Step]:
     queries = latency_queries(model, texts, cfg.latency, cfg.evaluate.max_length, cfg.seed)
-    # name (suite.families.base.ALL_MEASUREMENTS) -> (the metrics recorded as failed if it raises, the step)
-    steps: dict[str, tuple[tuple[tuple[str, str], ...], Callable[[], list[Row]]]] = {
+    return {
         "size": ((("size_mb", "MiB"),), lambda: size_rows(variant, model_dir, model)),
         "latency": (
             (("latency_p50_ms", "ms"),),
@@ -326,7 +566,63 @@ def measure_variant(
             lambda: energy_rows(variant, model, queries, cfg.energy),
         ),
     }
-    wanted = [name for name in FAMILIES.get(cfg.family).MEASUREMENTS if name != "energy" or cfg.energy.enabled]
+
+
+def _causal_lm_steps(
+    cfg: SuiteConfig, variant: str, model_dir: Path, model: CausalLM, texts: list[str]
+) -> dict[str, Step]:
+    spec = cfg.decode
+    # Tokenised once, on first use, inside the steps that need it: a prompt length the task's text cannot fill fails
+    # per_token only, and memory and energy (first length) still run. The windows: the same ids for every variant.
+    corpus = functools.cache(lambda: prompt_corpus(model.tokenizer, texts))
+    windows = functools.cache(lambda length: prompt_windows(corpus(), length, PROMPTS_PER_LENGTH, cfg.seed))
+    first = spec.prompt_lengths[0]
+    return {
+        "size": ((("size_mb", "MiB"),), lambda: size_rows(variant, model_dir, model)),
+        "per_token": (
+            per_token_metrics(spec),
+            lambda: per_token_rows(
+                variant, model, {n: windows(n) for n in spec.prompt_lengths}, spec, cfg.threads, cfg.seed
+            ),
+        ),
+        "memory": (
+            (("peak_rss_mb", "MiB"),),
+            lambda: decode_memory_rows(variant, model_dir, windows(first)[0], spec.new_tokens, cfg.threads, cfg.device),
+        ),
+        "energy": (
+            (("energy_per_1k_tokens_j", "J"), ("co2e_per_1m_tokens_g", "g")),
+            lambda: decode_energy_rows(variant, model, windows(first), spec.new_tokens, cfg.energy),
+        ),
+    }
+
+
+def measure_variant(
+    cfg: SuiteConfig, variant: str, model_dir: Path, texts: list[str], peak: dict[str, Any]
+) -> list[Row]:
+    """The family's system measurements, run by the loaded model's interface (a Classifier's per-query timers, a
+    CausalLM's per-token ones); each tracker that fails leaves 'failed' rows with its reason, the others go on."""
+    from suite.artefacts import load_artefact
+
+    family = FAMILIES.get(cfg.family)
+    wanted = [name for name in family.MEASUREMENTS if name != "energy" or cfg.energy.enabled]
+    try:
+        model, _ = load_artefact(model_dir, cfg.device)
+    except Exception as exc:  # a variant that cannot load is a result, not a crashed run
+        return _failed(variant, _load_failure_metrics(wanted, cfg.decode), exc)
+    rows: list[Row] = []
+    # name (suite.families.base.ALL_MEASUREMENTS) -> (the metrics recorded as failed if it raises, the step)
+    if isinstance(model, CausalLM):
+        steps = _causal_lm_steps(cfg, variant, model_dir, model, texts)
+    elif isinstance(model, Classifier):
+        steps = _classifier_steps(cfg, variant, model_dir, model, texts, peak, rows)
+    else:
+        raise TypeError(f"{model_dir}: a {type(model).__name__} is neither a Classifier nor a CausalLM")
+    unknown = [name for name in wanted if name not in steps]
+    if unknown:
+        raise ValueError(
+            f"family '{cfg.family}' lists measurements {unknown} that a {type(model).__name__} has no step for "
+            f"(it has {sorted(steps)}): fix MEASUREMENTS in suite/families/{cfg.family}.py or add the step here"
+        )
     for name in wanted:
         failed_metrics, step = steps[name]
         try:
