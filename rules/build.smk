@@ -1,34 +1,34 @@
-# Build the teacher and every variant artefact (weights + variant.json with lineage, recipe and hashes).
+# Build each track's teacher and every variant artefact (weights + variant.json with lineage, recipe and hashes).
 
 
 rule build_teacher:
     output:
-        directory(f"results/models/{TEACHER}"),
+        directory("results/{track}/models/teacher"),
     params:
-        resolved=RESOLVED,
-        recipe=teacher_recipe(),
+        resolved=lambda wildcards: resolved_file(wildcards.track),
+        recipe=teacher_recipe,
     conda:
         "../envs/suite.yaml"
     log:
-        "results/logs/build/teacher.log",
-    threads: SUITE.threads
+        "results/logs/{track}/build/teacher.log",
+    threads: threads_of
     shell:
         "python -m suite build-teacher --resolved {params.resolved} --output {output} > {log} 2>&1"
 
 
 rule teacher_logits:
     input:
-        teacher=f"results/models/{TEACHER}",
+        teacher="results/{track}/models/teacher",
     output:
-        TEACHER_LOGITS,
+        "results/{track}/distill/teacher_logits.parquet",
     params:
-        resolved=RESOLVED,
-        recipe=distillation_recipe(),
+        resolved=lambda wildcards: resolved_file(wildcards.track),
+        recipe=distillation_recipe,
     conda:
         "../envs/suite.yaml"
     log:
-        "results/logs/build/teacher_logits.log",
-    threads: SUITE.threads
+        "results/logs/{track}/build/teacher_logits.log",
+    threads: threads_of
     shell:
         "python -m suite teacher-logits --resolved {params.resolved} --teacher {input.teacher} --output {output}"
         " > {log} 2>&1"
@@ -38,16 +38,16 @@ rule build_variant:
     input:
         unpack(variant_inputs),
     output:
-        directory("results/models/{student}"),
+        directory("results/{track}/models/{student}"),
     params:
-        resolved=RESOLVED,
+        resolved=lambda wildcards: resolved_file(wildcards.track),
         recipe=variant_recipe,
         logits=lambda wildcards, input: f"--teacher-logits {input.logits}" if "logits" in input.keys() else "",
     conda:
         "../envs/suite.yaml"
     log:
-        "results/logs/build/{student}.log",
-    threads: SUITE.threads
+        "results/logs/{track}/build/{student}.log",
+    threads: threads_of
     shell:
         "python -m suite build-variant --resolved {params.resolved} --variant {wildcards.student}"
         " --parent {input.parent} {params.logits} --output {output} > {log} 2>&1"

@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 from suite.compress import METHODS
 from suite.config import write_resolved
 from suite.errors import SuiteInputError
-from suite.plan import check_data, load
+from suite.plan import check_data, load_tracks
 from suite.specs import TEACHER
 
 # torch.compile's inductor cache lives with the results (not in /tmp), so deleting results/ really starts from nothing
@@ -21,59 +21,110 @@ envvars:
     "TORCHINDUCTOR_CACHE_DIR",
 
 
+# The run's tracks, one per model family (config/config.yaml lists their config files; a config without `tracks`
+# is one track itself). Each is built into results/<family>/.
 try:
-    SUITE = load(config, Path(workflow.basedir), label=", ".join(str(f) for f in workflow.configfiles))
-    check_data(SUITE)  # sha256, fields and labels of every split used, before any long job starts
+    TRACKS = load_tracks(config, Path(workflow.basedir), label=", ".join(str(f) for f in workflow.configfiles))
+    for _suite in TRACKS.values():
+        check_data(_suite)  # sha256, fields and labels of every split used, before any long job starts
 except SuiteInputError as exc:
     raise WorkflowError(str(exc)) from None
 
-# The validated config with its task definitions, read by every job (`suite … --resolved`).
-RESOLVED = "results/config.resolved.json"
-write_resolved(SUITE, Path(RESOLVED))
 
-VARIANTS = SUITE.variant_ids
-STUDENTS = [v.id for v in SUITE.variants]
-TASKS = [t.name for t in SUITE.tasks]
-SCHEMA_FILE = str(Path(workflow.basedir) / "leaderboard" / "schema.yaml")
+def resolved_file(track):
+    """The validated config of a track with its task definitions, read by every job (`suite … --resolved`)."""
+    return f"results/{track}/config.resolved.json"
+
+
+for _track, _suite in TRACKS.items():
+    write_resolved(_suite, Path(resolved_file(_track)))
+
+# The site's display schema of each family (leaderboard/schema.yaml: the classifier's); the first is the site's root.
+DISPLAY_SCHEMAS = {"classifier": "schema.yaml", "llm": "llm.schema.yaml"}
+SCHEMA_FILES = [str(Path(workflow.basedir) / "leaderboard" / DISPLAY_SCHEMAS[family]) for family in TRACKS]
 
 
 def _alternatives(names):
-    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+    return "|".join(re.escape(n) for n in sorted(set(names))) if names else "(?!)"
 
 
 wildcard_constraints:
-    variant=_alternatives(VARIANTS),
-    student=_alternatives(STUDENTS),
+    track=_alternatives(TRACKS),
+    variant=_alternatives([v for s in TRACKS.values() for v in s.variant_ids]),
+    student=_alternatives([v.id for s in TRACKS.values() for v in s.variants]),
 
 
-TEACHER_LOGITS = "results/distill/teacher_logits.parquet"
+def track_variants(track):
+    """(track, variant) of every variant of every track, for expand(zip)."""
+    return [(t, v) for t in (TRACKS if track is None else [track]) for v in TRACKS[t].variant_ids]
+
+
+def suite_of(wildcards):
+    return TRACKS[wildcards.track]
+
+
+def threads_of(wildcards):
+    return TRACKS[wildcards.track].threads
+
+
+def quality_threads_of(wildcards):
+    """Threads of a quality job (evaluate): a family may run them one thread each, two side by side."""
+    return TRACKS[wildcards.track].evaluate_threads
+
+
+def teacher_logits_file(track):
+    return f"results/{track}/distill/teacher_logits.parquet"
 
 
 def variant_inputs(wildcards):
     """The parent's artefact, and the teacher's logits for methods that distil from the teacher."""
-    spec = SUITE.variant(wildcards.student)
-    inputs = {"parent": f"results/models/{spec.parent}"}
+    spec = TRACKS[wildcards.track].variant(wildcards.student)
+    inputs = {"parent": f"results/{wildcards.track}/models/{spec.parent}"}
     if METHODS.get(spec.method).NEEDS_TEACHER_LOGITS:
-        inputs["logits"] = TEACHER_LOGITS
+        inputs["logits"] = teacher_logits_file(wildcards.track)
     return inputs
 
 
-def distillation_recipe():
-    return json.dumps(dataclasses.asdict(SUITE.distillation), sort_keys=True)
+def distillation_recipe(wildcards):
+    return json.dumps(dataclasses.asdict(TRACKS[wildcards.track].distillation), sort_keys=True)
 
 
 def variant_recipe(wildcards):
     """The student's own step, so that changing it re-runs exactly that variant (and what descends from it)."""
-    spec = SUITE.variant(wildcards.student)
+    spec = TRACKS[wildcards.track].variant(wildcards.student)
     return json.dumps({"method": spec.method, "params": spec.params}, sort_keys=True)
 
 
-def teacher_recipe():
-    raw = SUITE.raw["config"]
+def teacher_recipe(wildcards):
+    raw = TRACKS[wildcards.track].raw["config"]
     return json.dumps({"teacher": raw["teacher"], "seed": raw["seed"]}, sort_keys=True)
 
 
 def variant_task_definitions(wildcards):
     """The definitions of the tasks the variant runs: changing one re-runs the evaluations that include it."""
-    tasks = SUITE.variant_tasks(wildcards.variant)
-    return json.dumps({t: SUITE.raw["tasks"][t]["definition"] for t in tasks}, sort_keys=True)
+    suite = TRACKS[wildcards.track]
+    tasks = suite.variant_tasks(wildcards.variant)
+    return json.dumps({t: suite.raw["tasks"][t]["definition"] for t in tasks}, sort_keys=True)
+
+
+def measure_settings(wildcards):
+    raw = TRACKS[wildcards.track].raw["config"]
+    return json.dumps({k: raw[k] for k in ("latency", "throughput", "energy", "decode")}, sort_keys=True)
+
+
+def track_outputs(pattern):
+    """`pattern` (with {track} and {variant}) for every variant of every track."""
+    return [pattern.format(track=t, variant=v) for t, v in track_variants(None)]
+
+
+def track_files(pattern):
+    return [pattern.format(track=t) for t in TRACKS]
+
+
+def variant_files(pattern):
+    """An input function: `pattern` (with {variant}) for every variant of the wildcards' track."""
+
+    def files(wildcards):
+        return [pattern.format(track=wildcards.track, variant=v) for v in TRACKS[wildcards.track].variant_ids]
+
+    return files

@@ -3,18 +3,18 @@
 
 rule evaluate:
     input:
-        model="results/models/{variant}",
+        model="results/{track}/models/{variant}",
     output:
-        predictions="results/predictions/{variant}.parquet",
-        metrics="results/metrics/{variant}.parquet",
+        predictions="results/{track}/predictions/{variant}.parquet",
+        metrics="results/{track}/metrics/{variant}.parquet",
     params:
-        resolved=RESOLVED,
+        resolved=lambda wildcards: resolved_file(wildcards.track),
         tasks=variant_task_definitions,
     conda:
         "../envs/suite.yaml"
     log:
-        "results/logs/evaluate/{variant}.log",
-    threads: SUITE.threads
+        "results/logs/{track}/evaluate/{variant}.log",
+    threads: quality_threads_of
     shell:
         "python -m suite evaluate --resolved {params.resolved} --variant {wildcards.variant} --model {input.model}"
         " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"

@@ -1,17 +1,17 @@
-# System measurements. Every timing job takes the exclusive `bench_slot` resource (profiles/default), so no two
-# timings overlap, while builds and evaluations still run in parallel.
+# System measurements. Every timing job takes the exclusive `bench_slot` resource (profiles/default) and all the
+# track's threads, so no two timings overlap and nothing else runs beside one.
 
 
 rule probe_peak:
     output:
-        "results/hardware/peak.json",
+        "results/{track}/hardware/peak.json",
     params:
-        resolved=RESOLVED,
+        resolved=lambda wildcards: resolved_file(wildcards.track),
     conda:
         "../envs/suite.yaml"
     log:
-        "results/logs/measure/probe_peak.log",
-    threads: SUITE.threads
+        "results/logs/{track}/measure/probe_peak.log",
+    threads: threads_of
     resources:
         bench_slot=1,
     shell:
@@ -20,18 +20,18 @@ rule probe_peak:
 
 rule measure:
     input:
-        model="results/models/{variant}",
-        peak="results/hardware/peak.json",
+        model="results/{track}/models/{variant}",
+        peak="results/{track}/hardware/peak.json",
     output:
-        "results/measure/{variant}.parquet",
+        "results/{track}/measure/{variant}.parquet",
     params:
-        resolved=RESOLVED,
-        settings=json.dumps({k: SUITE.raw["config"][k] for k in ("latency", "throughput", "energy")}, sort_keys=True),
+        resolved=lambda wildcards: resolved_file(wildcards.track),
+        settings=measure_settings,
     conda:
         "../envs/suite.yaml"
     log:
-        "results/logs/measure/{variant}.log",
-    threads: SUITE.threads
+        "results/logs/{track}/measure/{variant}.log",
+    threads: threads_of
     resources:
         bench_slot=1,
     shell:

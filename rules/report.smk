@@ -1,29 +1,43 @@
-# Gather every row into results/leaderboard.parquet and render the static site from it.
+# Gather each track's rows (with what is derived against its teacher), combine the tracks into
+# results/leaderboard.parquet, and render the static site from it.
 
 
 rule gather:
     input:
-        metrics=expand("results/metrics/{variant}.parquet", variant=VARIANTS),
-        measures=expand("results/measure/{variant}.parquet", variant=VARIANTS),
-        predictions=expand("results/predictions/{variant}.parquet", variant=VARIANTS),
+        metrics=variant_files("results/{track}/metrics/{variant}.parquet"),
+        measures=variant_files("results/{track}/measure/{variant}.parquet"),
+        predictions=variant_files("results/{track}/predictions/{variant}.parquet"),
     output:
-        "results/leaderboard.parquet",
+        "results/{track}/leaderboard.parquet",
     params:
-        resolved=RESOLVED,
+        resolved=lambda wildcards: resolved_file(wildcards.track),
     conda:
         "../envs/suite.yaml"
     log:
-        "results/logs/gather.log",
+        "results/logs/{track}/gather.log",
     shell:
         "python -m suite gather --resolved {params.resolved} --metrics {input.metrics} {input.measures}"
         " --predictions {input.predictions} --output {output} > {log} 2>&1"
 
 
+rule combine:
+    input:
+        track_files("results/{track}/leaderboard.parquet"),
+    output:
+        "results/leaderboard.parquet",
+    conda:
+        "../envs/suite.yaml"
+    log:
+        "results/logs/combine.log",
+    shell:
+        "python -m suite combine --input {input} --output {output} > {log} 2>&1"
+
+
 rule render:
     input:
         results="results/leaderboard.parquet",
-        schema=SCHEMA_FILE,
-        resolved=RESOLVED,
+        schema=SCHEMA_FILES,
+        resolved=track_files("results/{track}/config.resolved.json"),
     output:
         # The whole site (index.html, pages, figures, downloads): the directory is one output, replaced as a whole.
         directory("results/site"),

@@ -20,16 +20,33 @@ def _config(args: argparse.Namespace):
     return load_file(args.config)
 
 
-def _add_config(p: argparse.ArgumentParser) -> None:
+def _add_config(p: argparse.ArgumentParser, default: str = "config/classifier.yaml") -> None:
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--config", default="config/config.yaml", help="config file (default: %(default)s)")
+    group.add_argument("--config", default=default, help="config file of one track (default: %(default)s)")
     group.add_argument("--resolved", help="resolved config JSON written by the workflow (used by the rules)")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    cfg = _config(args)
-    print(f"OK: teacher '{cfg.teacher.id}', {len(cfg.variants)} variants, tasks {[t.name for t in cfg.tasks]}")
-    print(f"config hash {cfg.config_hash}")
+    if args.resolved:
+        tracks = {"": _config(args)}
+    else:
+        from suite.plan import load_tracks
+        from suite.yamlio import read_yaml
+
+        tracks = load_tracks(read_yaml(Path(args.config)), label=args.config)
+    for cfg in tracks.values():
+        print(
+            f"OK: {cfg.label} ({cfg.family}): teacher '{cfg.teacher.id}', {len(cfg.variants)} variants, "
+            f"tasks {[t.name for t in cfg.tasks]}"
+        )
+        print(f"config hash {cfg.config_hash}")
+    return 0
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    from suite.pipeline import combine
+
+    combine([Path(p) for p in args.input], Path(args.output))
     return 0
 
 
@@ -93,14 +110,17 @@ def cmd_gather(args: argparse.Namespace) -> int:
     return 0
 
 
+DISPLAY_SCHEMA_FILE = "leaderboard/schema.yaml"  # the classifier's display schema, the default of render and recommend
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from suite.site import render_site
 
     index = render_site(
         Path(args.input),
         Path(args.output),
-        Path(args.schema),
-        resolved=Path(args.resolved) if args.resolved else None,
+        [Path(s) for s in args.schema or [DISPLAY_SCHEMA_FILE]],
+        resolved=[Path(r) for r in args.resolved] if args.resolved else None,
         release=args.release,
     )
     print(f"site -> {index}")
@@ -110,15 +130,28 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     import json
 
-    from suite.rank import build_groups, find_group, parse_tolerance, read_records, recommend
+    from suite.rank import build_groups, family_metrics, find_group, mean_rows, parse_tolerance, read_records, recommend
 
-    task = args.task
+    task, schema = args.task, None
     if task is None:  # the leaderboard's main task, so the CLI and the site answer the same question
         from suite.site import load_schema
 
-        task = load_schema(Path(args.schema)).main_task
-    group = find_group(build_groups(read_records(args.input)), task, args.task_version, args.hardware, args.input)
-    rec = recommend(group, args.priority, parse_tolerance(args.tolerance), args.max_p99_ms, args.max_peak_mb)
+        schema = load_schema(Path(args.schema))
+        task = schema.main_task
+    family = args.family or (schema.family if schema else "classifier")
+    # One family's rows only: both families have a teacher, and their variants are never ranked together.
+    records = [r for r in read_records(args.input) if (r["family"] or "classifier") == family]
+    if schema is not None and schema.mean_of:  # the llm's mean accuracy, derived as the site derives it
+        records += mean_rows(records, schema.mean_of, schema.main_task, schema.main_metric)
+    group = find_group(build_groups(records), task, args.task_version, args.hardware, args.input)
+    rec = recommend(
+        group,
+        args.priority,
+        parse_tolerance(args.tolerance),
+        args.max_p99_ms,
+        args.max_peak_mb,
+        family_metrics(family),
+    )
     print(json.dumps(rec.to_json(), indent=2, ensure_ascii=False) if args.json else rec.to_text())
     return 0
 
@@ -215,9 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="suite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("check-config", help="validate the config and its tasks; print a summary")
-    _add_config(p)
+    p = sub.add_parser("check-config", help="validate the config (every track it lists) and its tasks; print a summary")
+    _add_config(p, "config/config.yaml")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("combine", help="concatenate the tracks' results into one results Parquet")
+    p.add_argument("--input", nargs="+", required=True, help="each track's results/<family>/leaderboard.parquet")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_combine)
 
     p = sub.add_parser("resolve-config", help="write the validated config with its task definitions as JSON")
     _add_config(p)
@@ -276,11 +314,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="render the static leaderboard site from the Parquet results")
     p.add_argument("--input", default="results/leaderboard.parquet")
     p.add_argument("--output", default="results/site")
-    p.add_argument("--schema", default="leaderboard/schema.yaml")
+    p.add_argument(
+        "--schema",
+        action="extend",
+        nargs="+",
+        help=f"display schemas (default {DISPLAY_SCHEMA_FILE}), one per model family (each names its `family:`), for "
+        "results holding several families: the first family's section is the site's root, each other one is in "
+        "OUTPUT/<family>/",
+    )
     p.add_argument(
         "--resolved",
-        help="resolved config JSON (results/config.resolved.json): SLA targets, recipes and task definitions; "
-        "without it the scorecard has no targets and the page says so",
+        action="extend",
+        nargs="+",
+        help="resolved config JSONs (results/<family>/config.resolved.json): SLA targets, recipes and task "
+        "definitions, one per family (its config.family says which); without it the scorecard has no targets and "
+        "the page says so",
     )
     p.add_argument(
         "--release", help="write a self-contained site to OUTPUT/releases/RELEASE and update OUTPUT/releases/index.html"
@@ -300,7 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-p99-ms", type=float, default=None, help="deadline: p99 latency at most this many ms")
     p.add_argument("--max-peak-mb", type=float, default=None, help="deadline: peak memory at most this many MiB")
     p.add_argument("--task", default=None, help="task (default: main_metric.task of --schema)")
-    p.add_argument("--schema", default="leaderboard/schema.yaml")
+    p.add_argument("--schema", default=DISPLAY_SCHEMA_FILE, help="display schema (e.g. leaderboard/llm.schema.yaml)")
+    p.add_argument(
+        "--family",
+        default=None,
+        help="model family of the rows ranked (default: the --schema's family, else classifier)",
+    )
     p.add_argument("--task-version", default=None, help="task version (default: the newest in the results)")
     p.add_argument("--hardware", default=None, help="hardware fingerprint (needed when several machines measured)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -316,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="entry YAML files")
     p.add_argument(
-        "--config", default="config/config.yaml", help="the run's config: teacher, tasks, variants (%(default)s)"
+        "--config",
+        default="config/classifier.yaml",
+        help="the config of the track the entries join: teacher, tasks, variants (%(default)s)",
     )
     p.set_defaults(func=cmd_check_entry)
 

@@ -22,6 +22,7 @@ from suite.results import atomic_write
 from suite.specs import (
     DataFile,
     DatasetSpec,
+    DecodeSpec,
     DistillationSpec,
     EnergySpec,
     EvaluateSpec,
@@ -160,8 +161,11 @@ def parse_task(data: dict[str, Any], path: str, includes: Iterable[str] = ()) ->
             json_key=ds.get("json_key"),
             columns=tuple(ds["columns"]) if ds.get("columns") else None,
         )
-    elif not data.get("labels"):
+    elif not data.get("labels") and not data.get("data_files"):
         raise SuiteInputError(path, "labels", "a task without a dataset needs its label set, e.g. {0: negative}")
+    data_files = {role: DataFile(f["path"], f["sha256"]) for role, f in (data.get("data_files") or {}).items()}
+    if data_files and not generator:
+        raise SuiteInputError(path, "data_files", "mirror files are read by a generator; add a generator section")
     return TaskSpec(
         name=data["name"],
         version=data["version"],
@@ -173,7 +177,8 @@ def parse_task(data: dict[str, Any], path: str, includes: Iterable[str] = ()) ->
         path=path,
         generator=generator,
         includes=tuple(includes),
-        labels=dataset.labels if dataset else {int(k): v for k, v in data["labels"].items()},
+        labels=dataset.labels if dataset else {int(k): v for k, v in (data.get("labels") or {}).items()},
+        data_files=data_files,
     )
 
 
@@ -189,6 +194,7 @@ def source_spec(data: dict[str, Any]) -> ModelSource:
         id=data.get("id"),
         revision=data.get("revision"),
         path=data.get("path"),
+        file=data.get("file"),
         architecture=data.get("architecture"),
         model_config=dict(data.get("model_config") or {}),
         tokenizer=source_spec(data["tokenizer"]) if data.get("tokenizer") else None,
@@ -266,11 +272,12 @@ def from_resolved(resolved: dict[str, Any]) -> SuiteConfig:
         throughput=ThroughputSpec(**{**cfg["throughput"], "batch_sizes": tuple(cfg["throughput"]["batch_sizes"])}),
         energy=EnergySpec(**cfg["energy"]),
         distillation=DistillationSpec(**cfg["distillation"]),
+        decode=DecodeSpec(**{**cfg["decode"], "prompt_lengths": tuple(cfg["decode"]["prompt_lengths"])}),
         device=cfg["device"],
         family=cfg["family"],
         label=resolved["label"],
         train_task=task_specs[finetune["task"]] if finetune else None,
-        reference_task=next((t for t in tasks if t.dataset is not None), None),
+        reference_task=next((t for t in tasks if t.dataset is not None or t.data_files), None),
         entry_tasks={item["id"]: tuple(item["entry"]["tasks"]) for item in accepted(resolved)},
         config_hash=sha256_json(
             {"config": cfg, "tasks": resolved["tasks"], **({"entries": entries} if entries else {})}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 from suite.data import load_split
 from suite.errors import SuiteInputError
 from suite.provenance import provenance
-from suite.results import read_results, to_table, write_table
+from suite.results import Row, read_results, to_table, write_table
 from suite.specs import TEACHER, SuiteConfig
 from suite.tasks import load_task_data
 
@@ -37,7 +38,7 @@ def build_teacher(cfg: SuiteConfig, out_dir: Path) -> dict[str, Any]:
     if teacher.finetune is not None and cfg.train_task is not None:
         data = load_split(cfg.train_task, teacher.finetune.split, cfg.data_mirror, cfg.data_cache)
     data_sha256 = data.data_sha256 if data is not None else None
-    model, tokenizer, training = family.build_teacher(cfg, cfg.train_task, data)
+    model, tokenizer, build = family.build_teacher(cfg, cfg.train_task, data)
     source = {k: v for k, v in vars(teacher.source).items() if v not in (None, {}, [])}
     source.pop("tokenizer", None)
     recipe = {
@@ -59,7 +60,7 @@ def build_teacher(cfg: SuiteConfig, out_dir: Path) -> dict[str, Any]:
             "method": "teacher",
             "lineage": [TEACHER],
             "recipe": recipe,
-            "training": training,
+            "build": build,
             **_build_env(),
         },
     )
@@ -112,16 +113,24 @@ def build_variant(
 
 
 def compute_teacher_logits(cfg: SuiteConfig, teacher_dir: Path, out: Path) -> None:
-    """The teacher's logits over a seeded sample of its training split, as Parquet (idx, logits) with provenance."""
+    """What every distilling student of the track learns from, computed once: for a classifier, the teacher's logits
+    over a seeded sample of its training split; for a causal LM, a corpus the teacher samples and its top-k
+    next-token log-probs over it (suite.compress.lm_distil)."""
     import time
 
     from suite.artefacts import load_artefact
     from suite.compress import BuildContext
     from suite.distill import META_PREFIX, sample_indices
+    from suite.families import LLM
 
     _torch_setup(cfg.threads)
     settings = cfg.distillation
     teacher, record = load_artefact(teacher_dir, cfg.device)
+    if cfg.family == LLM:
+        from suite.compress.lm_distil import compute_teacher_targets
+
+        compute_teacher_targets(teacher, settings, cfg.seed, out, record["artefact_sha256"])
+        return
     data = BuildContext(cfg=cfg, variant_id=TEACHER, parent_dir=Path(teacher_dir), parent_record=record).train_data()
     idx = sample_indices(len(data.texts), settings.max_train_samples, cfg.seed)
     start = time.perf_counter()
@@ -151,17 +160,19 @@ def compute_teacher_logits(cfg: SuiteConfig, teacher_dir: Path, out: Path) -> No
 
 
 def _lineage(record: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
-    return {"teacher": cfg.teacher.id, "parent": record.get("parent"), "method": record["method"]}
+    return {"family": cfg.family, "teacher": cfg.teacher.id, "parent": record.get("parent"), "method": record["method"]}
 
 
-def _provenance(cfg: SuiteConfig, record: dict[str, Any], data_sha256: str) -> dict[str, Any]:
+def _provenance(
+    cfg: SuiteConfig, record: dict[str, Any], data_sha256: str, threads: int | None = None
+) -> dict[str, Any]:
     """The provenance columns of a variant's rows on one data set (evaluate and measure)."""
     return provenance(
         config_hash=cfg.config_hash,
         artefact_sha256=record["artefact_sha256"],
         data_sha256=data_sha256,
         seed=cfg.seed,
-        threads=cfg.threads,
+        threads=cfg.threads if threads is None else threads,
     )
 
 
@@ -173,8 +184,10 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
     """
     from suite.artefacts import load_artefact
     from suite.tasks import TASK_KINDS
+    from suite.tasks.base import PREDICTIONS_SCHEMA
 
-    _torch_setup(cfg.threads)
+    threads = cfg.evaluate_threads
+    _torch_setup(threads)
     model, record = load_artefact(model_dir, cfg.device)
     lineage = _lineage(record, cfg)
     predictions, metrics, sources = [], [], {}
@@ -182,13 +195,33 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
         task = cfg.task(name)
         kind = TASK_KINDS.get(task.kind)()
         data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
-        table = kind.predict(model, variant_id, task, data, cfg.evaluate)
-        rows = kind.score(table, variant_id, task, cfg.evaluate, cfg.seed)
-        predictions.append(table)
-        metrics.append(to_table(rows, lineage, _provenance(cfg, record, data.data_sha256)))
+        try:
+            table = kind.predict(model, variant_id, task, data, cfg.evaluate)
+            rows = kind.score(table, variant_id, task, cfg.evaluate, cfg.seed)
+        except Exception as exc:  # one task failing on one variant is a result; the variant's other tasks go on
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            print(f"task {name} failed on {variant_id}: {reason}")
+            rows = [
+                Row(
+                    variant_id,
+                    m,
+                    math.nan,
+                    "",
+                    None,
+                    task=name,
+                    task_version=task.version,
+                    status="failed",
+                    error=reason,
+                )
+                for m in task.metrics
+            ]
+        else:
+            predictions.append(table)
+        metrics.append(to_table(rows, lineage, _provenance(cfg, record, data.data_sha256, threads)))
         sources[name] = {"data_sha256": data.data_sha256, "source": data.source}
     metadata = {"suite.artefact_sha256": record["artefact_sha256"], "suite.tasks": json.dumps(sources, sort_keys=True)}
-    write_table(pa.concat_tables(predictions).replace_schema_metadata(metadata), predictions_out)
+    empty = PREDICTIONS_SCHEMA.empty_table()
+    write_table(pa.concat_tables(predictions or [empty]).replace_schema_metadata(metadata), predictions_out)
     write_table(pa.concat_tables(metrics), metrics_out)
 
 
@@ -240,6 +273,20 @@ def _derived(
     }
 
 
+# (measured metric, derived speedup, whether teacher/variant (a time) or variant/teacher (a rate), how) for the
+# per-token measurements of the llm family; the classifier's latency speedups are derived below as before.
+SPEEDUPS = (
+    ("decode_tokens_per_s", "decode_speedup", False, "variant decode_tokens_per_s / teacher decode_tokens_per_s"),
+    ("ttft_p50_ms_128", "ttft_speedup_128", True, "teacher ttft_p50_ms_128 / variant ttft_p50_ms_128"),
+    ("ttft_p50_ms_512", "ttft_speedup_512", True, "teacher ttft_p50_ms_512 / variant ttft_p50_ms_512"),
+)
+
+
+def combine(track_files: list[Path], out: Path) -> None:
+    """The tracks' results (one results/<family>/leaderboard.parquet each) as one table, checked against the schema."""
+    write_table(read_results(track_files), out)
+
+
 def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Path], out: Path) -> None:
     """All rows into one table, plus what is derived against the teacher: speedup, size reduction, and per task the
     paired fidelity figures of suite.fidelity (accuracy drop, McNemar, agreement, KL, badges, slice deltas)."""
@@ -282,6 +329,11 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
                         "teacher latency_mean_ms / variant latency_mean_ms (the seed's definition)",
                     )
                 )
+        for metric, derived_metric, teacher_over_variant, what in SPEEDUPS:
+            row, teacher_value = system_rows.get((variant, metric)), ok_value(TEACHER, metric)
+            if row and row["status"] == "ok" and teacher_value and row["value"]:
+                ratio = teacher_value / row["value"] if teacher_over_variant else row["value"] / teacher_value
+                derived.append(_derived(row, derived_metric, ratio, "x", True, what))
         if size_row and size_row["status"] == "ok" and teacher_size:
             derived.append(
                 _derived(
@@ -297,6 +349,23 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
     if derived:
         table = pa.concat_tables([table, pa.Table.from_pylist(derived, schema=table.schema)])
     write_table(table, out)
+
+
+def _row_derived(base: dict[str, Any], row: Row) -> dict[str, Any]:
+    """A derived Row as a result record with `base`'s lineage and provenance."""
+    return _derived(
+        base,
+        row.metric,
+        row.value,
+        row.unit,
+        bool(row.higher_is_better) if row.higher_is_better is not None else None,
+        row.measurement,
+        ci_low=row.ci_low,
+        ci_high=row.ci_high,
+        n=row.n,
+        status=row.status,
+        error=row.error,
+    )
 
 
 def _per_task(predictions: pa.Table) -> list[pa.Table]:
@@ -370,6 +439,11 @@ def _task_derived(cfg: SuiteConfig, table: pa.Table, prediction_tables: list[pa.
                 continue
             if next(iter(student_rows.values()))["data_sha256"] != next(iter(teacher_rows.values()))["data_sha256"]:
                 raise ValueError(f"task {task.name}: {variant} and the teacher were scored on different data")
+            own = kind.teacher_relative(teacher_table, student_table, task, cfg.evaluate, cfg.seed)
+            if own is not None:  # a task kind with its own fidelity figures (lm-eval tasks)
+                base = next(iter(student_rows.values()))
+                derived += [_row_derived(base, row) for row in own]
+                continue
             try:
                 derived += teacher_relative(
                     cfg, main, slice_mask, teacher, Columns(student_table), teacher_rows, student_rows, _derived

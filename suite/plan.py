@@ -45,6 +45,50 @@ def load_file(path: str | Path, root: Path = REPO_ROOT) -> SuiteConfig:
     return load(read_yaml(Path(path)), root, str(path))
 
 
+TRACKS_KEY = "tracks"
+
+
+def load_tracks(
+    config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/config.yaml"
+) -> dict[str, SuiteConfig]:
+    """The run's tracks, by family: a config that lists `tracks` (config files, one model family each) or is itself one.
+
+    Each track is built into results/<family>/; two tracks of one family would share that directory, so they are
+    refused. A track file is checked exactly as a single config is (`load`), errors naming that file.
+    """
+    if TRACKS_KEY not in config:
+        cfg = load(config, root, label)
+        return {cfg.family: cfg}
+    files = config[TRACKS_KEY]
+    others = sorted(set(config) - {TRACKS_KEY})
+    if others:
+        raise SuiteInputError(
+            label,
+            others[0],
+            f"a config that lists tracks holds nothing else (found {others})",
+            "put the setting in the track's own config file",
+        )
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
+        raise SuiteInputError(
+            label, TRACKS_KEY, f"expected a non-empty list of config files, got {files!r}", "e.g. [config/llm.yaml]"
+        )
+    tracks: dict[str, SuiteConfig] = {}
+    for i, name in enumerate(files):
+        path = Path(name) if Path(name).is_absolute() else root / name
+        if not path.is_file():
+            raise SuiteInputError(label, f"{TRACKS_KEY}[{i}]", f"config file {name} not found", "fix the path")
+        cfg = load(read_yaml(path), root, name)
+        if cfg.family in tracks:
+            raise SuiteInputError(
+                label,
+                f"{TRACKS_KEY}[{i}]",
+                f"a second '{cfg.family}' track ({name}); each family is built into results/{cfg.family}/",
+                "list one config file per model family",
+            )
+        tracks[cfg.family] = cfg
+    return tracks
+
+
 def model_family(name: str, label: str) -> ModelFamily:
     try:
         return FAMILIES.get(name)()
@@ -67,8 +111,10 @@ def check_task(data: Mapping[str, Any], path: str, family: ModelFamily) -> None:
             f"a '{data['kind']}' task scores {sorted(kind.FAMILIES)} models, not the run's '{family.NAME}' family",
             "choose tasks of the run's family",
         )
+    # a kind that scores with its own metrics (lm_eval: lm-eval's, named in its task YAML) checks them itself
+    own_check = getattr(kind, "check_definition", None)
     for i, metric in enumerate(data["metrics"]):
-        if metric not in METRICS:
+        if own_check is None and metric not in METRICS:
             raise SuiteInputError(path, f"metrics[{i}]", str(UnknownNameError("metric", metric, METRICS.names())))
     if kind.NEEDS_DATASET and not data.get("dataset"):
         raise SuiteInputError(path, "dataset", f"a '{data['kind']}' task needs a dataset (or `include:` of one)")
@@ -81,6 +127,8 @@ def check_task(data: Mapping[str, Any], path: str, family: ModelFamily) -> None:
         raise SuiteInputError(
             path, "generator.name", str(UnknownNameError("generator", generator["name"], GENERATORS.names()))
         )
+    if own_check is not None:
+        own_check(data, path)
 
 
 def check_data(cfg: SuiteConfig) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 3  # 2: added `estimate`; 3: added `verified`
+SCHEMA_VERSION = 4  # 2: added `estimate`; 3: added `verified`; 4: added `family`
 
 # Provenance columns are the same for every row a job writes; `Row` holds the measurement itself.
 PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -34,6 +34,7 @@ PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
 
 ROW_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("variant", pa.string()),
+    ("family", pa.string()),  # the model family (suite.families) of the run: classifier, llm; null before v4
     ("teacher", pa.string()),
     ("parent", pa.string()),
     ("method", pa.string()),
@@ -59,7 +60,7 @@ SCHEMA = pa.schema(
 )
 COLUMNS = tuple(SCHEMA.names)
 # Columns added after v1: files written before them read with nulls there (older runs stay readable).
-ADDED_COLUMNS = frozenset({"estimate", "verified"})
+ADDED_COLUMNS = frozenset({"estimate", "verified", "family"})
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,12 @@ def _clean_float(value: float | None) -> float | None:
 
 
 def to_table(rows: Iterable[Row], lineage: Mapping[str, Any], provenance: Mapping[str, Any]) -> pa.Table:
-    """Build a table in SCHEMA from rows plus the lineage (teacher, parent, method) and provenance shared by all."""
+    """Build a table in SCHEMA from rows plus the lineage (family, teacher, parent, method) and provenance shared by
+    all."""
     records = []
     for row in rows:
         record: dict[str, Any] = {name: None for name in COLUMNS}
-        record.update({k: lineage.get(k) for k in ("teacher", "parent", "method")})
+        record.update({k: lineage.get(k) for k in ("family", "teacher", "parent", "method")})
         record.update(provenance)
         record.update(
             variant=row.variant,

@@ -26,6 +26,7 @@ class ModelSource:
     id: str | None = None  # kind=hub
     revision: str | None = None  # kind=hub: a 40-hex commit
     path: str | None = None  # kind=local
+    file: str | None = None  # kind=package: the weights file inside the package (a GGUF for the llm family)
     architecture: str | None = None  # kind=random_init: 'bert'
     model_config: dict[str, Any] = field(default_factory=dict)  # kind=random_init
     tokenizer: ModelSource | None = None  # kind=random_init: where the tokenizer comes from
@@ -113,6 +114,7 @@ class TaskSpec:
     generator: GeneratorSpec | None = None
     includes: tuple[str, ...] = ()  # task files this one derives from via `include:`, nearest first
     labels: dict[int, str] = field(default_factory=dict)  # the label set (the dataset's, or a generated task's own)
+    data_files: dict[str, DataFile] = field(default_factory=dict)  # role -> mirror file a generator reads (lm_eval)
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,21 @@ class EnergySpec:
 
 
 @dataclass(frozen=True)
+class DecodeSpec:
+    """Per-token timing of a causal language model (the llm family): time to first token at fixed prompt lengths,
+    time per output token over a greedy decode; the same min-count + min-duration rules as `LatencySpec`."""
+
+    prompt_lengths: tuple[int, ...]
+    new_tokens: int
+    warmup_runs: int
+    min_runs: int
+    min_seconds: float
+    confidence: float
+
+
+@dataclass(frozen=True)
 class EvaluateSpec:
+    threads: int | None  # torch threads of an evaluation job; None: the run's `threads`
     batch_size: int
     max_length: int
     bootstrap_resamples: int
@@ -176,14 +192,20 @@ class SuiteConfig:
     throughput: ThroughputSpec
     energy: EnergySpec
     distillation: DistillationSpec
+    decode: DecodeSpec
     config_hash: str
     raw: dict[str, Any]  # the resolved config (validated config, task definitions, entries), as jobs read it
     device: str  # cpu | cuda
     family: str  # the model family (suite.families): which loader, task kinds, methods and trackers apply
     label: str  # the config file, for error messages
     train_task: TaskSpec | None  # the task the teacher is fine-tuned on (its training split); None without fine-tuning
-    reference_task: TaskSpec | None  # the first task with a real dataset: measurement inputs, export checks
+    reference_task: TaskSpec | None  # the first task with real data (a dataset or data files): measurement inputs
     entry_tasks: dict[str, tuple[str, ...]]  # community entry id -> the tasks it runs (other variants run all)
+
+    @property
+    def evaluate_threads(self) -> int:
+        """Threads of an evaluation job (quality, not timing): `evaluate.threads`, at most `threads`."""
+        return min(self.threads, self.evaluate.threads or self.threads)
 
     def variant(self, variant_id: str) -> VariantSpec:
         for spec in self.variants:

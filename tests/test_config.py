@@ -18,7 +18,7 @@ def error_of(config: dict, root: Path) -> SuiteInputError:
 
 def test_default_config_is_valid(repo: Path, mirror: Path, monkeypatch):
     monkeypatch.setenv("SUITE_DATA_MIRROR", str(mirror))
-    cfg = load_file(repo / "config" / "config.yaml", repo)
+    cfg = load_file(repo / "config" / "classifier.yaml", repo)
     # the config's variants, then the accepted community entries (leaderboard/entries/*.yaml)
     assert cfg.variant_ids[:3] == ["teacher", "int8-dynamic", "sparse-24"]
     assert cfg.variant_ids[-1] == "example-l1-pruned-40"

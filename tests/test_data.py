@@ -10,7 +10,7 @@ def test_sst2_dev_from_the_mirror(repo, mirror, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # the datasets cache goes under the working directory
     from suite.data import load_split
 
-    cfg = load_file(repo / "config" / "config.yaml", repo)
+    cfg = load_file(repo / "config" / "classifier.yaml", repo)
     data = load_split(cfg.task("sst2"), "validation", cfg.data_mirror, cfg.data_cache)
     assert len(data.texts) == 872
     assert int(np.sum(data.labels == 1)) == 444 and int(np.sum(data.labels == 0)) == 428  # PROVENANCE.md

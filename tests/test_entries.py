@@ -82,7 +82,7 @@ def test_example_entry_passes_against_the_default_config():
     from suite.plan import entry_context
     from suite.yamlio import read_yaml, validate
 
-    validated = validate(read_yaml(REPO / "config" / "config.yaml"), REPO / "config" / "schema.yaml", "config")
+    validated = validate(read_yaml(REPO / "config" / "classifier.yaml"), REPO / "config" / "schema.yaml", "config")
     result = check_entry(EXAMPLE, entry_context(validated))
     assert result.passed, result.reasons()
     assert result.file == "leaderboard/entries/example-l1-pruned-40.yaml"
@@ -273,7 +273,7 @@ def test_config_load_adds_valid_entries_and_records_invalid_ones(sandbox: Path, 
     write(entries, entry(teacher="minilm-l6-sst2", id="good-one", tasks=["sst2", "stability-stress"]))
     write(entries, entry(teacher="minilm-l6-sst2", id="bad-one", display_name="<script>x</script>"))
     write(entries, "id: [unclosed\n", "broken.yaml")
-    config = read_yaml(sandbox / "config" / "config.yaml")
+    config = read_yaml(sandbox / "config" / "classifier.yaml")
     config["entries"] = {"dir": str(entries)}
     cfg = load(config, sandbox)
     assert [v.id for v in cfg.variants][-1] == "good-one"

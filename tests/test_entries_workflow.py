@@ -104,7 +104,7 @@ def test_nan_entry_is_recorded_as_failing_and_the_run_goes_on(entries_run: Path)
     assert stability.loc["sst2", "value"] == 100.0  # every SST-2 logit NaN too (counted as wrong)
     teacher = table[(table.variant == "teacher") & (table.metric == "nonfinite_rate")]
     assert (teacher.status == "ok").all() and (teacher.value == 0.0).all()
-    record = (entries_run / "results" / "models" / "nan-model" / "variant.json").read_text()
+    record = (entries_run / "results" / "classifier" / "models" / "nan-model" / "variant.json").read_text()
     assert '"method": "import"' in record and '"source": "local"' in record
     html = (entries_run / "results" / "site" / "index.html").read_text()
     assert "Community entries" in html and "failing:" in html
@@ -122,13 +122,14 @@ def test_adding_one_entry_reruns_only_its_jobs_then_shows_it_verified(entries_ru
     dry = snakemake(entries_run, "-n", "--cores", "2", "--quiet", "rules")
     out = dry.stdout + dry.stderr
     assert dry.returncode == 0, out
-    # the entry's build, its evaluation (its one task), its measurement; then gather and render
+    # the entry's build, its evaluation (its one task), its measurement; then gather, combine and render
     assert job_counts(out) == {
         "all": 1,
         "build_variant": 1,
         "evaluate": 1,
         "measure": 1,
         "gather": 1,
+        "combine": 1,
         "render": 1,
     }, out
     done = snakemake(entries_run, "--cores", "2")
@@ -140,4 +141,6 @@ def test_adding_one_entry_reruns_only_its_jobs_then_shows_it_verified(entries_ru
     page = (entries_run / "results" / "site" / "variants" / "example-l1-pruned-40.html").read_text()
     assert "Self-reported by the submitter vs verified by the suite" in page
     assert f"<td>99.00</td><td>{accuracy:.2f} [" in page and f"+{99.0 - accuracy:.2f} pts" in page
-    shutil.rmtree(entries_run / "results" / "models", ignore_errors=True)  # keep the temp directory small
+    shutil.rmtree(
+        entries_run / "results" / "classifier" / "models", ignore_errors=True
+    )  # keep the temp directory small

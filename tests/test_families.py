@@ -39,7 +39,7 @@ def test_an_unknown_family_is_refused_with_the_known_ones(tiny_config, repo):
     with pytest.raises(SuiteInputError) as err:
         load(config, repo, "my.yaml")
     assert str(err.value) == (
-        "my.yaml: field 'family': unknown model family 'clasifier'; did you mean 'classifier'? (known: classifier)"
+        "my.yaml: field 'family': unknown model family 'clasifier'; did you mean 'classifier'? (known: classifier, llm)"
         " — fix: `suite families` lists the model families"
     )
 
@@ -71,4 +71,11 @@ def test_suite_families_lists_task_kinds_methods_and_measurements():
     assert "  task kinds: checklist, classification, fairness, perturbation, stability" in lines
     assert "  measurements: size, latency, throughput, flops, memory, energy" in lines
     methods = next(line for line in lines if line.startswith("  methods: "))
-    assert set(methods.removeprefix("  methods: ").split(", ")) == set(METHODS.names())
+    classifier = {name for name in METHODS.names() if "classifier" in METHODS.get(name).FAMILIES}
+    assert set(methods.removeprefix("  methods: ").split(", ")) == classifier
+    llm = lines.index(next(line for line in lines if line.startswith("llm: ")))
+    assert lines[llm + 2 : llm + 5] == [
+        "  task kinds: lm_eval",
+        "  methods: cast, distil_lm_layers, sparse_24, torchao_int8_dynamic, torchao_int8_weight_only",
+        "  measurements: size, per_token, memory, energy",
+    ]

@@ -16,7 +16,7 @@ from suite.tasks import TASK_KINDS, load_task_data
 from suite.tasks.checklist import expand
 from suite.tasks.perturbation import PERTURBATIONS, instance_rng
 
-SPEC = EvaluateSpec(batch_size=16, max_length=32, bootstrap_resamples=100, confidence=0.95)
+SPEC = EvaluateSpec(threads=None, batch_size=16, max_length=32, bootstrap_resamples=100, confidence=0.95)
 
 
 def task(repo: Path, name: str) -> TaskSpec:

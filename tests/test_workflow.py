@@ -110,7 +110,7 @@ def test_every_task_kind_reports_its_metrics_and_fidelity(tiny_run: Path):
     ]
     teacher = tasks[(tasks.variant == "teacher") & (tasks.metric == "agreement")]
     assert (teacher.value == 100.0).all() and len(teacher) == len(TASKS)
-    predictions = pq.read_table(tiny_run / "results" / "predictions" / "bf16.parquet")
+    predictions = pq.read_table(tiny_run / "results" / "classifier" / "predictions" / "bf16.parquet")
     predictions = predictions.filter(pa.compute.equal(predictions["task"], "sst2-perturb"))
     assert predictions.num_rows
     assert {"label", "pred", "probs", "slice", "ref"} <= set(predictions.column_names)
@@ -119,8 +119,10 @@ def test_every_task_kind_reports_its_metrics_and_fidelity(tiny_run: Path):
 def test_lineage_recorded_in_variant_json(tiny_run: Path):
     import json
 
-    record = json.loads((tiny_run / "results" / "models" / "pruned-30-int8" / "variant.json").read_text())
-    parent = json.loads((tiny_run / "results" / "models" / "pruned-30" / "variant.json").read_text())
+    record = json.loads(
+        (tiny_run / "results" / "classifier" / "models" / "pruned-30-int8" / "variant.json").read_text()
+    )
+    parent = json.loads((tiny_run / "results" / "classifier" / "models" / "pruned-30" / "variant.json").read_text())
     assert record["lineage"] == ["teacher", "pruned-30", "pruned-30-int8"]
     assert record["parent_artefact_sha256"] == parent["artefact_sha256"]
     assert record["teacher"] == "tiny-bert" and record["recipe"] == {
@@ -162,5 +164,5 @@ def test_bad_config_fails_at_load_with_one_clear_line(tmp_path: Path):
     assert done.returncode != 0
     out = done.stdout + done.stderr  # Snakemake prints load errors on stdout
     assert "config/config.yaml: field 'variants[0].method'" in out and "did you mean 'dynamic_quant'" in out
-    assert not (tmp_path / "results" / "models").exists()
+    assert not (tmp_path / "results" / "classifier" / "models").exists()
     shutil.rmtree(tmp_path / "config")

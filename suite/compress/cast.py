@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from suite.compress.base import METHODS, Method
+from suite.families import CLASSIFIER, LLM, family_of_model_config
 from suite.formats import FORMAT_FP32, FORMAT_HALF, FORMATS, ArtefactFormat
-from suite.models import WEIGHTS_FILE, Classifier, TorchClassifier
+from suite.models import WEIGHTS_FILE
 
 DTYPES = ("float16", "bfloat16")
 
@@ -31,6 +32,7 @@ class Cast(Method):
     INPUT_FORMATS = frozenset({FORMAT_FP32})
     OUTPUT_FORMAT = FORMAT_HALF
     Params = CastParams
+    FAMILIES = frozenset({CLASSIFIER, LLM})
 
     def apply(self, parent: Any, params: CastParams, ctx: Any) -> Any:
         import torch
@@ -46,10 +48,11 @@ def _save_half(module: Any, directory: Path) -> None:
     module.save_pretrained(str(directory), safe_serialization=True)
 
 
-def _load_half(directory: Path, tokenizer: Any) -> Classifier:
+def _load_half(directory: Path, tokenizer: Any) -> Any:
     import torch
+    import transformers
     from safetensors import safe_open
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     # the dtype is read from the weights themselves, so a config without `dtype` cannot silently upcast to FP32
     with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as weights:
@@ -58,15 +61,16 @@ def _load_half(directory: Path, tokenizer: Any) -> Classifier:
     if len(floating) != 1:
         raise ValueError(f"{directory / WEIGHTS_FILE}: expected float16 or bfloat16 weights, found {sorted(dtypes)}")
     dtype = torch.float16 if floating[0] == "F16" else torch.bfloat16
-    module = AutoModelForSequenceClassification.from_pretrained(
+    family = family_of_model_config(AutoConfig.from_pretrained(str(directory), local_files_only=True))
+    module = getattr(transformers, family.AUTO_CLASS).from_pretrained(
         str(directory), local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
     )
-    return TorchClassifier(module=module.eval(), tokenizer=tokenizer, format=FORMAT_HALF)
+    return family.wrap(module, tokenizer, FORMAT_HALF)
 
 
 @FORMATS.register
 class HalfFormat(ArtefactFormat):
-    """float16 or bfloat16 safetensors of the classifier, loaded in the dtype the weights hold."""
+    """float16 or bfloat16 safetensors of a classifier or causal LM, loaded in the dtype the weights hold."""
 
     NAME = FORMAT_HALF
     save = staticmethod(_save_half)

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from suite.compress.base import METHODS, Method
+from suite.families import CLASSIFIER, LLM
 from suite.formats import FORMAT_FP32
 
 GROUP = 4  # weights per group along the input dimension
 KEEP = 2  # of which the largest |w| are kept
-HEAD_NAMES = frozenset({"pooler", "pre_classifier", "classifier"})  # module-name parts of the classification head
+HEAD_NAMES = frozenset({"pooler", "pre_classifier", "classifier", "lm_head"})  # module-name parts of an output head
 SEMI_STRUCTURED_DTYPES = ("float16", "bfloat16")  # what torch's 2:4 kernels take
 MIN_CUDA_CAPABILITY = (8, 0)  # Ampere: the first GPUs with sparse tensor cores
 
@@ -55,17 +56,19 @@ def _is_head(name: str) -> bool:
     return bool(HEAD_NAMES & set(name.split(".")))
 
 
-def sparsify_24(module: Any, include_head: bool) -> dict[str, Any]:
+def sparsify_24(module: Any, include_head: bool, within: str | None = None) -> dict[str, Any]:
     """Apply 2:4 magnitude masks in place to every nn.Linear (the head's only with `include_head`); what was done."""
     import torch
 
     layers = {
         name: layer
         for name, layer in module.named_modules()
-        if isinstance(layer, torch.nn.Linear) and (include_head or not _is_head(name))
+        if isinstance(layer, torch.nn.Linear)
+        and (include_head or not _is_head(name))
+        and (within is None or within in name.split("."))
     }
     if not layers:
-        raise ValueError("the model has no Linear layer to sparsify")
+        raise ValueError(f"the model has no Linear layer to sparsify{f' inside {within!r} modules' if within else ''}")
     zeros = total = 0
     with torch.no_grad():
         for name, layer in layers.items():
@@ -91,9 +94,14 @@ class Sparse24Params:
     """Sparsify the classification head too (pooler, pre-classifier, classifier); its outputs are few and it is the
     layer accuracy is most sensitive to, and torch's 2:4 kernels need at least 32 output rows."""
 
+    within: str | None = None
+    """Only Linear layers inside modules of this name (e.g. `mlp`: a causal LM's MLPs); None for every layer."""
+
     def __post_init__(self) -> None:
         if not isinstance(self.include_head, bool):
             raise ValueError(f"include_head: {self.include_head!r} is not a boolean (true or false)")
+        if self.within is not None and (not isinstance(self.within, str) or not self.within):
+            raise ValueError(f"within: {self.within!r} is not a module name such as 'mlp'")
 
 
 @METHODS.register
@@ -104,10 +112,11 @@ class Sparse24(Method):
     INPUT_FORMATS = frozenset({FORMAT_FP32})
     OUTPUT_FORMAT = FORMAT_FP32
     Params = Sparse24Params
+    FAMILIES = frozenset({CLASSIFIER, LLM})
 
     def apply(self, parent: Any, params: Sparse24Params, ctx: Any) -> Any:
         module = parent.module.eval()
-        done = sparsify_24(module, params.include_head)
+        done = sparsify_24(module, params.include_head, params.within)
         if ctx is not None:
             ctx.info["sparse_24"] = done
         return module

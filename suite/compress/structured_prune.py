@@ -17,6 +17,7 @@ import numpy as np
 
 from suite.compress.base import METHODS, Arch, BuildContext, Method
 from suite.distill import DistilSpec
+from suite.families import CLASSIFIER, family_of_model_config
 from suite.formats import FORMAT_FP32, FORMAT_PRUNED, FORMATS, ArtefactFormat
 from suite.models import WEIGHTS_FILE, TorchClassifier
 
@@ -166,7 +167,10 @@ def save_pruned(module: Any, directory: Path) -> None:
 
 def write_layout_if_pruned(module: Any, directory: Path) -> bool:
     """For formats derived from a pruned model (INT8 of torch-pruned): write pruning.json if the shapes differ from
-    config.json's (the config keeps the unpruned sizes). True if it wrote one."""
+    config.json's (the config keeps the unpruned sizes). True if it wrote one. Only BERT-style encoders (the
+    classifier family) are ever pruned structurally."""
+    if family_of_model_config(module.config, module).NAME != CLASSIFIER:
+        return False
     layout = pruning_layout(module)
     config = module.config
     full = config.hidden_size // config.num_attention_heads

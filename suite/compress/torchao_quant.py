@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from suite.compress.base import METHODS, Method
 from suite.compress.structured_prune import apply_layout_if_pruned, write_layout_if_pruned
+from suite.families import CLASSIFIER, LLM, model_from_config
 from suite.formats import FORMAT_FP32, FORMAT_PRUNED, FORMATS, ArtefactFormat
 from suite.models import WEIGHTS_FILE, TorchClassifier
 
@@ -29,7 +30,7 @@ FORMAT_TORCHAO_INT8 = "torchao-int8"
 INPUT_FORMATS = frozenset({FORMAT_FP32, FORMAT_PRUNED})  # parent formats both methods can quantise
 QUANT_JSON = "quantization.json"
 CONFIGS = ("Int8DynamicActivationInt8WeightConfig", "Int8WeightOnlyConfig")  # what the format can rebuild
-HEAD_NAMES = frozenset({"classifier", "pre_classifier"})  # module-name parts of a classification head
+HEAD_NAMES = frozenset({"classifier", "pre_classifier", "lm_head"})  # module-name parts of an output head
 # Safetensors metadata keys the suite adds next to torchao's own (one key per tensor name, plus "tensor_names").
 META_FORMAT, META_CONFIG, META_VERSION = "suite.format", "suite.torchao_config", "suite.torchao_version"
 
@@ -93,7 +94,8 @@ def torchao_weight_stats(module: Any) -> dict[str, float]:
 
     import_torchao()
     total_bytes = param_count = nonzero = 0
-    for key, value in module.state_dict().items():
+    state, _ = _untied_state(module)  # a tied lm_head counts once
+    for key, value in state.items():
         if _is_torchao(value):
             total_bytes += sum(t.numel() * t.element_size() for t in _torchao_tensors(value))
             param_count += value.numel()
@@ -174,7 +176,8 @@ class TorchaoClassifier(TorchClassifier):
 @dataclass(frozen=True)
 class TorchaoInt8Params:
     include_classifier: bool = True
-    """Quantise the classification head too (the seed's INT8 quantised every Linear layer)."""
+    """Quantise the output head too (classification head, or a causal LM's lm_head; the seed's INT8 quantised every
+    Linear layer)."""
     compile: bool = False
     """Run the loaded variant through torch.compile(dynamic=True); every loading process compiles on first use."""
 
@@ -199,6 +202,7 @@ class _TorchaoInt8(Method):
     INPUT_FORMATS = INPUT_FORMATS
     OUTPUT_FORMAT = FORMAT_TORCHAO_INT8
     Params = TorchaoInt8Params
+    FAMILIES = frozenset({CLASSIFIER, LLM})
 
     def apply(self, parent: Any, params: TorchaoInt8Params, ctx: Any) -> TorchaoInt8Built:
         module = parent.module.eval()
@@ -228,10 +232,11 @@ def _save_torchao_int8(built: TorchaoInt8Built, directory: Path) -> None:
     from safetensors.torch import save_file
 
     torchao = import_torchao()
-    state = {k: v.detach() for k, v in built.module.state_dict().items()}
+    state, tied = _untied_state(built.module)
     tensors, metadata = _safetensors_support().flatten_tensor_state_dict(state)
     metadata.update({META_FORMAT: FORMAT_TORCHAO_INT8, META_CONFIG: built.config, META_VERSION: torchao.__version__})
-    built.module.config.save_pretrained(str(directory))
+    built.module.config.architectures = [type(built.module).__name__]  # what save_pretrained records; the loader
+    built.module.config.save_pretrained(str(directory))  # builds the model (and picks its family) from it
     write_layout_if_pruned(built.module, directory)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS_FILE), metadata=metadata)
     (directory / QUANT_JSON).write_text(
@@ -241,6 +246,7 @@ def _save_torchao_int8(built: TorchaoInt8Built, directory: Path) -> None:
                 "torchao_config": built.config,
                 "torchao_version": torchao.__version__,
                 "modules": built.modules,
+                "tied": tied,
                 "runtime": {"compile": built.compile, "dynamic_shapes": built.compile},
             },
             indent=2,
@@ -249,15 +255,30 @@ def _save_torchao_int8(built: TorchaoInt8Built, directory: Path) -> None:
     )
 
 
+def _untied_state(module: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """The state dict with each tensor once (a causal LM's lm_head tied to its float embeddings is stored under the
+    embedding's name only), and {dropped name: the name it is tied to} for the loader to tie again."""
+    state, tied, seen = {}, {}, {}
+    for key, value in module.state_dict().items():
+        if not _is_torchao(value):
+            where = (value.untyped_storage().data_ptr(), value.storage_offset(), tuple(value.shape))
+            if where in seen:
+                tied[key] = seen[where]
+                continue
+            seen[where] = key
+        state[key] = value.detach()
+    return state, tied
+
+
 def _major_minor(version: str) -> str:
     return ".".join(version.split("+")[0].split(".")[:2])
 
 
-def _load_torchao_int8(directory: Path, tokenizer: Any) -> TorchaoClassifier:
+def _load_torchao_int8(directory: Path, tokenizer: Any) -> Any:
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     torchao = import_torchao()
     weights = directory / WEIGHTS_FILE
@@ -274,15 +295,24 @@ def _load_torchao_int8(directory: Path, tokenizer: Any) -> TorchaoClassifier:
             f"{weights}: written by torchao {saved_version}, but torchao {torchao.__version__} is installed; its "
             f"tensor layout may differ: install torchao=={saved_version} or rebuild the variant"
         )
-    runtime = json.loads((directory / QUANT_JSON).read_text())["runtime"]
+    quant = json.loads((directory / QUANT_JSON).read_text())
+    runtime, tied = quant["runtime"], quant.get("tied", {})
     tensors_meta = {k: v for k, v in metadata.items() if not k.startswith("suite.")}
     state, leftover = _safetensors_support().unflatten_tensor_state_dict(load_file(str(weights)), tensors_meta)
     if leftover:
         raise ValueError(f"{weights}: tensors {sorted(leftover)[:5]} belong to no weight in its metadata")
     config = AutoConfig.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
-    module = apply_layout_if_pruned(AutoModelForSequenceClassification.from_config(config), directory).eval()
+    module, family = model_from_config(config)
+    module = apply_layout_if_pruned(module, directory).eval()
     # assign=True puts the Int8Tensor weights in place of the float parameters (a copy into them would dequantise)
-    module.load_state_dict(state, strict=True, assign=True)
+    missing, unexpected = module.load_state_dict(state, strict=False, assign=True)
+    if sorted(missing) != sorted(tied) or unexpected:
+        raise ValueError(f"{weights}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}; rebuild it")
+    if tied:  # stored once under the name they are tied to: tie them again
+        module.tie_weights()
+        for key, target in tied.items():
+            if module.get_parameter(key) is not module.get_parameter(target):
+                raise ValueError(f"{weights}: {key} is recorded as tied to {target}, but the model does not tie them")
     module.requires_grad_(False)
     runner = None
     if runtime["compile"]:
@@ -297,7 +327,11 @@ def _load_torchao_int8(directory: Path, tokenizer: Any) -> TorchaoClassifier:
         # Each first forward warns that Int8Tensor has no stable hash for AOT autograd's cache: it is why a warm
         # inductor cache still costs ~15 s per graph on 2 cores; a known torchao limit, not worth a line per load
         warnings.filterwarnings("ignore", category=UserWarning, message=r".*_stable_hash_for_caching.*")
-    return TorchaoClassifier(module=module, tokenizer=tokenizer, format=FORMAT_TORCHAO_INT8, runner=runner)
+    if family.NAME == CLASSIFIER:  # the classifier's interface counts FLOPs, which need torchao's own view
+        return TorchaoClassifier(module=module, tokenizer=tokenizer, format=FORMAT_TORCHAO_INT8, runner=runner)
+    model = family.wrap(module, tokenizer, FORMAT_TORCHAO_INT8, runner)
+    model.stats = torchao_weight_stats
+    return model
 
 
 @FORMATS.register

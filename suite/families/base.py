@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from suite.specs import ModelSource, SuiteConfig, TaskSpec
 
 CLASSIFIER = "classifier"  # the family every method and task kind written before the second family serves
+LLM = "llm"  # causal language models (suite/families/llm.py)
 
-# Every system measurement `suite.measure` knows, in the order it runs them.
-ALL_MEASUREMENTS = ("size", "latency", "throughput", "flops", "memory", "energy")
+# Every system measurement `suite.measure` knows, in the order it runs them (per_token: the llm family's TTFT/TPOT).
+ALL_MEASUREMENTS = ("size", "latency", "throughput", "flops", "per_token", "memory", "energy")
 
 
 class ModelFamily(ABC):
@@ -28,6 +29,12 @@ class ModelFamily(ABC):
     DESCRIPTION: ClassVar[str]
     FULL_PRECISION_FORMAT: ClassVar[str]  # the format the teacher is saved in (suite.formats)
     MEASUREMENTS: ClassVar[tuple[str, ...]]  # which of ALL_MEASUREMENTS apply to this family's variants
+    AUTO_CLASS: ClassVar[str]  # the transformers auto class that builds the family's models from a config
+    ARCHITECTURE_SUFFIX: ClassVar[str]  # config.json "architectures" of the family's models end with it
+
+    @abstractmethod
+    def wrap(self, module: Any, tokenizer: Any, fmt: str, runner: Any = None) -> Any:
+        """A loaded torch module behind the family's interface (what tasks and timers call)."""
 
     @abstractmethod
     def teacher_arch(self, source: ModelSource) -> dict[str, int] | None:
@@ -37,8 +44,31 @@ class ModelFamily(ABC):
     def build_teacher(
         self, cfg: SuiteConfig, train_task: TaskSpec | None, train_data: TaskData | None
     ) -> tuple[Any, Any, dict[str, Any] | None]:
-        """(what FULL_PRECISION_FORMAT saves, tokenizer, training log or None) for the config's teacher."""
+        """(what FULL_PRECISION_FORMAT saves, tokenizer, what the build records in variant.json's `build`, e.g. the
+        training log or the source's quantisation, or None) for the config's teacher."""
 
 
 # Every module of suite/families/ registers its family; the registry imports them all on first use.
 FAMILIES: Registry[type[ModelFamily]] = Registry("model family", plugins=("suite.families",))
+
+
+def family_of_model_config(config: Any, module: Any = None) -> ModelFamily:
+    """The family whose models a transformers config describes (by its `architectures`, or the class of `module` for
+    a model built in memory, whose config names none until it is saved), e.g. for a format's loader that serves more
+    than one family."""
+    architectures = list(getattr(config, "architectures", None) or [])
+    if module is not None:
+        architectures.append(type(module).__name__)
+    for name in FAMILIES.names():
+        family = FAMILIES.get(name)()
+        if any(a.endswith(family.ARCHITECTURE_SUFFIX) for a in architectures):
+            return family
+    raise ValueError(f"no model family has architectures {architectures}")
+
+
+def model_from_config(config: Any) -> tuple[Any, ModelFamily]:
+    """An untrained module of the config's architecture (weights assigned by the caller) and its family."""
+    import transformers
+
+    family = family_of_model_config(config)
+    return getattr(transformers, family.AUTO_CLASS).from_config(config), family

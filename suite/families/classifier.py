@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from suite.errors import SuiteInputError
-from suite.families.base import ALL_MEASUREMENTS, CLASSIFIER, FAMILIES, ModelFamily
-from suite.formats import FORMAT_FP32, FORMATS, ArtefactFormat
+from suite.families.base import CLASSIFIER, FAMILIES, ModelFamily
+from suite.formats import FORMAT_FP32
 from suite.models import Classifier, TorchClassifier, load_source_model, load_tokenizer
 
 if TYPE_CHECKING:
@@ -24,7 +24,12 @@ class ClassifierFamily(ModelFamily):
     NAME = CLASSIFIER
     DESCRIPTION = "sequence classifier (encode -> logits over a task's labels), behind suite.models.Classifier"
     FULL_PRECISION_FORMAT = FORMAT_FP32
-    MEASUREMENTS = ALL_MEASUREMENTS
+    MEASUREMENTS = ("size", "latency", "throughput", "flops", "memory", "energy")
+    AUTO_CLASS = "AutoModelForSequenceClassification"
+    ARCHITECTURE_SUFFIX = "ForSequenceClassification"
+
+    def wrap(self, module: Any, tokenizer: Any, fmt: str, runner: Any = None) -> Classifier:
+        return TorchClassifier(module=module.eval(), tokenizer=tokenizer, format=fmt, runner=runner)
 
     def teacher_arch(self, source: ModelSource) -> dict[str, int] | None:
         if source.kind == "random_init":
@@ -62,26 +67,4 @@ class ClassifierFamily(ModelFamily):
         training = None
         if cfg.teacher.finetune is not None and train_data is not None:
             training = finetune(model, tokenizer, train_data, cfg.teacher.finetune, cfg.seed)
-        return model.eval(), tokenizer, training
-
-
-def _save_fp32(module: Any, directory: Path) -> None:
-    module.save_pretrained(str(directory), safe_serialization=True)
-
-
-def _load_fp32(directory: Path, tokenizer: Any) -> Classifier:
-    from transformers import AutoModelForSequenceClassification
-
-    module = AutoModelForSequenceClassification.from_pretrained(
-        str(directory), local_files_only=True, use_safetensors=True, trust_remote_code=False
-    )
-    return TorchClassifier(module=module.eval(), tokenizer=tokenizer, format=FORMAT_FP32)
-
-
-@FORMATS.register
-class Fp32Format(ArtefactFormat):
-    """The classifier's full-precision safetensors (what `save_pretrained` writes)."""
-
-    NAME = FORMAT_FP32
-    save = staticmethod(_save_fp32)
-    load = staticmethod(_load_fp32)
+        return model.eval(), tokenizer, {"training": training} if training is not None else None

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
-from suite.data import NO_LABEL, Instance, TaskData, load_split
+from suite.data import MIRROR_HINT, NO_LABEL, Instance, TaskData, load_split
 from suite.errors import SuiteInputError
 from suite.families.base import CLASSIFIER
 from suite.metrics import METRICS, metric_ci
+from suite.provenance import sha256_file, sha256_json
 from suite.registry import Registry
 from suite.results import Row
 from suite.specs import EvaluateSpec, TaskSpec
@@ -49,6 +51,13 @@ class TaskKind(ABC):
     def main_mask(self, cols: Columns) -> np.ndarray:
         """The instances the task's unsliced metrics (accuracy, …) are computed on."""
         return cols.labelled
+
+    def teacher_relative(
+        self, teacher: pa.Table, student: pa.Table, task: TaskSpec, spec: EvaluateSpec, seed: int
+    ) -> list[Row] | None:
+        """Fidelity rows of a student against the teacher from both prediction tables, or None for the classifier
+        figures of suite.fidelity.teacher_relative (accuracy drop, McNemar, agreement, KL, badges, slices)."""
+        return None
 
 
 # Every module of suite/tasks/ registers its task kinds and generators; the registries import them on first use.
@@ -267,6 +276,8 @@ def nonfinite_row(variant: str, task: TaskSpec, cols: Columns) -> Row:
 def load_task_data(task: TaskSpec, mirror: str | None, cache_dir: str) -> TaskData:
     """The instances a task evaluates: its split, or what its generator builds (from that split, if it has one)."""
     base = load_split(task, task.split, mirror, cache_dir) if task.dataset is not None and task.split else None
+    if task.data_files:  # raw mirror files its generator parses (the llm track's lm_eval tasks), checked by sha256
+        base = _load_data_files(task, mirror)
     if task.generator is None:
         if base is None:
             raise SuiteInputError(task.path, "dataset", f"task '{task.name}' has neither a dataset nor a generator")
@@ -285,3 +296,36 @@ def load_task_data(task: TaskSpec, mirror: str | None, cache_dir: str) -> TaskDa
     if base is not None:
         source += f" from {base.source}"
     return TaskData.from_instances(instances, source)
+
+
+def _load_data_files(task: TaskSpec, mirror: str | None) -> TaskData:
+    """A task's `data_files` read whole from the mirror after their sha256 check: one text per role, in order."""
+    if not mirror:
+        raise SuiteInputError(
+            task.path, "data_files", f"task '{task.name}' reads files from the data mirror", MIRROR_HINT
+        )
+    texts, meta = [], []
+    paths = [f.path for f in task.data_files.values()]
+    for role, entry in task.data_files.items():
+        path = Path(mirror) / entry.path
+        if not path.is_file():
+            raise SuiteInputError(
+                str(path), f"data_files.{role}.path in {task.path}", "file is missing from the data mirror", MIRROR_HINT
+            )
+        digest = sha256_file(path)
+        if digest != entry.sha256:
+            raise SuiteInputError(
+                str(path),
+                f"data_files.{role}.sha256 in {task.path}",
+                f"sha256 mismatch: file has {digest}, task expects {entry.sha256}",
+                "restore the original file (see the mirror's PROVENANCE.md); never edit the expected digest to match",
+            )
+        texts.append(path.read_text(encoding="utf-8"))
+        meta.append({"role": role, "path": entry.path})
+    return TaskData(
+        texts=texts,
+        labels=np.full(len(texts), NO_LABEL, dtype=np.int64),
+        data_sha256=sha256_json({role: f.sha256 for role, f in task.data_files.items()}),
+        source="mirror:" + (",".join(paths) if len(paths) <= 4 else f"{len(paths)} files in {Path(paths[0]).parent}/"),
+        meta=meta,
+    )

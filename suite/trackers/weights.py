@@ -19,17 +19,26 @@ def _tensors(value: Any):
 
 
 def torch_weight_stats(module: Any) -> dict[str, float]:
-    """Bytes of parameters + buffers (quantised weights included), parameter counts and Linear-weight sparsity."""
+    """Bytes of parameters + buffers (quantised weights included), parameter counts and Linear-weight sparsity.
+
+    A tensor shared by several names (a causal LM's lm_head tied to its embeddings) counts once.
+    """
     import torch
 
     quantised = {name for name, m in module.named_modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)}
     total_bytes = 0
     param_count = 0
     nonzero = 0
+    seen: set[tuple[int, int, tuple[int, ...]]] = set()
     for key, value in module.state_dict().items():
         if key.rsplit(".", 1)[0] in quantised:
             continue  # a dynamic Linear's output scale/zero_point: unused, not a parameter
         for tensor in _tensors(value):
+            if not tensor.is_quantized:
+                storage = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+                if storage in seen:
+                    continue
+                seen.add(storage)
             total_bytes += tensor.numel() * tensor.element_size()
             if not tensor.is_floating_point() and not tensor.is_quantized:
                 continue  # index buffers (position_ids, token_type_ids) are not parameters
@@ -38,6 +47,7 @@ def torch_weight_stats(module: Any) -> dict[str, float]:
                 param_count += tensor.numel()
                 nonzero += int(torch.count_nonzero(data))
     linear_zero = linear_total = 0
+    seen_weights: set[int] = set()
     for module_ in module.modules():
         weight = None
         if isinstance(module_, torch.nn.Linear):
@@ -45,6 +55,10 @@ def torch_weight_stats(module: Any) -> dict[str, float]:
         elif isinstance(module_, torch.ao.nn.quantized.dynamic.Linear):
             q = module_.weight()
             weight = q.int_repr().to(torch.int32) - q.q_zero_point()
+        if weight is not None and isinstance(module_, torch.nn.Linear):
+            if module_.weight.data_ptr() in seen_weights:
+                continue
+            seen_weights.add(module_.weight.data_ptr())
         if weight is not None:
             linear_total += weight.numel()
             linear_zero += int(weight.numel() - torch.count_nonzero(weight))

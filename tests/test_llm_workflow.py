@@ -1,0 +1,96 @@
+"""The tiny llm-track config through Snakemake end to end, alone and beside the classifier track in one run."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+pytestmark = pytest.mark.workflow  # runs a whole Snakemake DAG
+
+REPO = Path(__file__).resolve().parent.parent
+VARIANTS = {"teacher", "bf16", "torchao-int8-wo", "drop-2-distil", "sparse-24-mlp", "drop-2-distil-bf16"}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def llm_run(tmp_path_factory) -> Path:
+    from tests.conftest import MIRROR
+
+    if not (MIRROR / "piqa" / "valid.jsonl").is_file():
+        pytest.skip(f"data mirror not found at {MIRROR}")
+    workdir = tmp_path_factory.mktemp("tiny-llm")
+    config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / "llm.yaml").read_text())
+    config["data"]["mirror"] = str(MIRROR)
+    (workdir / "config").mkdir()
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(workdir, "--cores", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return workdir
+
+
+def test_every_llm_variant_has_quality_fidelity_and_per_token_rows(llm_run: Path):
+    table = pq.read_table(llm_run / "results" / "leaderboard.parquet").to_pandas()
+    assert set(table.variant) == VARIANTS and set(table.family) == {"llm"}
+    assert (table.status == "ok").all(), table[table.status != "ok"][["variant", "metric", "error"]]
+    rows = table.set_index(["variant", "task", "metric"])
+    for variant in VARIANTS:
+        for task, metric in [
+            ("piqa", "acc"),
+            ("piqa", "acc_norm"),
+            ("blimp", "acc"),
+            ("wikitext2", "word_perplexity"),
+            ("sst2-zeroshot", "acc"),
+            ("system", "ttft_p50_ms_16"),
+            ("system", "ttft_p50_ms_64"),
+            ("system", "tpot_p50_ms"),
+            ("system", "decode_tokens_per_s"),
+            ("system", "size_mb"),
+            ("system", "peak_rss_mb"),
+        ]:
+            assert (variant, task, metric) in rows.index, (variant, task, metric)
+    # every row carries the sample it was scored on (n) and the lm-eval version in how it was measured
+    piqa = rows.loc[("teacher", "piqa", "acc")]
+    assert piqa.n == 250 and "lm-evaluation-harness 0.4.13" in piqa.measurement
+    # fidelity to the teacher: the teacher against itself flips nothing and agrees everywhere
+    assert rows.loc[("teacher", "piqa", "agreement")].value == 100.0
+    assert rows.loc[("teacher", "piqa", "flips_correct_to_wrong")].value == 0.0
+    assert rows.loc[("teacher", "wikitext2", "perplexity_ratio")].value == pytest.approx(1.0)
+    # a bfloat16 cast halves the weights on disk; the derived speedup is the ratio of decode rates
+    assert rows.loc[("bf16", "system", "size_reduction_pct")].value == pytest.approx(50, abs=1)
+    ratio = (
+        rows.loc[("bf16", "system", "decode_tokens_per_s")].value
+        / rows.loc[("teacher", "system", "decode_tokens_per_s")].value
+    )
+    assert rows.loc[("bf16", "system", "decode_speedup")].value == pytest.approx(ratio)
+
+
+def test_llm_variants_record_their_lineage_and_the_teacher_corpus(llm_run: Path):
+    import json
+
+    models = llm_run / "results" / "llm" / "models"
+    record = json.loads((models / "drop-2-distil" / "variant.json").read_text())
+    assert record["lineage"] == ["teacher", "drop-2-distil"] and record["teacher_logits_sha256"]
+    build = record["build"]
+    assert len(build["layer_dropping"]["kept_layers"]) == 2 and len(build["layer_dropping"]["block_influence"]) == 4
+    assert build["training"]["corpus"].startswith("teacher-generated: 8 sequences")
+    chain = json.loads((models / "drop-2-distil-bf16" / "variant.json").read_text())
+    assert chain["parent_artefact_sha256"] == record["artefact_sha256"]
+    teacher = json.loads((models / "teacher" / "variant.json").read_text())
+    assert teacher["build"] == {"source_quantisation": "none (randomly initialised)"}
+
+
+def test_the_site_has_an_llm_section(llm_run: Path):
+    html = (llm_run / "results" / "site" / "index.html").read_text()
+    for variant in VARIANTS:
+        assert f">{variant}<" in html
