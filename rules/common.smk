@@ -3,6 +3,7 @@ import dataclasses
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -38,6 +39,8 @@ def resolved_file(track):
 
 for _track, _suite in TRACKS.items():
     write_resolved(_suite, Path(resolved_file(_track)))
+    for _skip in _suite.raw.get("skipped") or []:  # said at every load; the site lists them too
+        print(f"{_suite.label}: variant '{_skip['id']}' is not built here: {_skip['reason']}", file=sys.stderr)
 
 # The site's display schema of each family (leaderboard/schema.yaml: the classifier's); the first is the site's root.
 DISPLAY_SCHEMAS = {"classifier": "schema.yaml", "llm": "llm.schema.yaml"}

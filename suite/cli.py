@@ -39,6 +39,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             f"OK: {cfg.label} ({cfg.family}): teacher '{cfg.teacher.id}', {len(cfg.variants)} variants, "
             f"tasks {[t.name for t in cfg.tasks]}"
         )
+        for skip in cfg.raw.get("skipped") or []:
+            print(f"  not built here: variant '{skip['id']}' ({skip['method']}): {skip['reason']}")
         print(f"config hash {cfg.config_hash}")
     return 0
 

@@ -19,9 +19,13 @@ FORMAT_DYNAMIC_INT8 = "torch-dynamic-int8"
 FORMAT_HALF = "torch-half"  # float16 or bfloat16 safetensors; the dtype is in config.json and variant.json
 FORMAT_PRUNED = "torch-pruned"  # FP32, heads/FFN neurons removed; pruning.json has the shapes (structured_prune)
 FORMAT_ONNX = "onnx"  # model.onnx (+ external data), run by ONNX Runtime (suite/compress/onnx)
+FORMAT_GGUF = "gguf-llamacpp"  # model.gguf, run by llama.cpp's Python bindings (suite/compress/gguf_llamacpp.py)
 
 # Formats whose kernels exist on CPU only (refused at workflow load when the config asks for device: cuda).
-CPU_ONLY_FORMATS = {FORMAT_DYNAMIC_INT8: "torch.ao dynamic INT8 kernels (fbgemm/qnnpack) run on CPU only"}
+CPU_ONLY_FORMATS = {
+    FORMAT_DYNAMIC_INT8: "torch.ao dynamic INT8 kernels (fbgemm/qnnpack) run on CPU only",
+    FORMAT_GGUF: "the suite runs llama.cpp through its CPU build (the .[gguf] extra compiles no GPU backend)",
+}
 
 
 class ArtefactFormat(ABC):

@@ -49,8 +49,8 @@ def size_rows(variant: str, directory: Path, model: Classifier | CausalLM) -> li
             weights_size_bytes(directory) / MIB,
             "MiB",
             False,
-            measurement="bytes of the artefact's weight files on disk (safetensors, ONNX graph and its external data; "
-            "tokenizer and metadata excluded), MiB = 2^20 bytes",
+            measurement="bytes of the artefact's weight files on disk (safetensors, GGUF, ONNX graph and its external "
+            "data; tokenizer and metadata excluded), MiB = 2^20 bytes",
         ),
         Row(
             variant,

@@ -135,7 +135,7 @@ def load_source_model(
     return AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True, **common)
 
 
-WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".onnx_data", ".onnx.data")
+WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".onnx_data", ".onnx.data")
 
 
 def weights_size_bytes(directory: Path) -> int:

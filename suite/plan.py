@@ -37,8 +37,33 @@ def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/co
     resolved["entries"] = entries.collect(validated, root, label, entry_context(validated, root, family, arch))
     cfg = from_resolved(resolved)
     check_variants(cfg.variants, label, arch, family)
+    skipped = unavailable_variants(cfg.variants)
+    if skipped:  # listed with the reason (console, resolved config, site); the DAG builds the others
+        resolved["skipped"] = skipped
+        gone = {s["id"] for s in skipped}
+        resolved["config"]["variants"] = [v for v in validated["variants"] if v["id"] not in gone]
+        cfg = from_resolved(resolved)
     check_device(cfg, family)
     return cfg
+
+
+def unavailable_variants(variants: tuple[VariantSpec, ...]) -> list[dict[str, str]]:
+    """The variants this environment cannot build, in config order: their method is unavailable (an optional extra
+    is missing), or an ancestor's is. [{id, method, reason}]."""
+    by_id = {v.id: v for v in variants}
+    reasons: dict[str, str] = {}
+
+    def reason(variant_id: str) -> str | None:
+        if variant_id == TEACHER:
+            return None
+        if variant_id not in reasons:
+            spec = by_id[variant_id]
+            own = METHODS.get(spec.method).unavailable()
+            parent = reason(spec.parent)
+            reasons[variant_id] = own or (f"its parent '{spec.parent}' is not built: {parent}" if parent else "")
+        return reasons[variant_id] or None
+
+    return [{"id": v.id, "method": v.method, "reason": why} for v in variants if (why := reason(v.id)) is not None]
 
 
 def load_file(path: str | Path, root: Path = REPO_ROOT) -> SuiteConfig:

@@ -69,6 +69,12 @@ class Method(ABC):
     FAMILIES: ClassVar[frozenset[str]] = frozenset({CLASSIFIER})  # the model families it applies to (suite.families)
 
     @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this environment cannot build the method's variants (an optional extra is not installed), or None.
+        The plan then lists such a variant, and its descendants, as skipped with this reason and builds the others."""
+        return None
+
+    @classmethod
     def parse_params(cls, params: dict[str, Any]) -> Any:
         """Build the Params dataclass; unknown keys and bad values raise ValueError('<field>: <problem>')."""
         known = {f.name for f in dataclasses.fields(cls.Params)}

@@ -23,11 +23,12 @@ from typing import Any, ClassVar
 from suite.compress.base import METHODS, Method
 from suite.compress.structured_prune import apply_layout_if_pruned, write_layout_if_pruned
 from suite.families import CLASSIFIER, LLM, model_from_config
-from suite.formats import FORMAT_FP32, FORMAT_PRUNED, FORMATS, ArtefactFormat
+from suite.formats import FORMAT_FP32, FORMAT_HALF, FORMAT_PRUNED, FORMATS, ArtefactFormat
 from suite.models import WEIGHTS_FILE, TorchClassifier
 
 FORMAT_TORCHAO_INT8 = "torchao-int8"
-INPUT_FORMATS = frozenset({FORMAT_FP32, FORMAT_PRUNED})  # parent formats both methods can quantise
+# parent formats both methods can quantise (a half-precision parent keeps its dtype for what stays float)
+INPUT_FORMATS = frozenset({FORMAT_FP32, FORMAT_PRUNED, FORMAT_HALF})
 QUANT_JSON = "quantization.json"
 CONFIGS = ("Int8DynamicActivationInt8WeightConfig", "Int8WeightOnlyConfig")  # what the format can rebuild
 HEAD_NAMES = frozenset({"classifier", "pre_classifier", "lm_head"})  # module-name parts of an output head

@@ -84,6 +84,15 @@ class CausalLM:
 
         return torch.inference_mode()
 
+    def lm_eval_model(self, batch_size: int) -> Any:
+        """The lm-evaluation-harness model that scores this variant: its HF model over the loaded module."""
+        from lm_eval.models.huggingface import HFLM
+
+        return HFLM(pretrained=self.module, tokenizer=self.tokenizer, batch_size=batch_size)
+
+    def close(self) -> None:
+        """Release what the variant holds outside Python's memory (nothing for a torch module)."""
+
 
 # --- sources ------------------------------------------------------------------------------------------------------
 
@@ -130,6 +139,17 @@ def gguf_arch(path: Path) -> dict[str, int]:
         if f is not None:
             out[key] = int(f.parts[f.data[0]][0])
     return out
+
+
+def gguf_fields(path: Path) -> dict[str, Any]:
+    """A GGUF file's scalar metadata (strings and numbers; arrays such as the vocabulary left out)."""
+    from gguf import GGUFReader, GGUFValueType
+
+    return {
+        key: f.contents()
+        for key, f in GGUFReader(str(path)).fields.items()
+        if f.types and f.types[0] != GGUFValueType.ARRAY
+    }
 
 
 def gguf_quantisation(path: Path) -> str:

@@ -359,6 +359,7 @@ def _entries_context(data: SiteData, root: str) -> dict[str, Any]:
             for item in entries.rejected(data.resolved)
         ],
         "entries_dir": ((data.resolved or {}).get("entries") or {}).get("dir"),
+        "skipped": list((data.resolved or {}).get("skipped") or []),
     }
 
 

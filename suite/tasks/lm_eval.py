@@ -168,7 +168,6 @@ def run_lm_eval(model: Any, task: TaskSpec, data: TaskData, spec: EvaluateSpec) 
     os.environ["HF_HUB_OFFLINE"] = "1"
     import yaml
     from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     config = lm_eval_config(task)
@@ -184,7 +183,7 @@ def run_lm_eval(model: Any, task: TaskSpec, data: TaskData, spec: EvaluateSpec) 
         (Path(tmp) / "tasks").mkdir()
         (Path(tmp) / "tasks" / f"{config['task']}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         manager = TaskManager(include_path=str(Path(tmp) / "tasks"), include_defaults=False)
-        lm = HFLM(pretrained=model.module, tokenizer=model.tokenizer, batch_size=batch_size(spec))
+        lm = model.lm_eval_model(batch_size(spec))  # lm-eval's HF model, or the variant's runtime's own
         results = simple_evaluate(
             model=lm,
             tasks=[config["task"]],
