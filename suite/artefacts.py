@@ -15,12 +15,16 @@ from suite.provenance import sha256_file, sha256_json
 VARIANT_JSON = "variant.json"
 
 
+# Not the artefact's: Snakemake's marker in every directory output (written after the build, its mtime the content)
+NOT_HASHED = frozenset({VARIANT_JSON, ".snakemake_timestamp"})
+
+
 def artefact_files(directory: Path) -> dict[str, str]:
-    """sha256 of every file of the artefact except variant.json."""
+    """sha256 of every file of the artefact except variant.json (and Snakemake's directory marker)."""
     return {
         str(p.relative_to(directory)): sha256_file(p)
         for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != VARIANT_JSON
+        if p.is_file() and not (p.parent == directory and p.name in NOT_HASHED)
     }
 
 
@@ -54,11 +58,47 @@ def read_record(directory: str | Path) -> dict[str, Any]:
     return json.loads((Path(directory) / VARIANT_JSON).read_text())
 
 
+class ArtefactIntegrityError(ValueError):
+    """An artefact's files are not the ones its variant.json recorded at build time."""
+
+
+def verify_artefact(directory: str | Path, record: dict[str, Any]) -> None:
+    """Every file of the artefact against the sha256s its variant.json recorded when it was built: a changed, missing
+    or added file is an ArtefactIntegrityError naming the variant, the file and both hashes."""
+    directory = Path(directory)
+    variant = record.get("id", directory.name)
+    expected = record.get("files")
+    fix = f"rebuild it (snakemake --forcerun {directory})"
+    if not isinstance(expected, dict) or not expected:
+        raise ArtefactIntegrityError(f"{directory / VARIANT_JSON}: variant '{variant}' records no file hashes; {fix}")
+    if sha256_json(expected) != record.get("artefact_sha256"):
+        raise ArtefactIntegrityError(
+            f"{directory / VARIANT_JSON}: variant '{variant}': its file hashes do not give its artefact_sha256 "
+            f"{record.get('artefact_sha256')}; {fix}"
+        )
+    actual = artefact_files(directory)
+    for name in sorted(set(expected) | set(actual)):
+        if name not in actual:
+            raise ArtefactIntegrityError(f"{directory}: variant '{variant}': file {name} is missing; {fix}")
+        if name not in expected:
+            raise ArtefactIntegrityError(
+                f"{directory}: variant '{variant}': file {name} was not part of the built artefact; remove it or {fix}"
+            )
+        if actual[name] != expected[name]:
+            raise ArtefactIntegrityError(
+                f"{directory}: variant '{variant}': file {name} has sha256 {actual[name]}, but variant.json records "
+                f"{expected[name]} (changed after the build); {fix}"
+            )
+
+
 def load_artefact(directory: str | Path, device: str = "cpu") -> tuple[Classifier, dict[str, Any]]:
-    """Load any variant artefact behind the Classifier interface on `device`, with its variant.json record."""
+    """Load any variant artefact behind its family's interface on `device`, with its variant.json record, after
+    checking every file against the hashes recorded at build time (`verify_artefact`): every row made from the model
+    carries the artefact_sha256 of the bytes that were loaded."""
     from transformers import AutoTokenizer
 
     directory = Path(directory)
     record = read_record(directory)
+    verify_artefact(directory, record)
     tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
     return FORMATS.get(record["format"]).load(directory, tokenizer).to_device(device), record

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from suite.errors import SuiteInputError
+from suite.yamlio import YamlLimitError, safe_load_bounded
 
 Key = tuple[str, str, str, str]  # variant, task, metric, hardware fingerprint
 LIST_LIMIT = 50  # rows per section of the report; the rest are counted
@@ -70,9 +71,12 @@ def load_thresholds(path: Path) -> tuple[Threshold, ...]:
     """A YAML file `thresholds: [{metric: <pattern>, abs: <x> | rel_pct: <x>}, …]`, first match wins."""
     label = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = safe_load_bounded(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SuiteInputError(label, None, "file not found") from None
+    except YamlLimitError as exc:
+        problem, _, fix = str(exc).partition(": ")
+        raise SuiteInputError(label, None, f"the file {problem}", fix) from None
     except yaml.YAMLError:
         raise SuiteInputError(label, None, "malformed YAML", "fix the YAML syntax") from None
     items = data.get("thresholds") if isinstance(data, dict) else None

@@ -21,7 +21,7 @@ import yaml
 from suite.errors import SuiteInputError
 from suite.registry import UnknownNameError
 from suite.specs import TEACHER
-from suite.yamlio import REPO_ROOT, read_yaml, schema_errors
+from suite.yamlio import REPO_ROOT, YamlLimitError, read_yaml, safe_load_bounded, schema_errors
 
 ENTRY_SCHEMA = REPO_ROOT / "leaderboard" / "entry.schema.yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -346,7 +346,11 @@ def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = N
         result.add(None, f"cannot be read as UTF-8 text ({exc})", "save the file as UTF-8")
         return result
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_bounded(text)
+    except YamlLimitError as exc:
+        problem, _, fix = str(exc).partition(": ")
+        result.add(None, f"the file {problem}", fix)
+        return result
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

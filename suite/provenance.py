@@ -40,6 +40,29 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def canonical_safetensors(path: str | Path) -> None:
+    """Rewrite a safetensors file's JSON header with sorted keys and no spaces, in place, so that the same tensors and
+    metadata always give the same bytes (safetensors keeps the metadata in a hash map: its order varies between
+    processes). The tensor data, and its offsets (relative to the end of the header), are unchanged.
+
+    >>> import tempfile, struct
+    >>> p = Path(tempfile.mkdtemp()) / "t.safetensors"
+    >>> head = b'{"__metadata__": {"b": "1", "a": "2"}}'
+    >>> _ = p.write_bytes(struct.pack("<Q", len(head)) + head)
+    >>> canonical_safetensors(p); p.read_bytes()[8:].rstrip()
+    b'{"__metadata__":{"a":"2","b":"1"}}'
+    """
+    import struct
+
+    path = Path(path)
+    data = path.read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format pads the header with spaces to an 8-byte boundary
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + length :])
+
+
 def sha256_json(obj: Any) -> str:
     """Hash of a JSON-serialisable object in canonical form (sorted keys, no whitespace)."""
     canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)

@@ -31,12 +31,85 @@ def path_str(path: Iterable[Any]) -> str:
     return out
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML file whose top level is a mapping; anything else is a SuiteInputError naming the file."""
+# Limits of every YAML file the suite reads (configs, tasks, entries, display schemas): far above any real one, far
+# below what a hostile file needs to stall a workflow load (a 20-line alias bomb expands to billions of nodes).
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_NODES = 200_000  # scalars, sequences and mappings, with every alias expanded
+MAX_YAML_DEPTH = 64
+
+
+class YamlLimitError(ValueError):
+    """A YAML document over the size, expansion or nesting limits; the message says which and the fix."""
+
+
+def safe_load_bounded(text: str) -> Any:
+    """`yaml.safe_load` with limits checked before anything is constructed: size, nesting depth, and the number of
+    nodes once every alias is expanded (counted on the composed graph, each anchored node once, so a bomb is
+    refused in microseconds instead of expanding).
+
+    >>> safe_load_bounded("a: [1, 2]")
+    {'a': [1, 2]}
+    >>> rows = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    >>> rows += [f"{k}: &{k} [{', '.join(['*' + p] * 10)}]" for p, k in zip("abcdef", "bcdefg")]
+    >>> safe_load_bounded(chr(10).join(rows))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    suite.yamlio.YamlLimitError: expands to ... nodes through its aliases (limit 200000): write the values out or ...
+    """
+    if len(text.encode("utf-8")) > MAX_YAML_BYTES:
+        raise YamlLimitError(f"is larger than {MAX_YAML_BYTES} bytes: split it or shorten it")
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise YamlLimitError(f"nests deeper than {MAX_YAML_DEPTH} levels: flatten it") from None
+        if node is not None:
+            _check_graph(node)
+            return loader.construct_document(node)
+        return None
+    finally:
+        loader.dispose()
+
+
+def _check_graph(root: yaml.Node) -> None:
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_YAML_DEPTH:
+            raise YamlLimitError(f"nests deeper than {MAX_YAML_DEPTH} levels: flatten it")
+        if id(node) in sizes:
+            return sizes[id(node)]  # an alias of a node already counted: its expanded size again
+        sizes[id(node)] = 1  # in progress: a recursive alias counts once here (safe_load refuses to build it anyway)
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = total
+        return total
+
+    total = size(root, 0)
+    if total > MAX_YAML_NODES:
+        raise YamlLimitError(
+            f"expands to {total} nodes through its aliases (limit {MAX_YAML_NODES}): write the values out or "
+            "remove the aliases"
+        )
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping, read within the limits of `safe_load_bounded`; anything else is a
+    SuiteInputError naming the file."""
+    try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise YamlLimitError(f"is larger than {MAX_YAML_BYTES} bytes: split it or shorten it")
+        data = safe_load_bounded(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SuiteInputError(str(path), None, "file not found") from None
+    except YamlLimitError as exc:
+        problem, _, fix = str(exc).partition(": ")
+        raise SuiteInputError(str(path), None, f"the file {problem}", fix) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -76,6 +76,6 @@ def test_suite_families_lists_task_kinds_methods_and_measurements():
     llm = lines.index(next(line for line in lines if line.startswith("llm: ")))
     assert lines[llm + 2 : llm + 5] == [
         "  task kinds: lm_eval",
-        "  methods: cast, distil_lm_layers, sparse_24, torchao_int8_dynamic, torchao_int8_weight_only",
+        "  methods: cast, distil_lm_layers, gguf_quantize, sparse_24, torchao_int8_dynamic, torchao_int8_weight_only",
         "  measurements: size, per_token, memory, energy",
     ]

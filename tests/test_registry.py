@@ -57,7 +57,7 @@ def test_every_registered_name_is_the_class_name_attribute():
         for name in registry:
             assert name == registry.get(name).NAME
     assert set(FORMATS.names()) == {
-        "onnx", "torch-dynamic-int8", "torch-fp32", "torch-half", "torch-pruned", "torchao-int8"
+        "gguf-llamacpp", "onnx", "torch-dynamic-int8", "torch-fp32", "torch-half", "torch-pruned", "torchao-int8"
     }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from suite.compress.structured_prune import apply_layout_if_pruned, write_layout
 from suite.families import CLASSIFIER, LLM, model_from_config
 from suite.formats import FORMAT_FP32, FORMAT_HALF, FORMAT_PRUNED, FORMATS, ArtefactFormat
 from suite.models import WEIGHTS_FILE, TorchClassifier
+from suite.provenance import canonical_safetensors
 
 FORMAT_TORCHAO_INT8 = "torchao-int8"
 # parent formats both methods can quantise (a half-precision parent keeps its dtype for what stays float)
@@ -240,6 +241,7 @@ def _save_torchao_int8(built: TorchaoInt8Built, directory: Path) -> None:
     built.module.config.save_pretrained(str(directory))  # builds the model (and picks its family) from it
     write_layout_if_pruned(built.module, directory)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS_FILE), metadata=metadata)
+    canonical_safetensors(directory / WEIGHTS_FILE)  # its many metadata keys in one order: a reproducible sha256
     (directory / QUANT_JSON).write_text(
         json.dumps(
             {

@@ -1,0 +1,154 @@
+"""Fault injection: what a changed artefact does at load, and that the same recipe gives the same bytes."""
+
+import re
+
+import pytest
+
+from tests.tiny_models import tiny_bert
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tmp_path_factory):
+    """A tiny FP32 classifier artefact, built once; each test works on its own copy."""
+    from suite.artefacts import save_artefact
+    from suite.models import load_source_model, load_tokenizer
+
+    module = load_source_model(tiny_bert(), {0: "negative", 1: "positive"}, seed=0)
+    tokenizer = load_tokenizer(tiny_bert())
+    directory = tmp_path_factory.mktemp("artefacts") / "teacher"
+    save_artefact(module, tokenizer, "torch-fp32", directory, {"id": "teacher", "recipe": {}})
+    return directory
+
+
+@pytest.fixture
+def artefact(tiny_teacher, tmp_path):
+    import shutil
+
+    copy = tmp_path / "teacher"
+    shutil.copytree(tiny_teacher, copy)
+    return copy
+
+
+def test_an_intact_artefact_loads(artefact):
+    from suite.artefacts import load_artefact
+
+    model, record = load_artefact(artefact)
+    assert record["id"] == "teacher" and model.format == "torch-fp32"
+
+
+def test_a_flipped_byte_in_the_weights_is_refused_naming_the_file_and_both_hashes(artefact):
+    from suite.artefacts import ArtefactIntegrityError, load_artefact, read_record
+    from suite.provenance import sha256_file
+
+    weights = artefact / "model.safetensors"
+    recorded = read_record(artefact)["files"]["model.safetensors"]
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF  # inside the last tensor's data: still a readable safetensors file
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ArtefactIntegrityError) as info:
+        load_artefact(artefact)
+    message = str(info.value)
+    assert "variant 'teacher'" in message and "file model.safetensors" in message
+    assert sha256_file(weights) in message and recorded in message and "rebuild it" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: (d / "config.json").unlink(), "file config.json is missing"),
+        (lambda d: (d / "extra.bin").write_bytes(b"x"), "file extra.bin was not part of the built artefact"),
+    ],
+)
+def test_a_missing_or_added_file_is_refused(artefact, change, expected):
+    from suite.artefacts import ArtefactIntegrityError, load_artefact
+
+    change(artefact)
+    with pytest.raises(ArtefactIntegrityError, match=expected):
+        load_artefact(artefact)
+
+
+def test_edited_file_hashes_in_variant_json_do_not_pass_for_the_artefact_hash(artefact):
+    import json
+
+    from suite.artefacts import ArtefactIntegrityError, load_artefact
+
+    record = json.loads((artefact / "variant.json").read_text())
+    record["files"]["model.safetensors"] = "0" * 64
+    (artefact / "variant.json").write_text(json.dumps(record))
+    with pytest.raises(ArtefactIntegrityError, match="do not give its artefact_sha256"):
+        load_artefact(artefact)
+
+
+def test_a_measure_job_on_a_changed_artefact_records_failed_rows_with_the_reason(artefact, tiny_config, repo):
+    from suite.measure import measure_variant
+    from suite.plan import load
+
+    (artefact / "model.safetensors").write_bytes(b"\0" * 16)
+    rows = measure_variant(load(tiny_config, repo), "teacher", artefact, ["a sentence"], {})
+    assert rows and all(r.status == "failed" for r in rows)
+    assert all("ArtefactIntegrityError" in r.error and "model.safetensors" in r.error for r in rows)
+
+
+def test_the_same_torchao_recipe_built_twice_gives_the_same_artefact_sha256(tiny_teacher, tmp_path):
+    from suite.artefacts import load_artefact, save_artefact
+    from suite.compress import METHODS
+
+    method = METHODS.get("torchao_int8_dynamic")
+    hashes = []
+    for i in range(2):
+        parent, _ = load_artefact(tiny_teacher)
+        built = method().apply(parent, method.parse_params({}), None)
+        record = save_artefact(built, parent.tokenizer, method.OUTPUT_FORMAT, tmp_path / f"b{i}", {"id": "q"})
+        hashes.append(record["artefact_sha256"])
+    assert hashes[0] == hashes[1]
+    first, second = (tmp_path / name / "model.safetensors" for name in ("b0", "b1"))
+    assert first.read_bytes() == second.read_bytes()
+
+
+BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
+
+
+def test_an_alias_bomb_config_is_refused_at_once_naming_the_file(tmp_path):
+    import time
+
+    from suite.errors import SuiteInputError
+    from suite.yamlio import read_yaml
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB)
+    start = time.perf_counter()
+    with pytest.raises(SuiteInputError) as info:
+        read_yaml(path)
+    assert time.perf_counter() - start < 1.0
+    assert str(path) in str(info.value) and re.search(r"expands to \d{9,} nodes", str(info.value))
+
+
+def test_an_alias_bomb_entry_is_one_rejected_entry_with_the_reason(tmp_path):
+    from suite.entries import EntryContext, check_entry
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB + "id: bomb\n")
+    ctx = EntryContext("t", ("sst2",), frozenset(), lambda method, params: [], 100.0, tmp_path)
+    result = check_entry(path, ctx)
+    assert not result.passed and len(result.problems) == 1
+    expected = r"the file expands to \d{9,} nodes through its aliases \(limit 200000\)"
+    assert re.fullmatch(expected, result.problems[0].problem)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: " + "[" * 100 + "]" * 100, "nests deeper than 64 levels"),
+        ("a: '" + "x" * (1 << 20) + "'", "is larger than 1048576 bytes"),
+    ],
+)
+def test_deep_or_huge_yaml_is_refused(tmp_path, text, problem):
+    from suite.errors import SuiteInputError
+    from suite.yamlio import read_yaml
+
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    with pytest.raises(SuiteInputError, match=problem):
+        read_yaml(path)
