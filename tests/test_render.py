@@ -597,3 +597,19 @@ def test_task_page_ranks_a_zero_accuracy_and_not_a_nan(tmp_path: Path) -> None:
         ("3", "always-wrong"),
         ("—", escape(SCRIPT_NAME)),
     ]
+
+
+def test_variants_not_built_in_this_environment_are_listed_with_the_reason(tmp_path: Path) -> None:
+    resolved = tmp_path / "config.resolved.json"
+    skipped = [{"id": "gguf-q8-0", "method": "gguf_quantize", "reason": "needs llama-cpp-python <the extra>"}]
+    config = {"config": {"seed": 1, "variants": []}, "tasks": {}, "skipped": skipped}
+    resolved.write_text(json.dumps(config))
+    html = render_site(_leaderboard(tmp_path), tmp_path / "site", SCHEMA, resolved=resolved).read_text("utf-8")
+    assert "Variants not built in this environment" in html
+    assert (
+        "<li><strong>gguf-q8-0</strong> (<code>gguf_quantize</code>): needs llama-cpp-python &lt;the extra&gt;</li>"
+        in html
+    )
+    resolved.write_text(json.dumps({**config, "skipped": []}))
+    html = render_site(_leaderboard(tmp_path), tmp_path / "site", SCHEMA, resolved=resolved).read_text("utf-8")
+    assert "not built in this environment" not in html
