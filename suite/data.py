@@ -57,12 +57,38 @@ class TaskData:
         )
 
 
+def mirror_path(mirror: str, relative: str, task_file: str, field: str) -> Path:
+    """A task's file path inside the data mirror. The path is relative and, once every symlink is resolved, stays
+    inside the mirror; anything else (an absolute path, `..`, a symlink out of the mirror) is refused before it is
+    read, naming the task file and the field.
+
+    >>> import tempfile; mirror = tempfile.mkdtemp()
+    >>> mirror_path(mirror, "sst2/dev.tsv", "tasks/sst2/task.yaml", "dataset.files.dev.path").name
+    'dev.tsv'
+    >>> mirror_path(mirror, "../../etc/passwd", "tasks/x.yaml", "dataset.files.dev.path")
+    Traceback (most recent call last):
+    ...
+    suite.errors.SuiteInputError: tasks/x.yaml: field 'dataset.files.dev.path': '../../etc/passwd' leads outside ...
+    """
+    root = Path(mirror).resolve()
+    candidate = Path(relative)
+    resolved = (root / candidate).resolve()
+    if candidate.is_absolute() or not resolved.is_relative_to(root):
+        raise SuiteInputError(
+            task_file,
+            field,
+            f"'{relative}' leads outside the data mirror ({root}; it resolves to {resolved})",
+            "give a path relative to the data mirror, inside it",
+        )
+    return resolved
+
+
 def mirror_file(spec: DatasetSpec, split: str, mirror: str | None, task_file: str) -> Path | None:
     """The verified mirror file of a split, or None when there is no mirror or it lacks the file."""
     entry = spec.files.get(split)
     if entry is None or not mirror:
         return None
-    path = Path(mirror) / entry.path
+    path = mirror_path(mirror, entry.path, task_file, f"dataset.files.{split}.path")
     if not path.is_file():
         return None
     digest = sha256_file(path)

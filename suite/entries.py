@@ -175,6 +175,16 @@ def check_weights_dir(directory: Path, sha256: str | None, max_weights_mb: float
     if not directory.is_dir():
         return [EntryProblem(f"{where}.path", f"{directory} is not a directory", "give the directory of the weights")]
     files = sorted(p for p in directory.rglob("*") if p.is_file())
+    root = directory.resolve()
+    escaping = [p.relative_to(directory).as_posix() for p in files if not p.resolve().is_relative_to(root)]
+    if escaping:  # a symlink to a file elsewhere on the machine: nothing outside the submission is read
+        return [
+            EntryProblem(
+                f"{where}.path",
+                f"{escaping} are links to files outside {directory}",
+                "copy the files into the submission's directory instead of linking them",
+            )
+        ]
     pickles = [p.relative_to(directory).as_posix() for p in files if p.name.lower().endswith(PICKLE_SUFFIXES)]
     if pickles:
         problems.append(
@@ -314,9 +324,15 @@ def _check_model(result: EntryResult, entry: dict[str, Any], file: Path, ctx: En
         }
         return
     if kind == "local":
-        directory = Path(spec["path"])
-        if not directory.is_absolute():
-            directory = (file.parent / directory).resolve()
+        base = file.parent.resolve()
+        directory = (base / spec["path"]).resolve()
+        if Path(spec["path"]).is_absolute() or not directory.is_relative_to(base):
+            result.add(
+                "model.local.path",
+                f"'{spec['path']}' leads outside the entry's directory ({base}; it resolves to {directory})",
+                "put the weights in a directory beside the entry file and give its relative path",
+            )
+            return
         problems = check_weights_dir(directory, spec["sha256"], ctx.max_weights_mb)
         result.problems.extend(problems)
         params = {"source": "local", "path": str(directory), "sha256": spec["sha256"]}

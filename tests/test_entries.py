@@ -493,3 +493,29 @@ def test_import_method_loads_local_safetensors_with_the_teacher_tokenizer(tmp_pa
         method.apply(parent, bad, ctx)
     with pytest.raises(ValueError, match="revision: 'main' is not pinned"):
         method.parse_params({"source": "hub", "repo": "owner/model", "revision": "main", "sha256": digest})
+
+
+@pytest.mark.parametrize("where", ["../elsewhere", "ABSOLUTE"])
+def test_a_local_path_outside_the_entrys_directory_is_refused(tmp_path: Path, ctx: EntryContext, where: str):
+    digest = make_weights(tmp_path / "elsewhere")
+    path_value = str(tmp_path / "elsewhere") if where == "ABSOLUTE" else where
+    path = write(tmp_path / "entries", entry(model={"local": {"path": path_value, "sha256": digest}}))
+    result = check_entry(path, ctx)
+    assert not result.passed and result.variant is None
+    assert [(p.field, p.fix) for p in result.problems] == [
+        ("model.local.path", "put the weights in a directory beside the entry file and give its relative path")
+    ]
+    assert "leads outside the entry's directory" in result.problems[0].problem
+
+
+def test_weights_linked_from_outside_the_submission_are_refused(tmp_path: Path, ctx: EntryContext):
+    digest = make_weights(tmp_path / "private")
+    weights = tmp_path / "entries" / "weights"
+    weights.mkdir(parents=True)
+    (weights / "model.safetensors").symlink_to(tmp_path / "private" / "model.safetensors")
+    (weights / "config.json").write_text((tmp_path / "private" / "config.json").read_text())
+    path = write(tmp_path / "entries", entry(model={"local": {"path": "weights", "sha256": digest}}))
+    result = check_entry(path, ctx)
+    assert not result.passed
+    assert result.problems[0].field == "model.local.path"
+    assert "['model.safetensors'] are links to files outside" in result.problems[0].problem

@@ -152,3 +152,23 @@ def test_deep_or_huge_yaml_is_refused(tmp_path, text, problem):
     path.write_text(text)
     with pytest.raises(SuiteInputError, match=problem):
         read_yaml(path)
+
+
+@pytest.mark.parametrize("where", ["../outside.tsv", "/etc/hostname", "link.tsv"])
+def test_a_task_file_path_outside_the_data_mirror_is_refused_before_it_is_read(tmp_path, where):
+    from suite.data import mirror_file
+    from suite.errors import SuiteInputError
+    from suite.specs import DataFile, DatasetSpec
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    outside = tmp_path / "outside.tsv"
+    outside.write_text("secret first line\tx\n")
+    (mirror / "link.tsv").symlink_to(outside)  # a symlink inside the mirror that leads out of it
+    files = {"dev": DataFile(path=where, sha256="0" * 64)}
+    spec = DatasetSpec(name="d", format="tsv", text_field="t", label_field="l", labels={0: "n"}, files=files)
+    with pytest.raises(SuiteInputError) as info:
+        mirror_file(spec, "dev", str(mirror), "tasks/evil/task.yaml")
+    message = str(info.value)
+    assert message.startswith("tasks/evil/task.yaml: field 'dataset.files.dev.path'")
+    assert "leads outside the data mirror" in message and "secret" not in message

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from suite.data import MIRROR_HINT, NO_LABEL, Instance, TaskData, load_split
+from suite.data import MIRROR_HINT, NO_LABEL, Instance, TaskData, load_split, mirror_path
 from suite.errors import SuiteInputError
 from suite.families.base import CLASSIFIER
 from suite.metrics import METRICS, metric_ci
@@ -307,7 +307,7 @@ def _load_data_files(task: TaskSpec, mirror: str | None) -> TaskData:
     texts, meta = [], []
     paths = [f.path for f in task.data_files.values()]
     for role, entry in task.data_files.items():
-        path = Path(mirror) / entry.path
+        path = mirror_path(mirror, entry.path, task.path, f"data_files.{role}.path")
         if not path.is_file():
             raise SuiteInputError(
                 str(path), f"data_files.{role}.path in {task.path}", "file is missing from the data mirror", MIRROR_HINT
