@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -349,6 +350,20 @@ def _check_model(result: EntryResult, entry: dict[str, Any], file: Path, ctx: En
         result.variant = {"id": entry["id"], "parent": TEACHER, "method": IMPORT_METHOD, "params": params}
 
 
+TEXT_FIELDS = ("display_name", "submitter", "licence", "method_description")  # free text shown on the site
+
+
+def unsafe_characters(text: str, allow: str = "") -> list[str]:
+    r"""The control (Cc) and format (Cf: bidi overrides, zero-width joiners, ...) characters of `text`, as U+XXXX.
+
+    >>> unsafe_characters("Tiny\u202eBERT\x00")
+    ['U+202E', 'U+0000']
+    >>> unsafe_characters("two\nlines", allow="\n")
+    []
+    """
+    return [f"U+{ord(c):04X}" for c in text if c not in allow and unicodedata.category(c) in ("Cc", "Cf")]
+
+
 def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = None) -> EntryResult:
     """Every check of one entry file but uniqueness across entries (see `check_entries`)."""
     path = Path(path)
@@ -382,6 +397,21 @@ def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = N
     result.problems.extend(problems)
     result.entry = entry
     failed_fields = {p.field for p in problems}
+    for name in TEXT_FIELDS:
+        value = entry.get(name)
+        bad = (
+            unsafe_characters(value, allow="\n\t" if name == "method_description" else "")
+            if isinstance(value, str)
+            else []
+        )
+        if bad:
+            result.add(
+                name,
+                f"contains control or bidirectional-formatting characters {bad} (they can hide or reorder text on "
+                "the site)",
+                "remove them",
+            )
+            failed_fields.add(name)
 
     if isinstance(entry.get("id"), str) and "id" not in failed_fields:
         if entry["id"] == TEACHER:
@@ -391,12 +421,8 @@ def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = N
         if path.suffix in (".yaml", ".yml") and path.stem != entry["id"]:
             result.add("id", f"'{entry['id']}' differs from the file name '{path.name}'", f"name it {entry['id']}.yaml")
     name = entry.get("display_name")
-    if isinstance(name, str) and (re.search(r"[<>]", name) or re.search(r"[\x00-\x1f\x7f]", name)):
-        result.add(
-            "display_name",
-            f"{name!r} contains HTML or control characters; a display name is plain text",
-            "remove '<', '>' and control characters",
-        )
+    if isinstance(name, str) and re.search(r"[<>]", name):  # control characters: refused above, for every text field
+        result.add("display_name", f"{name!r} contains HTML; a display name is plain text", "remove '<' and '>'")
     if entry.get("trust_remote_code") is True:
         result.add(
             "trust_remote_code",

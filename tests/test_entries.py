@@ -519,3 +519,14 @@ def test_weights_linked_from_outside_the_submission_are_refused(tmp_path: Path, 
     assert not result.passed
     assert result.problems[0].field == "model.local.path"
     assert "['model.safetensors'] are links to files outside" in result.problems[0].problem
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "codes"),
+    [("display_name", "Tiny\u202eTREBnim", "['U+202E']"), ("submitter", "me\x00you", "['U+0000']")],
+)
+def test_control_and_bidi_characters_in_shown_text_are_refused(tmp_path: Path, ctx: EntryContext, field, value, codes):
+    result = check_entry(write(tmp_path, entry(**{field: value})), ctx)
+    assert not result.passed
+    problem = next(p for p in result.problems if p.field == field)
+    assert problem.problem.startswith(f"contains control or bidirectional-formatting characters {codes}")
