@@ -75,8 +75,7 @@ def load_thresholds(path: Path) -> tuple[Threshold, ...]:
     except FileNotFoundError:
         raise SuiteInputError(label, None, "file not found") from None
     except YamlLimitError as exc:
-        problem, _, fix = str(exc).partition(": ")
-        raise SuiteInputError(label, None, f"the file {problem}", fix) from None
+        raise exc.input_error(label) from None
     except yaml.YAMLError:
         raise SuiteInputError(label, None, "malformed YAML", "fix the YAML syntax") from None
     items = data.get("thresholds") if isinstance(data, dict) else None

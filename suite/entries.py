@@ -379,8 +379,7 @@ def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = N
     try:
         data = safe_load_bounded(text)
     except YamlLimitError as exc:
-        problem, _, fix = str(exc).partition(": ")
-        result.add(None, f"the file {problem}", fix)
+        result.add(None, f"the file {exc.problem}", exc.fix)
         return result
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -399,11 +398,9 @@ def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = N
     failed_fields = {p.field for p in problems}
     for name in TEXT_FIELDS:
         value = entry.get(name)
-        bad = (
-            unsafe_characters(value, allow="\n\t" if name == "method_description" else "")
-            if isinstance(value, str)
-            else []
-        )
+        if not isinstance(value, str):
+            continue  # a wrong type is the schema's problem, reported above
+        bad = unsafe_characters(value, allow="\n\t" if name == "method_description" else "")
         if bad:
             result.add(
                 name,

@@ -39,7 +39,23 @@ MAX_YAML_DEPTH = 64
 
 
 class YamlLimitError(ValueError):
-    """A YAML document over the size, expansion or nesting limits; the message says which and the fix."""
+    """A YAML document over the size, expansion or nesting limits: `problem` says which, `fix` what to do."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(f"{problem}: {fix}")
+        self.problem, self.fix = problem, fix
+
+    def input_error(self, label: str) -> SuiteInputError:
+        """The same as the suite's one-line input error, naming the file."""
+        return SuiteInputError(label, None, f"the file {self.problem}", self.fix)
+
+
+def _too_large() -> YamlLimitError:
+    return YamlLimitError(f"is larger than {MAX_YAML_BYTES} bytes", "split it or shorten it")
+
+
+def _too_deep() -> YamlLimitError:
+    return YamlLimitError(f"nests deeper than {MAX_YAML_DEPTH} levels", "flatten it")
 
 
 def safe_load_bounded(text: str) -> Any:
@@ -57,13 +73,13 @@ def safe_load_bounded(text: str) -> Any:
     suite.yamlio.YamlLimitError: expands to ... nodes through its aliases (limit 200000): write the values out or ...
     """
     if len(text.encode("utf-8")) > MAX_YAML_BYTES:
-        raise YamlLimitError(f"is larger than {MAX_YAML_BYTES} bytes: split it or shorten it")
+        raise _too_large()
     loader = yaml.SafeLoader(text)
     try:
         try:
             node = loader.get_single_node()
         except RecursionError:
-            raise YamlLimitError(f"nests deeper than {MAX_YAML_DEPTH} levels: flatten it") from None
+            raise _too_deep() from None
         if node is not None:
             _check_graph(node)
             return loader.construct_document(node)
@@ -77,7 +93,7 @@ def _check_graph(root: yaml.Node) -> None:
 
     def size(node: yaml.Node, depth: int) -> int:
         if depth > MAX_YAML_DEPTH:
-            raise YamlLimitError(f"nests deeper than {MAX_YAML_DEPTH} levels: flatten it")
+            raise _too_deep()
         if id(node) in sizes:
             return sizes[id(node)]  # an alias of a node already counted: its expanded size again
         sizes[id(node)] = 1  # in progress: a recursive alias counts once here (safe_load refuses to build it anyway)
@@ -93,8 +109,8 @@ def _check_graph(root: yaml.Node) -> None:
     total = size(root, 0)
     if total > MAX_YAML_NODES:
         raise YamlLimitError(
-            f"expands to {total} nodes through its aliases (limit {MAX_YAML_NODES}): write the values out or "
-            "remove the aliases"
+            f"expands to {total} nodes through its aliases (limit {MAX_YAML_NODES})",
+            "write the values out or remove the aliases",
         )
 
 
@@ -102,14 +118,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML file whose top level is a mapping, read within the limits of `safe_load_bounded`; anything else is a
     SuiteInputError naming the file."""
     try:
-        if path.stat().st_size > MAX_YAML_BYTES:
-            raise YamlLimitError(f"is larger than {MAX_YAML_BYTES} bytes: split it or shorten it")
+        if path.stat().st_size > MAX_YAML_BYTES:  # before reading it
+            raise _too_large()
         data = safe_load_bounded(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SuiteInputError(str(path), None, "file not found") from None
     except YamlLimitError as exc:
-        problem, _, fix = str(exc).partition(": ")
-        raise SuiteInputError(str(path), None, f"the file {problem}", fix) from None
+        raise exc.input_error(str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

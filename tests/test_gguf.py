@@ -98,18 +98,23 @@ def _context(path: Path, logits_all: bool = True):
     return llama_cpp.Llama(model_path=str(path), n_ctx=256, n_threads=1, logits_all=logits_all, verbose=False)
 
 
-@needs_extra
-def test_an_f32_gguf_gives_the_torch_models_logits_at_every_position(tiny_lm, f32_gguf):
+def _both_logits(tiny_lm, gguf_file: Path, text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(llama.cpp's, the torch model's) logits at every position of `text`."""
     module, tokenizer = tiny_lm
-    ids = tokenizer("The quick brown fox jumps over the lazy dog, again and again.")["input_ids"]
+    ids = tokenizer(text)["input_ids"]
     with torch.inference_mode():
         expected = module(input_ids=torch.tensor([ids])).logits[0].numpy()
-    context = _context(f32_gguf)
+    context = _context(gguf_file)
     try:
         context.eval(ids)
-        got = np.asarray(context.scores[: len(ids)])
+        return np.asarray(context.scores[: len(ids)]), expected
     finally:
         context.close()
+
+
+@needs_extra
+def test_an_f32_gguf_gives_the_torch_models_logits_at_every_position(tiny_lm, f32_gguf):
+    got, expected = _both_logits(tiny_lm, f32_gguf, "The quick brown fox jumps over the lazy dog, again and again.")
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=2e-3, rtol=1e-3)
 
@@ -118,20 +123,11 @@ def test_an_f32_gguf_gives_the_torch_models_logits_at_every_position(tiny_lm, f3
 def test_q8_0_keeps_the_greedy_tokens_and_is_about_a_quarter_of_f32(tiny_lm, f32_gguf, tmp_path):
     from suite.compress.gguf_llamacpp import quantize, tensor_types
 
-    module, tokenizer = tiny_lm
     out = tmp_path / "q8.gguf"
     quantize(f32_gguf, out, "Q8_0", threads=1)
     assert tensor_types(out)["Q8_0"] >= 4 * 7  # every layer's seven matrices (norms stay F32)
     assert out.stat().st_size < 0.5 * f32_gguf.stat().st_size
-    ids = tokenizer("A small model of a cat and a dog")["input_ids"]
-    with torch.inference_mode():
-        expected = module(input_ids=torch.tensor([ids])).logits[0].numpy()
-    context = _context(out)
-    try:
-        context.eval(ids)
-        got = np.asarray(context.scores[: len(ids)])
-    finally:
-        context.close()
+    got, expected = _both_logits(tiny_lm, out, "A small model of a cat and a dog")
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).mean() >= 0.9
     assert np.abs(got - expected).max() < 0.2
 
@@ -142,7 +138,7 @@ def test_lm_eval_scores_through_llama_cpp_equal_the_hf_models(tiny_lm, f32_gguf)
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from suite.compress.gguf_llamacpp import LlamaCppLM
+    from suite.compress.gguf_llamacpp import llama_cpp_lm
 
     module, tokenizer = tiny_lm
     pairs = [("The cat sat on the", " mat"), ("Water boils at", " one hundred degrees"), ("", "Hello there")]
@@ -151,7 +147,7 @@ def test_lm_eval_scores_through_llama_cpp_equal_the_hf_models(tiny_lm, f32_gguf)
     hf = HFLM(pretrained=module, tokenizer=tokenizer, batch_size=1)
     context = _context(f32_gguf)
     try:
-        ours = LlamaCppLM(context, tokenizer, 256)
+        ours = llama_cpp_lm(context, tokenizer, 256)
         for expected, got in zip(hf.loglikelihood(requests), ours.loglikelihood(requests), strict=True):
             assert got[0] == pytest.approx(expected[0], abs=2e-3) and got[1] == expected[1]
         assert ours.loglikelihood_rolling(rolling)[0] == pytest.approx(hf.loglikelihood_rolling(rolling)[0], abs=5e-3)

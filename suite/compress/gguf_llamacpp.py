@@ -5,7 +5,7 @@ Method `gguf_quantize`: the parent (a torch FP32 causal LM of the llama architec
 tokenizer's vocabulary and merges) and quantised by llama.cpp's own quantiser (`llama_model_quantize`) to the
 requested type (Q8_0, Q4_K_M, ...). Format `gguf-llamacpp`: `model.gguf`, the parent's transformers `config.json`
 (shapes for the plan and the site) and the tokenizer; loaded as a `GgufCausalLM`, which lm-evaluation-harness scores
-through `LlamaCppLM` (tokenised by the artefact's own tokenizer, exactly as the torch variants are) and the
+through `llama_cpp_lm` (tokenised by the artefact's own tokenizer, exactly as the torch variants are) and the
 per-token timers run through the transformers forward convention.
 
 llama-cpp-python has no prebuilt wheel on PyPI for this CPU: it compiles from source (5-15 min on 2 cores). It is
@@ -16,21 +16,22 @@ others.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import math
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from suite.compress.base import METHODS, Method
 from suite.families import LLM
-from suite.families.llm import CausalLM, gguf_fields
+from suite.families.llm import CausalLM, gguf_fields, package_file
 from suite.formats import CPU_ONLY_FORMATS, FORMAT_FP32, FORMAT_GGUF, FORMATS, ArtefactFormat
 
 GGUF_FILE = "model.gguf"
-EXTRA = "gguf"
 REQUIREMENT = "llama_cpp"  # the module llama-cpp-python installs
 # llama.cpp's file types (enum llama_ftype) this method offers; all are CPU formats
 TYPES = {"F16": 1, "Q4_0": 2, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M": 17, "Q6_K": 18}
@@ -204,7 +205,6 @@ class GgufQuantize(Method):
     OUTPUT_FORMAT = FORMAT_GGUF
     Params = GgufParams
     FAMILIES = frozenset({LLM})
-    REQUIRES_EXTRA = EXTRA
 
     @classmethod
     def unavailable(cls) -> str | None:
@@ -232,8 +232,6 @@ class GgufQuantize(Method):
 def _pre_tokenizer(cfg: Any) -> tuple[str, str]:
     """llama.cpp's pre-tokenizer name: the teacher's own GGUF records it; otherwise llama.cpp's default (the suite
     tokenises with the artefact's transformers tokenizer, so its scores do not depend on it)."""
-    from suite.families.llm import package_file
-
     source = cfg.teacher.source
     if source.kind == "package" and (source.file or "").endswith(".gguf"):
         value = gguf_fields(package_file(source, cfg.label)).get("tokenizer.ggml.pre")
@@ -246,10 +244,7 @@ def tensor_types(path: Path) -> dict[str, int]:
     """How many tensors of each GGUF type the file holds (e.g. {'Q8_0': 210, 'F32': 61})."""
     from gguf import GGUFReader
 
-    counts: dict[str, int] = {}
-    for tensor in GGUFReader(str(path)).tensors:
-        counts[tensor.tensor_type.name] = counts.get(tensor.tensor_type.name, 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(t.tensor_type.name for t in GGUFReader(str(path)).tensors).items()))
 
 
 # --- the format ---------------------------------------------------------------------------------------------------
@@ -350,7 +345,7 @@ class GgufCausalLM(CausalLM):
         return contextlib.nullcontext()
 
     def lm_eval_model(self, batch_size: int) -> Any:
-        return LlamaCppLM(self.context(logits_all=True), self.tokenizer, max_length(self.config, self.tokenizer))
+        return llama_cpp_lm(self.context(logits_all=True), self.tokenizer, max_length(self.config, self.tokenizer))
 
     def close(self) -> None:
         for ctx in self._contexts.values():
@@ -400,30 +395,20 @@ class LlamaCppForward:
 # --- lm-evaluation-harness over llama.cpp ----------------------------------------------------------------------------
 
 
-def _template_lm() -> type:
-    from lm_eval.api.model import TemplateLM
-
-    return TemplateLM
-
-
-class LlamaCppLM:
-    """Built lazily as a subclass of lm-eval's TemplateLM (see `__new__`), so importing this module needs no lm_eval."""
-
-    def __new__(cls, context: Any, tokenizer: Any, length: int) -> Any:
-        return _llamacpp_lm_class()(context, tokenizer, length)
+def llama_cpp_lm(context: Any, tokenizer: Any, length: int) -> Any:
+    """lm-evaluation-harness's model interface over a llama.cpp context (`_llama_cpp_lm_class`, built on first use so
+    that importing this module needs no lm_eval)."""
+    return _llama_cpp_lm_class()(context, tokenizer, length)
 
 
-_CLASS: list[type] = []
-
-
-def _llamacpp_lm_class() -> type:
-    if _CLASS:
-        return _CLASS[0]
+@functools.cache
+def _llama_cpp_lm_class() -> type:
     import numpy as np
     from lm_eval import utils
+    from lm_eval.api.model import TemplateLM
     from lm_eval.models.utils import has_bos_prefix
 
-    class _LlamaCppLM(_template_lm()):  # type: ignore[misc]
+    class LlamaCppLM(TemplateLM):  # type: ignore[misc]
         """lm-evaluation-harness's model interface over a llama.cpp context with every position's logits: the same
         tokenisation, prefix token, context length and rolling windows as its HF model, one sequence at a time."""
 
@@ -520,5 +505,4 @@ def _llamacpp_lm_class() -> type:
                     text = text.split(stop)[0]
             return text
 
-    _CLASS.append(_LlamaCppLM)
-    return _LlamaCppLM
+    return LlamaCppLM

@@ -90,9 +90,6 @@ class CausalLM:
 
         return HFLM(pretrained=self.module, tokenizer=self.tokenizer, batch_size=batch_size)
 
-    def close(self) -> None:
-        """Release what the variant holds outside Python's memory (nothing for a torch module)."""
-
 
 # --- sources ------------------------------------------------------------------------------------------------------
 
@@ -125,24 +122,9 @@ def _check_sha256(path: Path, expected: str | None, label: str, field: str) -> N
         )
 
 
-def gguf_arch(path: Path) -> dict[str, int]:
-    """The architecture facts in a GGUF file's metadata (read without loading its tensors)."""
-    from gguf import GGUFReader
-
-    reader = GGUFReader(str(path))
-    fields = reader.fields
-    arch_field = fields["general.architecture"]
-    arch = bytes(arch_field.parts[arch_field.data[0]]).decode()
-    out = {}
-    for suffix, key in GGUF_ARCH_KEYS.items():
-        f = fields.get(f"{arch}.{suffix}")
-        if f is not None:
-            out[key] = int(f.parts[f.data[0]][0])
-    return out
-
-
 def gguf_fields(path: Path) -> dict[str, Any]:
-    """A GGUF file's scalar metadata (strings and numbers; arrays such as the vocabulary left out)."""
+    """A GGUF file's scalar metadata (strings and numbers; arrays such as the vocabulary left out), read without
+    loading its tensors."""
     from gguf import GGUFReader, GGUFValueType
 
     return {
@@ -152,16 +134,22 @@ def gguf_fields(path: Path) -> dict[str, Any]:
     }
 
 
+def gguf_arch(path: Path) -> dict[str, int]:
+    """The architecture facts in a GGUF file's metadata."""
+    fields = gguf_fields(path)
+    arch = fields["general.architecture"]
+    found = {key: fields.get(f"{arch}.{suffix}") for suffix, key in GGUF_ARCH_KEYS.items()}
+    return {key: int(value) for key, value in found.items() if value is not None}
+
+
 def gguf_quantisation(path: Path) -> str:
     """The GGUF file type of the weights, as llama.cpp names it (e.g. Q4_1)."""
-    from gguf import GGUFReader, LlamaFileType
+    from gguf import LlamaFileType
 
-    reader = GGUFReader(str(path))
-    f = reader.fields.get("general.file_type")
-    if f is None:
+    file_type = gguf_fields(path).get("general.file_type")
+    if file_type is None:
         return "GGUF (file type not recorded)"
-    name = LlamaFileType(int(f.parts[f.data[0]][0])).name
-    return name.removeprefix("MOSTLY_")
+    return LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_")
 
 
 def load_source(
