@@ -7,6 +7,7 @@ teacher); an invalid one is recorded with its reasons, shown on the site, and ne
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -35,8 +36,17 @@ CONFIG_FILE = "config.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy", ".npz")
 OTHER_WEIGHT_SUFFIXES = (".h5", ".msgpack", ".gguf", ".onnx", ".keras", ".tflite")
 MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit on the JSON header
-SAFETENSORS_DTYPES = {"BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"}
-SAFETENSORS_DTYPES |= {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "U1", "C64"}
+MAX_CONFIG_BYTES = 2**20  # a model's config.json is a few kilobytes
+# Bits per element of every dtype safetensors (0.8) reads; the sub-byte ones pack, so a tensor's bits fill whole bytes.
+SAFETENSORS_DTYPE_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32}
+SAFETENSORS_DTYPE_BITS |= {"U32": 32, "F32": 32, "C64": 64, "F64": 64, "I64": 64, "U64": 64, "F4": 4, "F6_E2M3": 6}
+SAFETENSORS_DTYPE_BITS |= {"F6_E3M2": 6, "F8_E4M3": 8, "F8_E5M2": 8, "F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8}
+SAFETENSORS_DTYPES = frozenset(SAFETENSORS_DTYPE_BITS)
+MAX_TENSOR_RANK = 16  # dimensions of one tensor; real weights have at most 5
+MAX_TENSOR_ELEMENTS = 2**63 - 1  # what torch's int64 sizes hold, also for a tensor with a zero dimension
+# Name suffixes of the word-embedding matrix [vocab_size, hidden_size] in transformers' architectures (BERT-like,
+# Llama-like, GPT-2); a config's `embedding_size` or `word_embed_proj_dim` is its width instead, where it has one.
+EMBEDDING_SUFFIXES = ("word_embeddings.weight", "embed_tokens.weight", "wte.weight")
 IMPORT_METHOD = "import"  # the method a `local` or `hub` entry builds with (suite/compress/import_model.py)
 
 
@@ -118,6 +128,7 @@ class EntryContext:
     check_recipe: RecipeCheck
     max_weights_mb: float  # config entries.max_weights_mb (its default is the schema's)
     root: Path = REPO_ROOT
+    teacher_vocab_size: int | None = None  # len() of the teacher's tokenizer; None: unknown offline, not checked
 
 
 def sha256_bytes_of(path: Path) -> str:
@@ -128,10 +139,79 @@ def sha256_bytes_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def safetensors_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file, checked for shape (raises ValueError); the tensors are not read.
+def tokenizer_vocab_size(directory: Path) -> int | None:
+    """The number of tokens of the tokenizer saved in `directory` (`len()` of it once loaded): the distinct tokens
+    of its tokenizer.json's vocabulary and added tokens, read as data without loading transformers. None where the
+    directory holds no readable tokenizer.json; the entries' vocab_size is then checked at build only.
+    """
+    try:
+        data = json.loads((Path(directory) / "tokenizer.json").read_text("utf-8"))
+        vocab = data["model"]["vocab"]  # {token: id} (WordPiece, BPE, WordLevel) or [[piece, score], ...] (Unigram)
+        tokens = set(vocab) if isinstance(vocab, dict) else {piece for piece, _score in vocab}
+        tokens |= {added["content"] for added in data.get("added_tokens") or ()}
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+    return len(tokens)
 
-    A pickle renamed to .safetensors fails here: its first 8 bytes are not a plausible header length.
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr() of a value from a submission, cut to `limit` characters so that a hostile one cannot flood a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _tensor_span(name: str, info: Any, data_bytes: int) -> tuple[int, int]:
+    """[begin, end) of one tensor's bytes in the data section, after its header entry is checked field by field."""
+    tensor = f"tensor {_short(name)}"
+    if not isinstance(info, dict):
+        raise ValueError(f"{tensor} is {_short(info)}, not an object of dtype, shape and data_offsets")
+    missing = [key for key in ("dtype", "shape", "data_offsets") if key not in info]
+    if missing:
+        raise ValueError(f"{tensor} lacks {', '.join(missing)}: not a safetensors file")
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPE_BITS:
+        raise ValueError(f"{tensor}: dtype {_short(dtype)} is not one of {', '.join(sorted(SAFETENSORS_DTYPES))}")
+    if not (
+        isinstance(shape, list)
+        and len(shape) <= MAX_TENSOR_RANK
+        and all(type(size) is int and size >= 0 for size in shape)  # type(): a bool is no size, nor is 2.0
+    ):
+        raise ValueError(
+            f"{tensor}: shape {_short(shape)} is not a list of at most {MAX_TENSOR_RANK} non-negative integers"
+        )
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(type(offset) is int and offset >= 0 for offset in offsets)
+        and offsets[0] <= offsets[1]
+    ):
+        raise ValueError(
+            f"{tensor}: data_offsets {_short(offsets)} is not [begin, end], two non-negative integers with begin <= end"
+        )
+    begin, end = offsets
+    if math.prod(size for size in shape if size) > MAX_TENSOR_ELEMENTS:
+        raise ValueError(f"{tensor}: shape {_short(shape)} has more than 2**63 - 1 elements")
+    bits = math.prod(shape) * SAFETENSORS_DTYPE_BITS[dtype]
+    if bits % 8 or bits // 8 != end - begin:
+        needs = f"{bits // 8} bytes" if bits % 8 == 0 else f"{bits} bits (not whole bytes)"
+        raise ValueError(
+            f"{tensor}: shape {shape} of {dtype} needs {needs}, but data_offsets [{begin}, {end}] hold "
+            f"{end - begin} bytes"
+        )
+    if end > data_bytes:
+        raise ValueError(
+            f"{tensor}: data_offsets [{begin}, {end}] end past the file's {data_bytes} bytes of tensor data: truncated"
+        )
+    return begin, end
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file, checked field by field as safetensors checks it (raises ValueError
+    naming the tensor and the field); the tensors are not read.
+
+    Every tensor has a known `dtype`, a `shape` of non-negative integers and `data_offsets` holding exactly
+    dtype × shape bytes; the tensors lie back to back from byte 0 and fill the data section; `__metadata__` maps
+    strings to strings. A pickle renamed to .safetensors fails first: its first 8 bytes are not a plausible length.
     """
     size = path.stat().st_size
     with open(path, "rb") as fh:
@@ -144,29 +224,42 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         raw = fh.read(length)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: also an integer of over 4300 digits
         raise ValueError("its header is not JSON: not a safetensors file") from None
     if not isinstance(header, dict):
         raise ValueError("its header is not a JSON object: not a safetensors file")
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if not isinstance(info, dict) or {"dtype", "shape", "data_offsets"} - set(info):
-            raise ValueError(f"tensor '{name}' lacks dtype, shape or data_offsets: not a safetensors file")
-        if info["dtype"] not in SAFETENSORS_DTYPES:
-            raise ValueError(f"tensor '{name}' has unknown dtype {info['dtype']!r}")
-        offsets = info["data_offsets"]
-        if not (isinstance(offsets, list) and len(offsets) == 2 and 0 <= offsets[0] <= offsets[1]):
-            raise ValueError(f"tensor '{name}' has bad data_offsets {offsets!r}")
-        end = max(end, int(offsets[1]))
-    if end != size - 8 - length:
-        raise ValueError(f"tensor data ends at byte {end}, but the file holds {size - 8 - length}: truncated or padded")
+    metadata = header.get("__metadata__")
+    if metadata is not None and not (
+        isinstance(metadata, dict) and all(isinstance(value, str) for value in metadata.values())
+    ):
+        raise ValueError(f"__metadata__ {_short(metadata)} is not a mapping of strings to strings")
+    data_bytes = size - 8 - length
+    spans = sorted(
+        (*_tensor_span(name, info, data_bytes), name) for name, info in header.items() if name != "__metadata__"
+    )
+    end, previous = 0, None
+    for begin, stop, name in spans:
+        if begin < end:
+            raise ValueError(
+                f"tensor {_short(name)}: data_offsets [{begin}, {stop}] overlap tensor {_short(previous)}'s, which "
+                f"end at byte {end}"
+            )
+        if begin > end:
+            after = f"after tensor {_short(previous)}" if previous is not None else "at the start of the data"
+            raise ValueError(
+                f"tensor {_short(name)}: data_offsets [{begin}, {stop}] leave bytes {end} to {begin} {after} unused"
+            )
+        end, previous = stop, name
+    if end != data_bytes:
+        raise ValueError(f"tensor data ends at byte {end}, but the file holds {data_bytes}: truncated or padded")
     return header
 
 
-def check_weights_dir(directory: Path, sha256: str | None, max_weights_mb: float) -> list[EntryProblem]:
-    """Safetensors only, no pickle, sha256 and size of model.safetensors, no remote code in config.json.
+def check_weights_dir(
+    directory: Path, sha256: str | None, max_weights_mb: float, teacher_vocab_size: int | None = None
+) -> list[EntryProblem]:
+    """Safetensors only, no pickle, sha256 and size of model.safetensors, no remote code in config.json, and a
+    config.json that transformers can build and that agrees with the weights and the teacher's tokenizer.
 
     Shared by the entry checker (field names under `model.local`) and the `import` method, which checks again at
     build time (and for Hub entries, after download and before the weights are read).
@@ -201,6 +294,7 @@ def check_weights_dir(directory: Path, sha256: str | None, max_weights_mb: float
             EntryProblem(f"{where}.path", f"weights in other formats {others}", "submit model.safetensors only")
         )
     weights = directory / WEIGHTS_FILE
+    header: dict[str, Any] | None = None  # once model.safetensors' header is read and sound
     if not weights.is_file():
         sharded = [p.name for p in files if p.name.endswith(".safetensors")]
         hint = f" (found {sharded}: sharded weights are not supported)" if sharded else ""
@@ -220,9 +314,15 @@ def check_weights_dir(directory: Path, sha256: str | None, max_weights_mb: float
             )
         else:
             try:
-                safetensors_header(weights)
+                header = safetensors_header(weights)
             except ValueError as exc:
-                problems.append(EntryProblem(f"{where}.path", f"{WEIGHTS_FILE}: {exc}", "save it with safetensors"))
+                problems.append(
+                    EntryProblem(
+                        f"{where}.path",
+                        f"{WEIGHTS_FILE}: {exc}",
+                        "save it with safetensors (save_pretrained, or safetensors.torch.save_file)",
+                    )
+                )
             if sha256 is not None:
                 digest = sha256_bytes_of(weights)
                 if digest != sha256:
@@ -236,10 +336,18 @@ def check_weights_dir(directory: Path, sha256: str | None, max_weights_mb: float
     config = directory / CONFIG_FILE
     if not config.is_file():
         problems.append(EntryProblem(f"{where}.path", f"no {CONFIG_FILE} in {directory}", "save the model's config"))
+    elif config.stat().st_size > MAX_CONFIG_BYTES:
+        problems.append(
+            EntryProblem(
+                f"{where}.path",
+                f"{CONFIG_FILE} is {config.stat().st_size} bytes, over the limit of {MAX_CONFIG_BYTES}",
+                "save the model's own config.json (save_pretrained writes a few kilobytes)",
+            )
+        )
     else:
         try:
             model_config = json.loads(config.read_text("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError and its kin
             problems.append(EntryProblem(f"{where}.path", f"{CONFIG_FILE} is not JSON ({exc})", "fix the file"))
         else:
             if not isinstance(model_config, dict):
@@ -253,6 +361,83 @@ def check_weights_dir(directory: Path, sha256: str | None, max_weights_mb: float
                         "use an architecture that transformers ships",
                     )
                 )
+            else:
+                problems.extend(
+                    EntryProblem(f"{where}.path", problem, fix)
+                    for problem, fix in model_config_problems(model_config, header, teacher_vocab_size)
+                )
+    return problems
+
+
+def _positive_int(config: Mapping[str, Any], key: str) -> int | None:
+    value = config.get(key)
+    return value if type(value) is int and value > 0 else None
+
+
+def model_config_problems(
+    config: Mapping[str, Any], header: Mapping[str, Any] | None, teacher_vocab_size: int | None
+) -> list[tuple[str, str]]:
+    """(problem, fix) for what in a submission's config.json would fail at build: a model_type transformers does not
+    ship, a vocab_size or hidden_size that is no positive integer or smaller than the teacher tokenizer's vocabulary,
+    and a word-embedding matrix in the safetensors `header` whose shape contradicts them.
+
+    Conservative: a key the config does not declare, a quantised model and an unknown teacher vocabulary (None) are
+    not checked; only clear contradictions are refused.
+    """
+    problems: list[tuple[str, str]] = []
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str):
+        what = "has no 'model_type'" if model_type is None else f"has model_type {_short(model_type)}, not a name"
+        return [
+            (
+                f"{CONFIG_FILE} {what}: transformers cannot tell which architecture to build",
+                'set "model_type" to the architecture\'s name (e.g. "bert"), as save_pretrained writes it',
+            )
+        ]
+    # Imported here: transformers' configuration module imports torch (about 1.4 s), paid only for a local entry.
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    if model_type not in CONFIG_MAPPING_NAMES:
+        close = difflib.get_close_matches(model_type, list(CONFIG_MAPPING_NAMES), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        problems.append(
+            (
+                f"{CONFIG_FILE} has model_type {_short(model_type)}, which is not an architecture transformers "
+                f"ships{hint}",
+                "use an architecture that transformers ships and save the model with save_pretrained",
+            )
+        )
+    for key in ("vocab_size", "hidden_size"):
+        if key in config and _positive_int(config, key) is None:
+            problems.append(
+                (f"{CONFIG_FILE} has {key} {_short(config[key])}, not a positive integer", f"set {key} of the model")
+            )
+    vocab_size = _positive_int(config, "vocab_size")
+    if vocab_size is not None and teacher_vocab_size is not None and vocab_size < teacher_vocab_size:
+        problems.append(
+            (
+                f"{CONFIG_FILE} has vocab_size {vocab_size}, smaller than the teacher tokenizer's "
+                f"{teacher_vocab_size} tokens; entries use the teacher's tokenizer",
+                "start from the teacher's vocabulary (model.resize_token_embeddings(len(tokenizer)) and save again)",
+            )
+        )
+    if header is None or config.get("quantization_config"):  # packed quantised weights have other shapes
+        return problems
+    width_key = next((k for k in ("embedding_size", "word_embed_proj_dim") if k in config), "hidden_size")
+    declared = {0: ("rows", "vocab_size", vocab_size), 1: ("columns", width_key, _positive_int(config, width_key))}
+    for name, info in header.items():
+        if name == "__metadata__" or not name.endswith(EMBEDDING_SUFFIXES) or len(info["shape"]) != 2:
+            continue
+        shape = info["shape"]
+        wrong = [f"{n} {what} ({key})" for axis, (what, key, n) in declared.items() if n not in (None, shape[axis])]
+        if wrong:
+            problems.append(
+                (
+                    f"{WEIGHTS_FILE}'s word embeddings {_short(name)} have shape {shape}, but {CONFIG_FILE} declares "
+                    f"{' and '.join(wrong)}",
+                    "submit the config.json saved with these weights (save_pretrained writes both)",
+                )
+            )
     return problems
 
 
@@ -334,7 +519,7 @@ def _check_model(result: EntryResult, entry: dict[str, Any], file: Path, ctx: En
                 "put the weights in a directory beside the entry file and give its relative path",
             )
             return
-        problems = check_weights_dir(directory, spec["sha256"], ctx.max_weights_mb)
+        problems = check_weights_dir(directory, spec["sha256"], ctx.max_weights_mb, ctx.teacher_vocab_size)
         result.problems.extend(problems)
         params = {"source": "local", "path": str(directory), "sha256": spec["sha256"]}
     else:  # hub: nothing can be downloaded here; the import method checks the files before reading them
@@ -365,34 +550,62 @@ def unsafe_characters(text: str, allow: str = "") -> list[str]:
 
 
 def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = None) -> EntryResult:
-    """Every check of one entry file but uniqueness across entries (see `check_entries`)."""
+    """Every check of one entry file but uniqueness across entries (see `check_entries`). Never raises: whatever
+    goes wrong while checking the entry is one more of its problems, so that it cannot stop the others."""
     path = Path(path)
-    result = EntryResult(file=_label(path, ctx.root), id=None)
+    try:  # the file as named, even where it is a link: its directory is resolved, not the file
+        file = str(Path(_label(path.parent, ctx.root)) / path.name)
+    except (OSError, RuntimeError, ValueError):  # a symlink loop (RuntimeError before Python 3.13), a NUL
+        file = str(path)
+    result = EntryResult(file=file, id=None)
+    try:
+        _check_entry(path, ctx, schema or _schema(), result)
+    except Exception as exc:  # a checker bug or an input no check foresaw: this entry's problem, not the run's
+        lines = str(exc).strip().splitlines()
+        result.add(
+            None,
+            f"could not be checked: {type(exc).__name__}: {_short_text(lines[0] if lines else '')}",
+            "check the entry's fields and files against leaderboard/entry.schema.yaml; if they look right, report "
+            "this message to the suite's maintainers",
+        )
+    if result.problems:
+        result.variant = None
+    return result
+
+
+def _short_text(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any], result: EntryResult) -> None:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         result.add(None, "file not found", "give the path of an entry YAML file")
-        return result
-    except (OSError, UnicodeDecodeError) as exc:
+        return
+    except UnicodeDecodeError as exc:
         result.add(None, f"cannot be read as UTF-8 text ({exc})", "save the file as UTF-8")
-        return result
+        return
+    except OSError as exc:  # a directory, a link to nowhere or in a loop, no permission
+        result.add(None, f"cannot be read ({exc.strerror or exc})", "make it a regular, readable file")
+        return
     try:
         data = safe_load_bounded(text)
     except YamlLimitError as exc:
         result.add(None, f"the file {exc.problem}", exc.fix)
-        return result
+        return
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         result.add(None, f"malformed YAML{where}: {problem}", "fix the YAML syntax (e.g. `yamllint`)")
-        return result
+        return
     if not isinstance(data, dict):
         result.add(None, f"expected a mapping of fields at the top level, got {type(data).__name__}", "see the example")
-        return result
+        return
     if isinstance(data.get("id"), str):
         result.id = data["id"]
-    entry, problems = _schema_problems(data, schema or _schema())
+    entry, problems = _schema_problems(data, schema)
     result.problems.extend(problems)
     result.entry = entry
     failed_fields = {p.field for p in problems}
@@ -450,9 +663,6 @@ def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = N
     model = entry.get("model")
     if isinstance(model, dict) and len(model) == 1 and not any(f and f.startswith("model") for f in failed_fields):
         _check_model(result, entry, path, ctx)
-    if result.problems:
-        result.variant = None
-    return result
 
 
 def check_entries(
@@ -464,8 +674,8 @@ def check_entries(
     """
     schema = _schema()
     files = [Path(f) for f in files]
-    mine = {f.resolve() for f in files}
-    rest = [Path(f) for f in others if Path(f).resolve() not in mine]
+    mine = {_resolved(f) for f in files}
+    rest = [Path(f) for f in others if _resolved(Path(f)) not in mine]
     results = [check_entry(f, ctx, schema) for f in files]
     other_results = [check_entry(f, ctx, schema) for f in rest]
     by_id: dict[str, list[EntryResult]] = {}
@@ -482,8 +692,17 @@ def check_entries(
     return results, other_results
 
 
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: check_entry reports the file it cannot read
+        return path.absolute()
+
+
 def entry_files(directory: Path) -> list[Path]:
-    return sorted(p for p in Path(directory).iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    """The entry files of `directory`: every *.yaml / *.yml but a directory, so that a broken link is reported (the
+    file cannot be read), not skipped."""
+    return sorted(p for p in Path(directory).iterdir() if p.suffix in (".yaml", ".yml") and not p.is_dir())
 
 
 def entries_dir(validated: Mapping[str, Any], root: Path) -> Path | None:

@@ -210,9 +210,10 @@ def entry_context(
 ) -> EntryContext:
     """What community entries are checked against, from a config validated against config/schema.yaml (defaults
     filled). `family` and the teacher's `arch` are read from it unless the caller already has them."""
+    source = source_spec(validated["teacher"]["source"])
     if family is None:
         family = model_family(validated["family"], "config")
-        arch = family.teacher_arch(source_spec(validated["teacher"]["source"]))
+        arch = family.teacher_arch(source)
     return EntryContext(
         teacher_id=validated["teacher"]["id"],
         tasks=tuple(validated["tasks"]),
@@ -220,6 +221,7 @@ def entry_context(
         check_recipe=recipe_check(family, arch),
         max_weights_mb=float(validated["entries"]["max_weights_mb"]),
         root=root,
+        teacher_vocab_size=family.teacher_vocab_size(source),
     )
 
 

@@ -40,6 +40,11 @@ class ModelFamily(ABC):
     def teacher_arch(self, source: ModelSource) -> dict[str, int] | None:
         """The teacher's shape (layers, heads, widths) for checks at workflow load; None where it is unknown offline."""
 
+    def teacher_vocab_size(self, source: ModelSource) -> int | None:
+        """The number of tokens of the teacher's tokenizer, read offline without loading it (what a submitted
+        model's vocab_size must reach); None where it is unknown offline or the family takes no submitted weights."""
+        return None
+
     @abstractmethod
     def build_teacher(
         self, cfg: SuiteConfig, train_task: TaskSpec | None, train_data: TaskData | None

@@ -19,6 +19,20 @@ if TYPE_CHECKING:
 ARCH_KEYS = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size")
 
 
+def _source_dir(source: ModelSource) -> Path | None:
+    """The directory of a package or local source (config.json, tokenizer files); None for other kinds, or for a
+    package that is not installed (reported with its fix when the teacher is loaded)."""
+    if source.kind == "local":
+        return Path(source.path or "")
+    if source.kind != "package":
+        return None
+    try:
+        module = importlib.import_module(source.package or "")
+    except ImportError:
+        return None
+    return Path(module.get_model_path() if hasattr(module, "get_model_path") else module.MODEL_DIR)
+
+
 @FAMILIES.register
 class ClassifierFamily(ModelFamily):
     NAME = CLASSIFIER
@@ -36,15 +50,7 @@ class ClassifierFamily(ModelFamily):
             from transformers import BertConfig
 
             config = BertConfig(**source.model_config).to_dict()
-        elif source.kind in ("package", "local"):
-            if source.kind == "package":
-                try:
-                    module = importlib.import_module(source.package or "")
-                except ImportError:
-                    return None  # reported with its fix when the teacher is loaded
-                directory = Path(module.get_model_path() if hasattr(module, "get_model_path") else module.MODEL_DIR)
-            else:
-                directory = Path(source.path or "")
+        elif (directory := _source_dir(source)) is not None:
             config_file = directory / "config.json"
             if not config_file.is_file():
                 return None
@@ -52,6 +58,14 @@ class ClassifierFamily(ModelFamily):
         else:
             return None
         return {k: int(config[k]) for k in ARCH_KEYS if k in config}
+
+    def teacher_vocab_size(self, source: ModelSource) -> int | None:
+        from suite.entries import tokenizer_vocab_size
+
+        if source.kind == "random_init":
+            return None if source.tokenizer is None else self.teacher_vocab_size(source.tokenizer)
+        directory = _source_dir(source)
+        return None if directory is None else tokenizer_vocab_size(directory)
 
     def build_teacher(
         self, cfg: SuiteConfig, train_task: TaskSpec | None, train_data: TaskData | None
