@@ -186,12 +186,15 @@ def cmd_check_entry(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Markdown report of what moved beyond the thresholds; exit 1 on a regression (2 on bad input)."""
+    """Markdown report of what moved beyond the thresholds; exit 1 on a regression or a variant of OLD missing from NEW
+    (unless --allow-missing), 2 on bad input."""
     from suite.compare import DEFAULT_THRESHOLDS, compare, load_thresholds, to_markdown, with_overrides
 
     base = load_thresholds(Path(args.thresholds)) if args.thresholds else DEFAULT_THRESHOLDS
     thresholds = with_overrides(base, args.accuracy_pts, args.latency_pct, args.size_pct, args.default_pct)
-    result = compare(Path(args.old), Path(args.new), thresholds, use_ci=not args.ignore_ci)
+    result = compare(
+        Path(args.old), Path(args.new), thresholds, use_ci=not args.ignore_ci, allow_missing=args.allow_missing
+    )
     report = to_markdown(result)
     if args.output:
         from suite.results import atomic_write
@@ -389,6 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-pct", type=float, help="largest accepted move of any other metric, %% (5)")
     p.add_argument(
         "--ignore-ci", action="store_true", help="count moves within overlapping confidence intervals as well"
+    )
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="a variant of OLD with no row in NEW is a note, not a regression (it was dropped on purpose)",
     )
     p.add_argument("--output", help="also write the Markdown report to this file")
     p.set_defaults(func=cmd_compare)

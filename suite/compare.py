@@ -3,13 +3,16 @@
 Rows are matched on (variant, task, metric, hardware fingerprint); a metric's direction comes from the rows'
 `higher_is_better`. A move beyond its threshold in the worse direction is a regression, unless both rows have
 confidence intervals that overlap (then it is reported as not significant). A row that turns `failed` or
-non-finite is always a regression. Exit status: 0 no regression, 1 regression, 2 bad input (`suite compare`).
+non-finite is always a regression, and so is a variant of OLD that NEW lacks (unless missing variants are allowed).
+Exit status: 0 no regression, 1 regression, 2 bad input (`suite compare`). Every name and text from a results file
+enters the report as a code span (`md_code`): it can bring no link, image, mention or HTML into a PR comment.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 import yaml
 
 from suite.errors import SuiteInputError
+from suite.text import visible
 from suite.yamlio import YamlLimitError, safe_load_bounded
 
 Key = tuple[str, str, str, str]  # variant, task, metric, hardware fingerprint
@@ -139,6 +143,12 @@ class Comparison:
     matched: int = 0
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    missing_variants: list[str] = field(default_factory=list)  # in OLD, with no row at all in NEW
+    allow_missing: bool = False  # then missing variants are a note, not a regression
+
+    @property
+    def failing_missing(self) -> list[str]:
+        return [] if self.allow_missing else self.missing_variants
 
     def of(self, verdict: str) -> list[Change]:
         return [c for c in self.changes if c.verdict == verdict]
@@ -149,21 +159,14 @@ class Comparison:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.regressions else 0
+        return 1 if self.regressions or self.failing_missing else 0
 
 
 def _read(path: Path) -> dict[Key, dict[str, Any]]:
     from suite.rank import version_key
     from suite.results import read_results
 
-    if not Path(path).is_file():
-        raise SuiteInputError(str(path), None, "file not found", "give a results Parquet (results/leaderboard.parquet)")
-    try:
-        records = read_results([Path(path)]).to_pylist()
-    except (ValueError, OSError) as exc:
-        raise SuiteInputError(
-            str(path), None, f"not a results Parquet ({exc})", "give a file `suite gather` wrote"
-        ) from None
+    records = read_results([Path(path)]).to_pylist()  # SuiteInputError naming the file when it is not results
     rows: dict[Key, dict[str, Any]] = {}
     for r in records:
         if r.get("verified") is False:
@@ -214,22 +217,35 @@ def _judge(key: Key, old: dict[str, Any], new: dict[str, Any], thresholds: tuple
 
 
 def compare(
-    old_path: Path, new_path: Path, thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS, use_ci: bool = True
+    old_path: Path,
+    new_path: Path,
+    thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS,
+    use_ci: bool = True,
+    allow_missing: bool = False,
 ) -> Comparison:
+    """Match OLD's rows with NEW's and judge each pair. `allow_missing`: a variant of OLD that NEW lacks is a note
+    rather than a regression (it was dropped on purpose)."""
     old_rows, new_rows = _read(Path(old_path)), _read(Path(new_path))
-    result = Comparison(str(old_path), str(new_path), thresholds)
+    result = Comparison(str(old_path), str(new_path), thresholds, allow_missing=allow_missing)
+    result.missing_variants = sorted({k[0] for k in old_rows} - {k[0] for k in new_rows})
     for key in sorted(old_rows.keys() & new_rows.keys()):
         result.matched += 1
         old, new = old_rows[key], new_rows[key]
         if old["task_version"] != new["task_version"]:
             result.notes.append(
-                f"`{key[0]}` {key[1]} `{key[2]}`: task version {old['task_version']} → {new['task_version']}"
+                f"{md_code(key[0], False)} {md_code(key[1], False)} {md_code(key[2], False)}: task version "
+                f"{md_code(old['task_version'], False)} → {md_code(new['task_version'], False)}"
             )
         change = _judge(key, old, new, thresholds, use_ci)
         if change is not None:
             result.changes.append(change)
     result.changes += [Change(k, None, new_rows[k], "new") for k in sorted(new_rows.keys() - old_rows.keys())]
     result.changes += [Change(k, old_rows[k], None, "missing") for k in sorted(old_rows.keys() - new_rows.keys())]
+    if result.missing_variants and allow_missing:
+        result.notes.append(
+            f"{len(result.missing_variants)} variant{'s' if len(result.missing_variants) != 1 else ''} of OLD not in "
+            f"NEW, allowed by `--allow-missing`: {_names(result.missing_variants)}"
+        )
     old_hw = {k[3] for k in old_rows}
     new_hw = {k[3] for k in new_rows}
     if old_rows and new_rows and not old_hw & new_hw:
@@ -270,14 +286,33 @@ def _change_text(change: Change) -> str:
         return "—"
     unit = (change.new or change.old or {}).get("unit") or ""
     delta = b - a
-    text = f"{delta:+.4g}" + (" pts" if unit == "%" else f" {unit}" if unit else "")
+    text = f"{delta:+.4g}" + (" pts" if unit == "%" else f" {md_code(unit)}" if unit else "")
     if a != 0:
         text += f" ({100 * delta / abs(a):+.1f} %)"
     return text
 
 
-def _escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def md_code(text: object, in_table: bool = True) -> str:
+    r"""`text` as a Markdown code span, the one way a name or any text from a results file enters the report: its
+    fence is longer than any run of backticks inside, padded with a space when the text starts or ends with a
+    backtick (CommonMark), so no link, image, mention, autolink or HTML can come alive; control and bidi characters
+    show as escapes (`figures.visible`). In a table cell `|` is escaped as GFM asks (`\|`, shown as `|`).
+
+    >>> md_code("a`b"), md_code("`x`", in_table=False), md_code("a|b"), md_code("")
+    ('``a`b``', '`` `x` ``', '`a\\|b`', '` `')
+    """
+    text = visible(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    if text.strip() and (text.startswith(("`", " ")) or text.endswith(("`", " "))):
+        text = f" {text} "  # CommonMark strips one space each side, so the text shows as it is
+    if in_table:
+        text = text.replace("|", "\\|")
+    return f"{fence}{text or ' '}{fence}"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(md_code(n, in_table=False) for n in names[:LIST_LIMIT])
+    return shown + (f" and {len(names) - LIST_LIMIT} more" if len(names) > LIST_LIMIT else "")
 
 
 def _table(changes: list[Change], with_change: bool = True) -> list[str]:
@@ -285,9 +320,13 @@ def _table(changes: list[Change], with_change: bool = True) -> list[str]:
     lines = [head, "|" + "---|" * (8 if with_change else 5)]
     for c in changes[:LIST_LIMIT]:
         variant, task, metric, _ = c.key
-        cells = [f"`{_escape(variant)}`", _escape(task), f"`{_escape(metric)}`", _cell(c.old), _cell(c.new)]
+        cells = [md_code(variant), md_code(task), md_code(metric), _cell(c.old), _cell(c.new)]
         if with_change:
-            cells += [_change_text(c), c.threshold.describe() if c.threshold else "—", _escape(c.reason)]
+            cells += [
+                _change_text(c),
+                c.threshold.describe() if c.threshold else "—",
+                md_code(c.reason) if c.reason else "",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     if len(changes) > LIST_LIMIT:
         lines.append(f"\n… and {len(changes) - LIST_LIMIT} more.")
@@ -295,20 +334,27 @@ def _table(changes: list[Change], with_change: bool = True) -> list[str]:
 
 
 def to_markdown(result: Comparison) -> str:
-    regressions = result.regressions
+    regressions, failing = result.regressions, result.failing_missing
     verdict = (
         f"**{len(regressions)} regression{'s' if len(regressions) != 1 else ''}**"
         if regressions
         else ("**No regression**")
     )
+    dropped = (
+        f" **{len(failing)} variant{'s' if len(failing) != 1 else ''} of OLD missing from NEW**, a regression "
+        "(see Missing variants)."
+        if failing
+        else ""
+    )
     lines = [
-        f"## Benchmark comparison: `{Path(result.old_path).name}` → `{Path(result.new_path).name}`",
+        f"## Benchmark comparison: {md_code(Path(result.old_path).name, False)} → "
+        f"{md_code(Path(result.new_path).name, False)}",
         "",
         f"{verdict} beyond the thresholds. {result.matched} rows matched on (variant, task, metric, hardware); "
-        f"{len(result.of('new'))} new, {len(result.of('missing'))} missing.",
+        f"{len(result.of('new'))} new, {len(result.of('missing'))} missing.{dropped}",
         "",
         "Thresholds (first match wins; a slice metric such as `accuracy@typo_s3` takes its metric's): "
-        + ", ".join(f"`{t.metric}` {t.describe()}" for t in result.thresholds)
+        + ", ".join(f"{md_code(t.metric, False)} {t.describe()}" for t in result.thresholds)
         + ". A move in the worse direction beyond its threshold is a regression unless both rows' confidence "
         "intervals overlap; a row that turns failed or non-finite is always one.",
     ]
@@ -320,6 +366,14 @@ def to_markdown(result: Comparison) -> str:
         ("New rows", "new", False),
         ("Missing rows", "missing", False),
     ]
+    if failing:
+        lines += [
+            "",
+            f"### Missing variants ({len(failing)})",
+            "",
+            f"In OLD, with no row in NEW: {_names(failing)}. A dropped variant is a regression; pass "
+            "`--allow-missing` when dropping it is intended.",
+        ]
     for title, verdict_name, with_change in sections:
         changes = result.of(verdict_name)
         if changes:

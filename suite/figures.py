@@ -12,6 +12,7 @@ import numpy as np
 
 from suite.rank import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group, ParetoResult, pareto_mask
 from suite.specs import TEACHER
+from suite.text import visible
 
 MAX_BARS = 30  # beyond this a bar chart is unreadable: the teacher, the front and the most accurate are shown
 MAX_LABELS = 25  # scatter points named beside them; beyond this only the teacher and the front are named
@@ -23,9 +24,11 @@ MUTED = "#57606a"
 GRID = "#d0d7de"
 
 
+# Controls (newline, NUL, ...), formats (bidi overrides, zero-width joiners, ...), surrogates and line/paragraph
+# separators: shown as escapes, never passed on. U+FFFE and U+FFFF are not characters in XML 1.0 either.
 def _t(text: object) -> str:
-    # Variant names come from results files: escaped like any other untrusted text.
-    return escape(str(text), quote=True)
+    # Variant and display names come from results and schema files: made visible, then escaped as XML text.
+    return escape(visible(text), quote=True)
 
 
 def _num(value: float) -> str:
@@ -54,7 +57,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 @dataclass(frozen=True)
 class Figure:
-    """An SVG document, its file name and the text alternative the page puts in the img's alt."""
+    """An SVG document, its file name and the text alternative the page puts in the img's alt (names made visible)."""
 
     name: str
     svg: str
@@ -360,7 +363,7 @@ def overview(group: Group, pareto: ParetoResult, name: str, metrics: FamilyMetri
             f" and {len(missing) - 10} more." if len(missing) > 10 else "."
         )
     svg = _svg(panel_w * 2 + 30, height, title, body)
-    return Figure(name, svg, alt, note or f"{len(group.candidates)} models")
+    return Figure(name, svg, visible(alt), note or f"{len(group.candidates)} models")
 
 
 def accuracy_latency(
@@ -412,4 +415,5 @@ def accuracy_latency(
         alt += f" Not plotted (a number is missing): {', '.join(missing[:10])}" + (
             f" and {len(missing) - 10} more." if len(missing) > 10 else "."
         )
-    return Figure(name, _svg(width, height, title, body), alt, f"{len(points)} of {len(group.candidates)} models")
+    svg = _svg(width, height, title, body)
+    return Figure(name, svg, visible(alt), f"{len(points)} of {len(group.candidates)} models")

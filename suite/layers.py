@@ -16,7 +16,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Bottom to top. A name covers the module and, for a package, everything under it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("suite", "suite.errors", "suite.registry", "suite.specs", "suite.formats", "suite.provenance", "suite.results"),
+    (
+        *("suite", "suite.errors", "suite.registry", "suite.specs", "suite.formats", "suite.provenance"),
+        "suite.results",
+        "suite.text",  # foreign names and errors made visible and safe for the site, the figures and the reports
+    ),
     ("suite.yamlio",),  # YAML and JSON Schema reading, one style for config, tasks, entries and the display schema
     ("suite.entries", "suite.config"),  # YAML -> typed specs
     ("suite.metrics", "suite.fidelity", "suite.trackers"),

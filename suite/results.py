@@ -63,6 +63,11 @@ COLUMNS = tuple(SCHEMA.names)
 ADDED_COLUMNS = frozenset({"estimate", "verified", "family"})
 
 
+# The error of every number of a task on which the model gave non-finite outputs (suite.pipeline.nonfinite_verdict);
+# suite.rank keeps a variant with any such task out of every ranking and recommendation.
+NONFINITE_ERROR = "non-finite logits (NaN/inf)"
+
+
 @dataclass(frozen=True)
 class Row:
     """One number: a metric of a variant on a task (or on the 'system' pseudo-task for measurements)."""
@@ -161,21 +166,59 @@ def write_json(obj: Any, path: str | Path) -> None:
 
 
 def read_results(paths: Iterable[str | Path]) -> pa.Table:
-    """Read and concatenate result files, checking each against SCHEMA."""
+    """Read and concatenate result files, checking each against SCHEMA. A file that is missing, not Parquet or not in
+    the schema raises SuiteInputError naming the file, what is wrong and the fix (the CLI prints it as one line)."""
+    from suite.errors import SuiteInputError
+
+    fix = "give a results Parquet that `suite gather` or `suite combine` wrote (e.g. results/leaderboard.parquet)"
     tables = []
     for path in paths:
-        table = pq.read_table(path)
+        label = str(path)
+        if not Path(path).is_file():
+            problem = "is a directory, not a results Parquet" if Path(path).is_dir() else "file not found"
+            raise SuiteInputError(label, None, problem, fix)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            # pyarrow's message repeats the path: keep its reason only, on one line.
+            reason = " ".join(str(exc).split()).removeprefix(f"Could not open Parquet input source '{label}': ")
+            raise SuiteInputError(label, None, f"not a results Parquet: not a Parquet file ({reason})", fix) from None
         for name in set(SCHEMA.names) - set(table.schema.names) & ADDED_COLUMNS:
             table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
+        missing = [name for name in SCHEMA.names if name not in table.schema.names]
+        if missing:
+            shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+            raise SuiteInputError(
+                label,
+                None,
+                f"not a results Parquet: {len(missing)} of the {len(SCHEMA.names)} columns of results schema "
+                f"v{SCHEMA_VERSION} are missing ({shown})",
+                fix,
+            )
+        repeated = sorted({name for name in table.schema.names if table.schema.names.count(name) > 1})
+        if repeated:
+            raise SuiteInputError(label, None, f"not a results Parquet: columns {repeated} appear more than once", fix)
+        extra = sorted(set(table.schema.names) - set(SCHEMA.names))
+        if extra:
+            raise SuiteInputError(
+                label,
+                None,
+                f"columns {extra} are not in the results schema v{SCHEMA_VERSION}",
+                "re-run the job that wrote it with this version of the suite",
+            )
+        cast_errors = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
         try:
             tables.append(table.select(SCHEMA.names).cast(SCHEMA))
-        except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise ValueError(
-                f"{path}: not in the results schema v{SCHEMA_VERSION} ({exc}); re-run the job that wrote it"
-            ) from None
-        if set(table.schema.names) - set(SCHEMA.names):
-            extra = sorted(set(table.schema.names) - set(SCHEMA.names))
-            raise ValueError(f"{path}: columns {extra} are not in the results schema v{SCHEMA_VERSION}")
+        except cast_errors as exc:
+            problem = f"not in the results schema v{SCHEMA_VERSION} ({' '.join(str(exc).split())})"
+            for name in SCHEMA.names:  # name the column that does not cast
+                try:
+                    table.column(name).cast(SCHEMA.field(name).type)
+                except cast_errors:
+                    wrong = f"is {table.schema.field(name).type}, not {SCHEMA.field(name).type}"
+                    problem = f"not in the results schema v{SCHEMA_VERSION}: column '{name}' {wrong}"
+                    break
+            raise SuiteInputError(label, None, problem, "re-run the job that wrote it") from None
     if not tables:
         return SCHEMA.empty_table()
     return pa.concat_tables(tables)

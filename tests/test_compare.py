@@ -91,8 +91,8 @@ def test_thresholds_and_directions(tmp_path: Path, old: Path):
     assert result.matched == 8 and result.exit_code == 1
     report = to_markdown(result)
     assert "**2 regressions** beyond the thresholds. 8 rows matched" in report
-    assert "| `a` | sst2 | `accuracy` | 90 | 89 | -1 pts (-1.1 %) | ±0.5 |  |" in report
-    assert "| `b` | system | `latency_p50_ms` | 10 | 12 | +2 ms (+20.0 %) | ±10 % |  |" in report
+    assert "| `a` | `sst2` | `accuracy` | 90 | 89 | -1 pts (-1.1 %) | ±0.5 |  |" in report
+    assert "| `b` | `system` | `latency_p50_ms` | 10 | 12 | +2 `ms` (+20.0 %) | ±10 % |  |" in report
     assert "### Not significant (overlapping confidence intervals) (1)" in report
     assert "### New rows (1)" in report and "### Missing rows (1)" in report
     # with the CI rule off, the move inside overlapping CIs counts too
@@ -111,7 +111,7 @@ def test_identical_runs_pass_and_other_hardware_matches_nothing(tmp_path: Path, 
     assert result.exit_code == 0 and result.changes == [] and result.matched == 9
     assert "**No regression**" in to_markdown(result)
     other = results(tmp_path / "other.parquet", [acc("a", 80.0)], fingerprint="e" * 16)
-    result = compare(old, other)
+    result = compare(old, other, allow_missing=True)  # b, c and gone are not in `other`
     assert result.matched == 0 and result.exit_code == 0
     assert "share no hardware fingerprint" in result.notes[-1]
 
@@ -136,13 +136,13 @@ def test_cli_exit_codes_flags_and_yaml_thresholds(tmp_path: Path, old: Path):
     done = run(str(old), str(new))
     assert done.returncode == 1 and done.stdout.startswith("## Benchmark comparison: `old.parquet` → `new.parquet`")
     assert "**1 regression**" in done.stdout
-    done = run(str(old), str(new), "--accuracy-pts", "2", "--output", str(tmp_path / "report.md"))
+    done = run(str(old), str(new), "--accuracy-pts", "2", "--allow-missing", "--output", str(tmp_path / "report.md"))
     assert done.returncode == 0 and "**No regression**" in done.stdout
     assert (tmp_path / "report.md").read_text() == done.stdout
     thresholds = tmp_path / "thresholds.yaml"
     thresholds.write_text("thresholds:\n  - {metric: 'latency_*', rel_pct: 1}\n  - {metric: '*', abs: 100}\n")
     done = run(str(old), str(new), "--thresholds", str(thresholds))
-    assert done.returncode == 1 and "| `b` | system | `latency_p50_ms` | 10 | 10.5 |" in done.stdout
+    assert done.returncode == 1 and "| `b` | `system` | `latency_p50_ms` | 10 | 10.5 |" in done.stdout
 
 
 def test_cli_bad_input_exits_2(tmp_path: Path, old: Path):

@@ -41,6 +41,7 @@ from suite.site.pages import (
     _variant_context,
 )
 from suite.site.schema import LeaderboardSchema, load_schema
+from suite.text import visible
 
 RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MANAGED = ("variants", "tasks", "figures", "downloads")  # directories render owns and prunes of stale files
@@ -72,6 +73,9 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # and every string shown has its invisible or reordering characters (NUL, U+202E, ...) written out visibly;
+        # markup the suite made itself (Markup) and the template's own text are left alone
+        finalize=lambda value: visible(value, keep="\t\n\r") if type(value) is str else value,
     )
     return env
 
