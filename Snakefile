@@ -18,4 +18,5 @@ rule all:
     input:
         "results/leaderboard.parquet",
         "results/site",
+        "results/logs/run_ok",
     default_target: True

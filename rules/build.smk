@@ -13,7 +13,7 @@ rule build_teacher:
         "results/logs/{track}/build/teacher.log",
     threads: threads_of
     shell:
-        "python -m suite build-teacher --resolved {params.resolved} --output {output} > {log} 2>&1"
+        job("build-teacher --output {output}", "build", "--variant teacher --output {output}")
 
 
 rule teacher_logits:
@@ -30,8 +30,7 @@ rule teacher_logits:
         "results/logs/{track}/build/teacher_logits.log",
     threads: threads_of
     shell:
-        "python -m suite teacher-logits --resolved {params.resolved} --teacher {input.teacher} --output {output}"
-        " > {log} 2>&1"
+        job("teacher-logits --teacher {input.teacher} --output {output}", "teacher-logits", "--output {output}")
 
 
 rule build_variant:
@@ -49,5 +48,8 @@ rule build_variant:
         "results/logs/{track}/build/{student}.log",
     threads: threads_of
     shell:
-        "python -m suite build-variant --resolved {params.resolved} --variant {wildcards.student}"
-        " --parent {input.parent} {params.logits} --output {output} > {log} 2>&1"
+        job(
+            "build-variant --variant {wildcards.student} --parent {input.parent} {params.logits} --output {output}",
+            "build",
+            "--variant {wildcards.student} --output {output}",
+        )

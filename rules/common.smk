@@ -8,8 +8,9 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from suite import entries
 from suite.compress import METHODS
-from suite.config import write_resolved
+from suite.config import PLANNED_CONFIG_HASHES, write_resolved
 from suite.errors import SuiteInputError
 from suite.plan import check_data, load_tracks
 from suite.specs import TEACHER
@@ -17,9 +18,6 @@ from suite.specs import TEACHER
 # torch.compile's inductor cache lives with the results (not in /tmp), so deleting results/ really starts from nothing
 # and a cluster job finds the cache its workflow wrote; an explicit TORCHINDUCTOR_CACHE_DIR wins.
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path("results/cache/inductor").resolve()))
-
-envvars:
-    "TORCHINDUCTOR_CACHE_DIR",
 
 
 # The run's tracks, one per model family (config/config.yaml lists their config files; a config without `tracks`
@@ -32,15 +30,37 @@ except SuiteInputError as exc:
     raise WorkflowError(str(exc)) from None
 
 
+# Each job checks that the resolved config it reads is the one this load planned it with (suite.cli): the config
+# hash of every track, passed in the environment (not as params, which would re-run every job when one setting moves).
+os.environ[PLANNED_CONFIG_HASHES] = ",".join(f"{family}={cfg.config_hash}" for family, cfg in TRACKS.items())
+
+
+envvars:
+    "TORCHINDUCTOR_CACHE_DIR",
+    PLANNED_CONFIG_HASHES,
+
+
 def resolved_file(track):
     """The validated config of a track with its task definitions, read by every job (`suite … --resolved`)."""
     return f"results/{track}/config.resolved.json"
 
 
 for _track, _suite in TRACKS.items():
-    write_resolved(_suite, Path(resolved_file(_track)))
+    if not Path(resolved_file(_track)).is_file():  # the first load: jobs and render need it (a dry run too)
+        write_resolved(_suite, Path(resolved_file(_track)))
     for _skip in _suite.raw.get("skipped") or []:  # said at every load; the site lists them too
         print(f"{_suite.label}: variant '{_skip['id']}' is not built here: {_skip['reason']}", file=sys.stderr)
+    for _entry in entries.rejected(_suite.raw):  # said at every load; run_status and the site list them too
+        for _problem in _entry.get("problems") or []:  # each message names the entry file
+            print(f"entry rejected, not run: {_problem['message']}", file=sys.stderr)
+
+
+onstart:
+    # A run that starts brings each track's resolved config up to date (rewritten only when its content changed);
+    # a dry run (`snakemake -n`) never writes it, so it cannot change what a running workflow's jobs read. Each job
+    # checks the config hash it was planned with (SUITE_PLANNED_CONFIG_HASHES).
+    for _track, _suite in TRACKS.items():
+        write_resolved(_suite, Path(resolved_file(_track)))
 
 # The site's display schema of each family (leaderboard/schema.yaml: the classifier's); the first is the site's root.
 DISPLAY_SCHEMAS = {"classifier": "schema.yaml", "llm": "llm.schema.yaml"}
@@ -122,6 +142,17 @@ def track_outputs(pattern):
 
 def track_files(pattern):
     return [pattern.format(track=t) for t in TRACKS]
+
+
+def job(command, stage, record):
+    """A job's shell command (`python -m suite <command>`, reading the track's resolved config, logging to {log});
+    when it fails, `suite record-failure` writes the job's outputs as the record of why (`record`: those outputs'
+    options), so the variant's later jobs record failed rows and gather, combine and render still run."""
+    common = "--resolved {params.resolved}"
+    return (
+        f"python -m suite {command} {common} > {{log}} 2>&1"
+        f" || python -m suite record-failure {stage} {common} --log {{log}} --exit-status $? {record} >> {{log}} 2>&1"
+    )
 
 
 def variant_files(pattern):

@@ -16,5 +16,10 @@ rule evaluate:
         "results/logs/{track}/evaluate/{variant}.log",
     threads: quality_threads_of
     shell:
-        "python -m suite evaluate --resolved {params.resolved} --variant {wildcards.variant} --model {input.model}"
-        " --predictions {output.predictions} --metrics {output.metrics} > {log} 2>&1"
+        job(
+            "evaluate --variant {wildcards.variant} --model {input.model} --predictions {output.predictions}"
+            " --metrics {output.metrics}",
+            "evaluate",
+            "--variant {wildcards.variant} --model {input.model} --predictions {output.predictions}"
+            " --metrics {output.metrics}",
+        )

@@ -15,7 +15,7 @@ rule probe_peak:
     resources:
         bench_slot=1,
     shell:
-        "python -m suite probe-peak --resolved {params.resolved} --output {output} > {log} 2>&1"
+        job("probe-peak --output {output}", "probe-peak", "--output {output}")
 
 
 rule measure:
@@ -35,5 +35,8 @@ rule measure:
     resources:
         bench_slot=1,
     shell:
-        "python -m suite measure --resolved {params.resolved} --variant {wildcards.variant} --model {input.model}"
-        " --peak {input.peak} --output {output} > {log} 2>&1"
+        job(
+            "measure --variant {wildcards.variant} --model {input.model} --peak {input.peak} --output {output}",
+            "measure",
+            "--variant {wildcards.variant} --model {input.model} --output {output}",
+        )

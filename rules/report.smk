@@ -16,7 +16,8 @@ rule gather:
     log:
         "results/logs/{track}/gather.log",
     shell:
-        "python -m suite gather --resolved {params.resolved} --metrics {input.metrics} {input.measures}"
+        "python -m suite gather --resolved {params.resolved}"
+        " --metrics {input.metrics} {input.measures}"
         " --predictions {input.predictions} --output {output} > {log} 2>&1"
 
 
@@ -48,3 +49,21 @@ rule render:
     shell:
         "python -m suite render --input {input.results} --schema {input.schema} --resolved {input.resolved}"
         " --output {output} > {log} 2>&1"
+
+
+rule run_status:
+    """The run's verdict, last: what failed (variants, numbers, rejected entries) on the console and in the log, and
+    exit status 1 when anything did, so CI notices; the leaderboard and the site are already written by then. It
+    leaves no output when something failed, so every later `snakemake` says so again until it is fixed."""
+    input:
+        results="results/leaderboard.parquet",
+        site="results/site",
+        resolved=track_files("results/{track}/config.resolved.json"),
+    output:
+        touch("results/logs/run_ok"),
+    conda:
+        "../envs/suite.yaml"
+    log:
+        "results/logs/run_status.log",
+    shell:
+        "python -m suite run-status --input {input.results} --resolved {input.resolved} 2>&1 | tee {log}"

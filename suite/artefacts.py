@@ -58,6 +58,34 @@ def read_record(directory: str | Path) -> dict[str, Any]:
     return json.loads((Path(directory) / VARIANT_JSON).read_text())
 
 
+FAILED = "failed"  # variant.json `status` of an artefact whose build failed: the directory holds nothing else
+
+
+def save_failed_artefact(out_dir: Path, record: dict[str, Any], stage: str, error: str) -> dict[str, Any]:
+    """The record of a build that failed, as the artefact directory (variant.json only), so that the variant's
+    evaluate and measure jobs record `failed` rows with the reason and the rest of the run goes on."""
+    out_dir = Path(out_dir)
+    record = {**record, "status": FAILED, "stage": stage, "error": error, "files": {}, "artefact_sha256": None}
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    (tmp / VARIANT_JSON).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    return record
+
+
+def build_failure(record: dict[str, Any]) -> str | None:
+    """Why the artefact was not built ("build failed: …"), or None for a built artefact."""
+    if record.get("status") != FAILED:
+        return None
+    return f"{record.get('stage') or 'build'} failed: {record.get('error') or 'no error message'}"
+
+
+class ArtefactNotBuiltError(RuntimeError):
+    """The artefact is the record of a failed build (save_failed_artefact): there is nothing to load."""
+
+
 class ArtefactIntegrityError(ValueError):
     """An artefact's files are not the ones its variant.json recorded at build time."""
 
@@ -99,6 +127,9 @@ def load_artefact(directory: str | Path, device: str = "cpu") -> tuple[Classifie
 
     directory = Path(directory)
     record = read_record(directory)
+    failure = build_failure(record)
+    if failure is not None:
+        raise ArtefactNotBuiltError(f"variant '{record.get('id', directory.name)}' was not built ({failure})")
     verify_artefact(directory, record)
     tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True, trust_remote_code=False)
     return FORMATS.get(record["format"]).load(directory, tokenizer).to_device(device), record

@@ -12,9 +12,19 @@ from suite.errors import SuiteInputError
 def _config(args: argparse.Namespace):
     """The typed config: a job reads the resolved config the plan wrote; a person's command plans the YAML anew."""
     if args.resolved:
-        from suite.config import read_resolved
+        from suite.config import planned_config_hash, read_resolved
 
-        return read_resolved(args.resolved)
+        cfg = read_resolved(args.resolved)
+        expected = planned_config_hash(cfg.family)
+        if expected and cfg.config_hash != expected:
+            raise SuiteInputError(
+                args.resolved,
+                "config_hash",
+                f"is {cfg.config_hash}, but this job was planned with config {expected}: another load of the workflow "
+                "rewrote the file after this run started",
+                "run snakemake again (one run per results directory at a time)",
+            )
+        return cfg
     from suite.plan import load_file
 
     return load_file(args.config)
@@ -96,6 +106,31 @@ def cmd_measure(args: argparse.Namespace) -> int:
 
     measure(_config(args), args.variant, Path(args.model), Path(args.peak), Path(args.output))
     return 0
+
+
+def cmd_record_failure(args: argparse.Namespace) -> int:
+    from suite.pipeline import failure_reason, record_failure
+
+    reason = failure_reason(Path(args.log), args.exit_status)
+    record_failure(
+        _config(args),
+        args.stage,
+        args.variant,
+        reason,
+        output=Path(args.output) if args.output else None,
+        metrics=Path(args.metrics) if args.metrics else None,
+        predictions=Path(args.predictions) if args.predictions else None,
+        model=Path(args.model) if args.model else None,
+    )
+    return 0
+
+
+def cmd_run_status(args: argparse.Namespace) -> int:
+    from suite.summary import run_status
+
+    text, failed = run_status(Path(args.input), [Path(r) for r in args.resolved or []])
+    print(text)
+    return 1 if failed else 0
 
 
 def cmd_probe_peak(args: argparse.Namespace) -> int:
@@ -309,6 +344,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_probe_peak)
 
+    p = sub.add_parser(
+        "record-failure",
+        help="after a job's command failed: write its outputs as the record of the failure (the rules call this)",
+    )
+    p.add_argument("stage", choices=("build", "teacher-logits", "evaluate", "measure", "probe-peak"))
+    _add_config(p)
+    p.add_argument("--variant", help="the variant whose job failed")
+    p.add_argument("--log", required=True, help="the failed command's log: its last `error:` line is the reason")
+    p.add_argument("--exit-status", type=int, required=True, help="the failed command's exit status")
+    p.add_argument("--model", help="the artefact the failed job read (evaluate, measure)")
+    p.add_argument("--output", help="output of build, measure, teacher-logits, probe-peak")
+    p.add_argument("--metrics", help="output of evaluate: the metric rows")
+    p.add_argument("--predictions", help="output of evaluate: the predictions")
+    p.set_defaults(func=cmd_record_failure)
+
+    p = sub.add_parser(
+        "run-status",
+        help="what failed in a run (variants, numbers, rejected entries); exit 1 if anything did, for CI",
+    )
+    p.add_argument("--input", default="results/leaderboard.parquet")
+    p.add_argument("--resolved", nargs="*", help="the tracks' resolved configs (for rejected entries)")
+    p.set_defaults(func=cmd_run_status)
+
     p = sub.add_parser("gather", help="all result rows plus teacher-relative figures into one Parquet")
     _add_config(p)
     p.add_argument("--metrics", nargs="+", required=True)
@@ -419,6 +477,13 @@ def main(argv: list[str] | None = None) -> int:
     except SuiteInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the traceback for whoever debugs it, then one line the workflow records as the reason
+        import traceback
+
+        traceback.print_exc()
+        message = str(exc).strip().splitlines()
+        print(f"error: {type(exc).__name__}: {message[0] if message else 'no message'}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

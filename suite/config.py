@@ -294,5 +294,18 @@ def write_resolved(cfg: SuiteConfig, path: Path) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+# The environment variable through which the workflow tells its jobs the config hash of each track it planned them
+# with ("classifier=<sha>,llm=<sha>"); a job whose resolved config says otherwise refuses to run (suite.cli).
+PLANNED_CONFIG_HASHES = "SUITE_PLANNED_CONFIG_HASHES"
+
+
+def planned_config_hash(family: str) -> str | None:
+    """The config hash the workflow planned this job's track with, when a workflow started the job."""
+    import os
+
+    planned = os.environ.get(PLANNED_CONFIG_HASHES, "")
+    return dict(item.split("=", 1) for item in planned.split(",") if "=" in item).get(family)
+
+
 def read_resolved(path: str | Path) -> SuiteConfig:
     return from_resolved(json.loads(Path(path).read_text()))

@@ -214,16 +214,14 @@ def flops_rows(
                 measurement="gflops_per_sample / latency p50 at batch 1",
             )
         )
-        rows.append(
-            Row(
-                variant,
-                "pct_of_peak_flops",
-                100 * achieved / peak["peak_gflops"],
-                "%",
-                True,
-                measurement=f"achieved_gflops / machine peak {peak['peak_gflops']:.1f} GFLOP/s ({peak['method']})",
+        if "peak_gflops" in peak:
+            how = f"achieved_gflops / machine peak {peak['peak_gflops']:.1f} GFLOP/s ({peak['method']})"
+            rows.append(
+                Row(variant, "pct_of_peak_flops", 100 * achieved / peak["peak_gflops"], "%", True, measurement=how)
             )
-        )
+        else:  # the probe job failed (suite.pipeline.record_failure): this one figure fails with its reason
+            error = f"the machine's peak was not probed: {peak.get('error') or 'no peak in the probe file'}"
+            rows.append(Row(variant, "pct_of_peak_flops", math.nan, "%", True, status="failed", error=error))
     return rows
 
 
@@ -515,9 +513,14 @@ def decode_energy_rows(
 # --- the steps ----------------------------------------------------------------------------------------------------
 
 
-def _failed(variant: str, metrics: tuple[tuple[str, str], ...], exc: BaseException) -> list[Row]:
-    reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+def _failed(variant: str, metrics: tuple[tuple[str, str], ...], exc: BaseException | str) -> list[Row]:
+    reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return [Row(variant, m, math.nan, unit, False, status="failed", error=reason) for m, unit in metrics]
+
+
+def failed_rows(variant: str, wanted: list[str], decode: DecodeSpec, reason: str) -> list[Row]:
+    """The headline measurements of a variant that could not be measured at all, failed with `reason`."""
+    return _failed(variant, _load_failure_metrics(wanted, decode), reason)
 
 
 def _load_failure_metrics(wanted: list[str], decode: DecodeSpec) -> tuple[tuple[str, str], ...]:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from suite.data import load_split
 from suite.errors import SuiteInputError
 from suite.provenance import provenance
-from suite.results import Row, read_results, to_table, write_table
+from suite.results import NONFINITE_ERROR, Row, read_results, to_table, write_table
 from suite.specs import TEACHER, SuiteConfig
 from suite.tasks import load_task_data
 
@@ -76,7 +76,7 @@ def _build_env() -> dict[str, Any]:
 def build_variant(
     cfg: SuiteConfig, variant_id: str, parent_dir: Path, out_dir: Path, teacher_logits: Path | None = None
 ) -> dict[str, Any]:
-    from suite.artefacts import load_artefact, save_artefact
+    from suite.artefacts import build_failure, load_artefact, read_record, save_artefact, save_failed_artefact
     from suite.compress import METHODS, BuildContext
 
     _torch_setup(cfg.threads)
@@ -85,6 +85,14 @@ def build_variant(
     params = method.parse_params(spec.params)
     if method.NEEDS_TEACHER_LOGITS and teacher_logits is None:
         raise ValueError(f"variant '{variant_id}': method '{spec.method}' needs --teacher-logits")
+    upstream = build_failure(read_record(parent_dir))
+    if upstream is not None:
+        upstream = f"its parent '{spec.parent}' was not built ({upstream})"
+    elif teacher_logits is not None and (logits_failure := output_failure(teacher_logits)) is not None:
+        upstream = f"the teacher's distillation targets were not computed ({logits_failure})"
+    if upstream is not None:  # recorded, not raised: the variant's rows say why, the rest of the run goes on
+        print(f"variant {variant_id} not built: {upstream}")
+        return save_failed_artefact(out_dir, failed_build_record(cfg, variant_id), "build", upstream)
     parent, parent_record = load_artefact(parent_dir)
     ctx = BuildContext(
         cfg=cfg,
@@ -156,6 +164,161 @@ def compute_teacher_logits(cfg: SuiteConfig, teacher_dir: Path, out: Path) -> No
     print(f"teacher logits: {n} sentences in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} sentences/s)")
 
 
+# --- failures: recorded as the job's outputs, so one variant's failure never stops the others --------------------
+
+FAILED_STATUS = "failed"  # the `suite.status` metadata of a Parquet (or `status` of a JSON) a failed job left
+
+
+def failed_build_record(cfg: SuiteConfig, variant_id: str) -> dict[str, Any]:
+    """What variant.json says of a variant that was not built: its place in the run, no files."""
+    if variant_id == TEACHER:
+        return {"id": TEACHER, "teacher": cfg.teacher.id, "parent": None, "method": "teacher", "lineage": [TEACHER]}
+    spec = cfg.variant(variant_id)
+    return {
+        "id": spec.id,
+        "teacher": cfg.teacher.id,
+        "parent": spec.parent,
+        "method": spec.method,
+        "lineage": cfg.lineage(spec.id),
+        "recipe": {"method": spec.method, "params": spec.params},
+    }
+
+
+SIGNALS = {9: "SIGKILL: out of memory, or a time limit?", 15: "SIGTERM", 6: "SIGABRT", 11: "SIGSEGV"}
+
+
+def failure_reason(log: Path, exit_status: int) -> str:
+    """One line on why a job failed, from its log: the last `error: …` line the suite's CLI printed (else the last
+    line), with the exit status when a signal ended it."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(0, Path(log).stat().st_size - 65536))
+            lines = [line.strip() for line in fh.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    errors = [line[len("error: ") :] for line in lines if line.startswith("error: ")]
+    reason = errors[-1] if errors else lines[-1] if lines else "it printed nothing"
+    if exit_status > 128:
+        signal = exit_status - 128
+        reason = f"killed by signal {signal} ({SIGNALS.get(signal, 'see the log')}); last output: {reason}"
+    elif not errors:
+        reason = f"exit status {exit_status}: {reason}"
+    return reason if len(reason) <= 600 else reason[:597] + "..."
+
+
+def output_failure(path: Path) -> str | None:
+    """Why a job's Parquet or JSON output is the record of a failure (record_failure), or None."""
+    path = Path(path)
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        return data.get("error") or "failed" if isinstance(data, dict) and data.get("status") == FAILED_STATUS else None
+    metadata = pq.read_schema(path).metadata or {}
+    if metadata.get(b"suite.status", b"").decode() != FAILED_STATUS:
+        return None
+    return metadata.get(b"suite.error", b"failed").decode()
+
+
+def _failed_table(cfg: SuiteConfig, rows: list[Row], record: dict[str, Any]) -> pa.Table:
+    record = {**record, "artefact_sha256": record.get("artefact_sha256")}  # None when nothing was built
+    return to_table(rows, _lineage(record, cfg), _provenance(cfg, record, None, cfg.threads))
+
+
+def _write_failed_evaluation(
+    cfg: SuiteConfig, variant_id: str, reason: str, record: dict[str, Any], metrics: Path, predictions: Path
+) -> None:
+    from suite.tasks.base import PREDICTIONS_SCHEMA
+
+    write_table(_failed_table(cfg, _failed_task_rows(cfg, variant_id, reason), record), Path(metrics))
+    write_table(PREDICTIONS_SCHEMA.empty_table(), Path(predictions))
+
+
+def _failed_task_rows(cfg: SuiteConfig, variant_id: str, reason: str) -> list[Row]:
+    """Every metric of every task of the variant, failed with `reason`."""
+    from suite.metrics import METRICS
+
+    rows = []
+    for name in cfg.variant_tasks(variant_id):
+        task = cfg.task(name)
+        for m in task.metrics:
+            known = METRICS.get(m) if m in METRICS else None  # its unit and direction (lm-eval's: the task's)
+            unit, higher = (known.unit, known.higher_is_better) if known else ("", None)
+            rows.append(
+                Row(
+                    variant_id,
+                    m,
+                    math.nan,
+                    unit,
+                    higher,
+                    task=name,
+                    task_version=task.version,
+                    status="failed",
+                    error=reason,
+                )
+            )
+    return rows
+
+
+def _record_or_plan(cfg: SuiteConfig, variant_id: str, model: Path | None) -> dict[str, Any]:
+    """The variant.json of the artefact the failed job read (its hash goes on the rows), else the planned record."""
+    from suite.artefacts import read_record
+
+    planned = failed_build_record(cfg, variant_id)
+    try:
+        return {**planned, **read_record(model)} if model is not None else planned
+    except (OSError, ValueError):
+        return planned
+
+
+def _failed_measure_rows(cfg: SuiteConfig, variant_id: str, reason: str) -> list[Row]:
+    from suite.families import FAMILIES
+    from suite.measure import failed_rows
+
+    wanted = [name for name in FAMILIES.get(cfg.family).MEASUREMENTS if name != "energy" or cfg.energy.enabled]
+    return failed_rows(variant_id, wanted, cfg.decode, reason)
+
+
+def record_failure(
+    cfg: SuiteConfig,
+    stage: str,
+    variant_id: str | None,
+    reason: str,
+    output: Path | None = None,
+    metrics: Path | None = None,
+    predictions: Path | None = None,
+    model: Path | None = None,
+) -> None:
+    """The outputs of a job that failed, recording why (the workflow runs this when a job's command fails):
+    a build leaves a failed artefact, an evaluation failed rows for every task metric, a measurement failed rows
+    for its headline metrics, the teacher's targets and the peak probe a marked file. Downstream jobs read the
+    reason and record it in turn; gather and render run with what succeeded."""
+    from suite.artefacts import save_failed_artefact
+    from suite.results import write_json
+
+    print(f"{stage} of {variant_id or 'the track'} failed: {reason}")
+    if stage == "build":
+        save_failed_artefact(Path(output), failed_build_record(cfg, variant_id), stage, reason)
+    elif stage == "evaluate":
+        record = _record_or_plan(cfg, variant_id, model)
+        _write_failed_evaluation(cfg, variant_id, f"evaluate failed: {reason}", record, metrics, predictions)
+    elif stage == "measure":
+        write_table(
+            _failed_table(
+                cfg,
+                _failed_measure_rows(cfg, variant_id, f"measure failed: {reason}"),
+                _record_or_plan(cfg, variant_id, model),
+            ),
+            Path(output),
+        )
+    elif stage in ("teacher-logits", "probe-peak"):
+        if Path(output).suffix == ".json":
+            write_json({"status": FAILED_STATUS, "stage": stage, "error": reason}, Path(output))
+        else:
+            metadata = {"suite.status": FAILED_STATUS, "suite.error": reason}
+            write_table(pa.table({"idx": pa.array([], pa.int64())}).replace_schema_metadata(metadata), Path(output))
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+
+
 # --- evaluate / measure ---------------------------------------------------------------------------------------
 
 
@@ -182,11 +345,16 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
     Both files hold all the variant's tasks; the predictions' metadata records, per task, the artefact and data
     hashes the metrics' provenance repeats.
     """
-    from suite.artefacts import load_artefact
+    from suite.artefacts import build_failure, load_artefact, read_record
     from suite.tasks import TASK_KINDS
     from suite.tasks.base import PREDICTIONS_SCHEMA
 
     threads = cfg.evaluate_threads
+    failure = build_failure(read_record(model_dir))
+    if failure is not None:  # nothing to evaluate: every task metric failed, with the build's reason
+        print(f"variant {variant_id} was not built: {failure}")
+        _write_failed_evaluation(cfg, variant_id, failure, read_record(model_dir), metrics_out, predictions_out)
+        return
     _torch_setup(threads)
     model, record = load_artefact(model_dir, cfg.device)
     lineage = _lineage(record, cfg)
@@ -217,6 +385,7 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
             ]
         else:
             predictions.append(table)
+            rows = nonfinite_verdict(table, rows)
         metrics.append(to_table(rows, lineage, _provenance(cfg, record, data.data_sha256, threads)))
         sources[name] = {"data_sha256": data.data_sha256, "source": data.source}
     metadata = {"suite.artefact_sha256": record["artefact_sha256"], "suite.tasks": json.dumps(sources, sort_keys=True)}
@@ -225,11 +394,33 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
     write_table(pa.concat_tables(metrics), metrics_out)
 
 
+def nonfinite_verdict(predictions: pa.Table, rows: list[Row]) -> list[Row]:
+    """A task on which the model gave non-finite logits (NaN/inf) for any instance: every metric of the task failed,
+    naming the share, so that no number made from NaN is shown as a result or ranked. The values stay (the
+    non-finite share is itself one of them); stress inputs of a stability task count like any other."""
+    import dataclasses
+
+    finite = predictions["finite"].to_numpy(zero_copy_only=False) if "finite" in predictions.column_names else None
+    if finite is None or finite.all() or not len(finite):
+        return rows
+    bad = int((~finite).sum())
+    reason = f"{NONFINITE_ERROR} on {bad} of {len(finite)} instances ({100 * bad / len(finite):.1f} %)"
+    return [
+        dataclasses.replace(r, status="failed", error=r.error if r.status != "ok" and r.error else reason) for r in rows
+    ]
+
+
 def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path, out: Path) -> None:
     """Every system measurement of one variant (on the reference task's sentences); failures become 'failed' rows."""
-    from suite.artefacts import read_record
+    from suite.artefacts import build_failure, read_record
     from suite.measure import measure_variant
 
+    record = read_record(model_dir)
+    failure = build_failure(record)
+    if failure is not None:  # nothing to time: the headline measurements failed, with the build's reason
+        print(f"variant {variant_id} was not built: {failure}")
+        write_table(_failed_table(cfg, _failed_measure_rows(cfg, variant_id, failure), record), out)
+        return
     _torch_setup(cfg.threads)
     # the reference task: the first with real sentences (generated sets such as stress inputs are not a realistic
     # length mix)
@@ -237,7 +428,6 @@ def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path,
     if task is None:
         raise SuiteInputError(cfg.label, "tasks", "measuring needs a task with a dataset for its inputs", "add one")
     data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
-    record = read_record(model_dir)
     rows = measure_variant(cfg, variant_id, model_dir, data.texts, json.loads(Path(peak_file).read_text()))
     write_table(to_table(rows, _lineage(record, cfg), _provenance(cfg, record, data.data_sha256)), out)
 
@@ -442,15 +632,29 @@ def _task_derived(cfg: SuiteConfig, table: pa.Table, prediction_tables: list[pa.
             own = kind.teacher_relative(teacher_table, student_table, task, cfg.evaluate, cfg.seed)
             if own is not None:  # a task kind with its own fidelity figures (lm-eval tasks)
                 base = next(iter(student_rows.values()))
-                derived += [_row_derived(base, row) for row in own]
-                continue
-            try:
-                derived += teacher_relative(
-                    cfg, main, slice_mask, teacher, Columns(student_table), teacher_rows, student_rows, _derived
-                )
-            except ValueError as exc:
-                raise ValueError(f"task {task.name}, variant {variant}: {exc}") from None
+                figures = [_row_derived(base, row) for row in own]
+            else:
+                try:
+                    figures = teacher_relative(
+                        cfg, main, slice_mask, teacher, Columns(student_table), teacher_rows, student_rows, _derived
+                    )
+                except ValueError as exc:
+                    raise ValueError(f"task {task.name}, variant {variant}: {exc}") from None
+            derived += figures
     derived += _readiness(cfg, by_key, rows_by_key)
+    nonfinite = {
+        key: row["error"]
+        for key, rows in rows_by_key.items()
+        for row in rows.values()
+        if (row["error"] or "").startswith(NONFINITE_ERROR)
+    }
+    # figures made from non-finite logits (fidelity, readiness) fail with the task's own reason
+    derived = [
+        {**d, "status": "failed", "error": nonfinite[(d["task"], d["variant"])]}
+        if (d["task"], d["variant"]) in nonfinite
+        else d
+        for d in derived
+    ]
     # A stability task also reports non-finite logits over every input the variant saw in any task.
     for task in (t for t in cfg.tasks if t.kind == "stability"):
         for variant in cfg.variant_ids:

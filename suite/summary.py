@@ -65,3 +65,41 @@ def markdown_table(parquet: Path, task: str | None = None) -> str:
             out.append(text)
         lines.append("| " + " | ".join(out) + " |")
     return "\n".join(lines)
+
+
+def run_status(results: Path, resolved: list[Path]) -> tuple[str, bool]:
+    """What failed in a run, for the console and CI: per variant its failed numbers grouped by reason, and the
+    rejected entries of each track. (text, whether anything failed)."""
+    import json
+
+    from suite import entries
+
+    records = [r for r in read_results([Path(results)]).to_pylist() if r.get("verified") is not False]
+    by_variant: dict[str, dict[str, list[str]]] = {}
+    for r in records:
+        if r["status"] != "ok":
+            where = r["metric"] if r["task"] == "system" else f"{r['task']} {r['metric']}"
+            by_variant.setdefault(r["variant"], {}).setdefault(r["error"] or "no error message", []).append(where)
+    lines = []
+    for variant, reasons in sorted(by_variant.items()):
+        for reason, where in reasons.items():
+            shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+            lines.append(f"  {variant}: {len(where)} number{'s' if len(where) != 1 else ''} failed ({shown}): {reason}")
+    rejected, rejected_count = [], 0
+    for path in resolved:
+        for item in entries.rejected(json.loads(Path(path).read_text())):
+            rejected_count += 1
+            rejected += [f"  {p['message']}" for p in item.get("problems") or []]  # each names the file
+    variants = {r["variant"] for r in records}
+    if not lines and not rejected:
+        return f"run status: ok ({len(records)} numbers of {len(variants)} variants, none failed)", False
+    entries_text = f"{rejected_count} entr{'y' if rejected_count == 1 else 'ies'} rejected"
+    text = [
+        f"run status: FAILED ({len(by_variant)} of {len(variants)} variants have failed numbers, {entries_text}); "
+        "the leaderboard and site hold the rest"
+    ]
+    if lines:
+        text += ["failed numbers, by variant and reason:", *lines]
+    if rejected:
+        text += ["rejected entries (nothing of them was run):", *rejected]
+    return "\n".join(text), True

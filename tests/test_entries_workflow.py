@@ -51,7 +51,8 @@ def entries_run(tmp_path_factory) -> Path:
     entries.mkdir()
     config = yaml.safe_load(TINY.read_text())
     config["data"]["mirror"] = str(MIRROR)
-    config["variants"] = []  # only the teacher and the entries: the run stays short
+    # the teacher, one variant (whose artefact is corrupted before it is evaluated) and the entries: the run stays short
+    config["variants"] = [{"id": "fp16", "parent": "teacher", "method": "cast", "params": {"dtype": "float16"}}]
     config["tasks"] = ["sst2", "stability-stress"]
     config["teacher"]["finetune"]["max_train_samples"] = 500
     config["energy"] = {"enabled": False}
@@ -89,19 +90,86 @@ def entries_run(tmp_path_factory) -> Path:
             }
         )
     )
-    done = snakemake(workdir, "--cores", "2")
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    (entries / "unreachable.yaml").write_text(  # passes check-entry; its build cannot reach the Hub
+        yaml.safe_dump(
+            {
+                "id": "unreachable",
+                "display_name": "Unreachable Hub model",
+                **base,
+                "model": {"hub": {"id": "owner/model", "revision": "a" * 40, "sha256": "0" * 64}},
+                "tasks": ["sst2"],
+            }
+        )
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HF_HUB_OFFLINE", "1")  # no network here either way: fail at once instead of after timeouts
+        built = snakemake(workdir, "--cores", "2", "results/classifier/models/fp16")
+        assert built.returncode == 0, (built.stdout + built.stderr)[-3000:]
+        weights = workdir / "results" / "classifier" / "models" / "fp16" / "model.safetensors"
+        data = bytearray(weights.read_bytes())
+        data[-64:] = bytes(64)  # the artefact changed after its build, before it was evaluated and measured
+        weights.write_bytes(bytes(data))
+        done = snakemake(workdir, "--cores", "2")
+    (workdir / "run.log").write_text(done.stdout + done.stderr)
     return workdir
+
+
+def test_failures_are_isolated_recorded_listed_and_the_exit_status_says_so(entries_run: Path):
+    log = (entries_run / "run.log").read_text()
+    # the workflow exits 1 at its last step, the verdict, after the leaderboard and the site were written
+    assert (
+        "Error in rule run_status" in log and "run status: FAILED (3 of 4 variants have failed numbers, 1 entry" in log
+    )
+    assert f"entry rejected, not run: {entries_run / 'entries' / 'evil.yaml'}: field 'trust_remote_code'" in log
+    table = pq.read_table(entries_run / "results" / "leaderboard.parquet").to_pandas()
+    assert set(table.variant) == {"teacher", "fp16", "nan-model", "unreachable"}  # the rejected entry never ran
+    teacher = table[table.variant == "teacher"]
+    assert (teacher.status == "ok").all()  # nobody else's failure touched the teacher's rows
+    unreachable = table[table.variant == "unreachable"]
+    assert (unreachable.status == "failed").all() and set(unreachable.task) == {"sst2", "system"}
+    assert unreachable.error.str.startswith("build failed: ").all()
+    assert unreachable.error.str.contains("HF_HUB_OFFLINE|offline", case=False).all()
+    corrupted = table[(table.variant == "fp16") & (table.task != "system")]
+    assert (corrupted.status == "failed").all()
+    assert corrupted.error.str.startswith("evaluate failed: ArtefactIntegrityError: ").all()
+    assert corrupted.error.str.contains("file model.safetensors has sha256").all()
+    latency = table[(table.variant == "fp16") & (table.metric == "latency_p50_ms")]
+    assert latency.status.item() == "failed" and "ArtefactIntegrityError" in latency.error.item()
+    html = (entries_run / "results" / "site" / "index.html").read_text()
+    failures = html.split('id="failures-heading"')[1].split("</section>")[0]
+    assert "<strong>fp16</strong>: evaluate failed: ArtefactIntegrityError: " in failures
+    assert "<strong>unreachable</strong>: build failed: " in failures
+    assert "<strong>nan-model</strong>: non-finite logits (NaN/inf) on " in failures
+    # the Pareto ranking holds the teacher only: every other variant is listed as not ranked, with its reason
+    assert (entries_run / "results" / "logs" / "run_status.log").read_text().startswith("run status: FAILED")
+    assert not (entries_run / "results" / "logs" / "run_ok").exists()
+
+
+def test_a_dry_run_never_rewrites_the_resolved_config(entries_run: Path, tmp_path: Path):
+    from tests.conftest import MIRROR
+
+    resolved = entries_run / "results" / "classifier" / "config.resolved.json"
+    before = (resolved.read_bytes(), resolved.stat().st_mtime_ns)
+    (tmp_path / "mirror").symlink_to(MIRROR)  # the same data through another path: a different resolved config
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SUITE_DATA_MIRROR", str(tmp_path / "mirror"))
+        dry = snakemake(entries_run, "-n", "--cores", "2")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert (resolved.read_bytes(), resolved.stat().st_mtime_ns) == before
 
 
 def test_nan_entry_is_recorded_as_failing_and_the_run_goes_on(entries_run: Path):
     table = pq.read_table(entries_run / "results" / "leaderboard.parquet").to_pandas()
-    assert set(table.variant) == {"teacher", "nan-model"}  # the rejected entry never ran
     assert table.verified.all()
     stability = table[(table.variant == "nan-model") & (table.metric == "nonfinite_rate")].set_index("task")
     assert stability.loc["stability-stress", "status"] == "failed"
     assert stability.loc["stability-stress", "value"] == 100.0
     assert stability.loc["sst2", "value"] == 100.0  # every SST-2 logit NaN too (counted as wrong)
+    # non-finite logits on a task fail every metric of it, naming the share, not only the stability task's
+    sst2 = table[(table.variant == "nan-model") & (table.task == "sst2")]
+    assert (sst2.status == "failed").all()
+    accuracy = sst2[sst2.metric == "accuracy"]
+    assert accuracy.error.item() == "non-finite logits (NaN/inf) on 872 of 872 instances (100.0 %)"
     teacher = table[(table.variant == "teacher") & (table.metric == "nonfinite_rate")]
     assert (teacher.status == "ok").all() and (teacher.value == 0.0).all()
     record = (entries_run / "results" / "classifier" / "models" / "nan-model" / "variant.json").read_text()
@@ -114,8 +182,9 @@ def test_nan_entry_is_recorded_as_failing_and_the_run_goes_on(entries_run: Path)
 
 
 def test_adding_one_entry_reruns_only_its_jobs_then_shows_it_verified(entries_run: Path):
-    dry = snakemake(entries_run, "-n", "--cores", "2")
-    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+    dry = snakemake(entries_run, "-n", "--cores", "2", "--quiet", "rules")
+    # the failures are recorded results: nothing reruns but the verdict, which says again that they are there
+    assert dry.returncode == 0 and job_counts(dry.stdout + dry.stderr) == {"all": 1, "run_status": 1}
     example = yaml.safe_load(EXAMPLE.read_text())
     example.update(teacher="tiny-bert", tasks=["sst2"], self_reported={"sst2": {"accuracy": 99.0}})
     (entries_run / "entries" / EXAMPLE.name).write_text(yaml.safe_dump(example))
@@ -131,9 +200,10 @@ def test_adding_one_entry_reruns_only_its_jobs_then_shows_it_verified(entries_ru
         "gather": 1,
         "combine": 1,
         "render": 1,
+        "run_status": 1,
     }, out
     done = snakemake(entries_run, "--cores", "2")
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert done.returncode == 1 and "Error in rule run_status" in done.stderr, (done.stdout + done.stderr)[-3000:]
     table = pq.read_table(entries_run / "results" / "leaderboard.parquet").to_pandas()
     rows = table[table.variant == "example-l1-pruned-40"]
     assert set(rows.task) == {"sst2", "system"} and (rows.status == "ok").all()

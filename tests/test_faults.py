@@ -4,30 +4,6 @@ import re
 
 import pytest
 
-from tests.tiny_models import tiny_bert
-
-
-@pytest.fixture(scope="module")
-def tiny_teacher(tmp_path_factory):
-    """A tiny FP32 classifier artefact, built once; each test works on its own copy."""
-    from suite.artefacts import save_artefact
-    from suite.models import load_source_model, load_tokenizer
-
-    module = load_source_model(tiny_bert(), {0: "negative", 1: "positive"}, seed=0)
-    tokenizer = load_tokenizer(tiny_bert())
-    directory = tmp_path_factory.mktemp("artefacts") / "teacher"
-    save_artefact(module, tokenizer, "torch-fp32", directory, {"id": "teacher", "recipe": {}})
-    return directory
-
-
-@pytest.fixture
-def artefact(tiny_teacher, tmp_path):
-    import shutil
-
-    copy = tmp_path / "teacher"
-    shutil.copytree(tiny_teacher, copy)
-    return copy
-
 
 def test_an_intact_artefact_loads(artefact):
     from suite.artefacts import load_artefact

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import SuiteInputError
-from suite.results import read_results
+from suite.results import NONFINITE_ERROR, read_results
 from suite.specs import TEACHER
 
 SYSTEM_TASK = "system"  # the pseudo-task of latency, size, memory and energy rows
@@ -213,6 +213,15 @@ def variant_hardware(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return {v: fp for v, (_, fp) in best.items()}
 
 
+def nonfinite_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The variants that gave non-finite outputs on some task, with the first such task's reason."""
+    flagged: dict[str, str] = {}
+    for r in records:
+        if r["status"] != "ok" and (r["error"] or "").startswith(NONFINITE_ERROR) and r["variant"] not in flagged:
+            flagged[r["variant"]] = f"{r['task']}: {r['error']}"
+    return flagged
+
+
 def build_groups(records: Sequence[Mapping[str, Any]]) -> list[Group]:
     """One group per (task, task_version, hardware); every variant with a row for the task is in its group."""
     hardware = variant_hardware(records)
@@ -229,11 +238,14 @@ def build_groups(records: Sequence[Mapping[str, Any]]) -> list[Group]:
             tasks.setdefault((r["task"], r["task_version"] or ""), {}).setdefault(variant, {})[r["metric"]] = _measure(
                 r
             )
+    flagged = nonfinite_variants(records)
     groups: dict[tuple[str, str, str], list[Candidate]] = {}
     for (task, version), by_variant in sorted(tasks.items()):
         for variant, metrics in by_variant.items():
             fp = hardware.get(variant, UNKNOWN_HARDWARE)
             merged = {**system.get(variant, {}), **metrics}
+            if variant in flagged:  # shown with the reason, never ranked: no number of it is usable
+                merged = {m: dataclasses.replace(x, status="failed", error=flagged[variant]) for m, x in merged.items()}
             method, parent = lineage[variant]
             groups.setdefault((task, version, fp), []).append(Candidate(variant, method, parent, fp, merged))
     return [

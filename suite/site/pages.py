@@ -160,6 +160,30 @@ def _failures(records: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
+def _failure_groups(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The run's failures for the front page: per variant, one item per reason (a build that failed is one line,
+    not one per number it left unmeasured), with how many numbers it cost and where."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in records:
+        if r["status"] != "ok":
+            error = r["error"] or "failed without an error message"
+            where = (
+                r["metric"]
+                if r["task"] == SYSTEM_TASK
+                else f"{_where(r['task'], r['task_version'] or '')} {r['metric']}"
+            )
+            groups.setdefault((r["variant"], error), []).append(where)
+    return [
+        {
+            "variant": variant,
+            "error": error,
+            "count": len(where),
+            "where": ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else ""),
+        }
+        for (variant, error), where in sorted(groups.items())
+    ]
+
+
 def _pareto_context(data: SiteData, result: ParetoResult, root: str) -> dict[str, Any]:
     schema = data.schema
 
@@ -501,7 +525,7 @@ def _index_context(
             {"label": schema.task_label(t) + (f" v{v}" if v else ""), "href": data.task_pages[(t, v)]}
             for t, v in data.task_versions
         ],
-        "failures": _failures(data.records),
+        "failures": _failure_groups(data.records),
         "unshown": [{"metric": m, "where": _where(t, v)} for t, v, m in unshown],
         "unknown": unknown,
         "provenance": _provenance(data.records, data.source, data.provenance_cache),
