@@ -80,6 +80,39 @@ def library_versions() -> dict[str, str]:
     return found
 
 
+LOCK_FILE = Path(__file__).resolve().parent.parent / "constraints.txt"
+
+
+@cache
+def lock_status(lock_file: Path = LOCK_FILE) -> str:
+    """Whether the installed libraries are the versions constraints.txt pins (what the README's install uses): "matches
+    constraints.txt (N packages)", or what differs, or that there is no lock to compare with.
+
+    >>> lock_status(Path("/nonexistent/constraints.txt"))
+    'no lock file (/nonexistent/constraints.txt)'
+    """
+    try:
+        lines = Path(lock_file).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return f"no lock file ({lock_file})"
+    differ, missing, checked = [], [], 0
+    for line in lines:
+        name, sep, pinned = line.split("#", 1)[0].strip().partition("==")
+        if not sep:
+            continue
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            missing.append(name)  # an optional extra (e.g. llama-cpp-python) need not be installed
+            continue
+        checked += 1
+        if installed.split("+", 1)[0] != pinned.split("+", 1)[0]:
+            differ.append(f"{name} {installed} (locked {pinned})")
+    if differ:
+        return f"differs from {Path(lock_file).name}: " + ", ".join(differ)
+    return f"matches {Path(lock_file).name} ({checked} packages; {len(missing)} locked ones not installed)"
+
+
 @cache
 def git_commit(root: str | None = None) -> str:
     """HEAD commit of the suite's checkout, with '-dirty' when tracked files are modified; 'unknown' outside git."""
@@ -152,6 +185,7 @@ def provenance(
         "data_sha256": data_sha256,
         "seed": seed,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
+        "environment_lock": lock_status(),
         **hardware(threads),
         "timestamp": datetime.now(UTC),
     }

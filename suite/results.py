@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 4  # 2: added `estimate`; 3: added `verified`; 4: added `family`
+SCHEMA_VERSION = 5  # 2: added `estimate`; 3: added `verified`; 4: added `family`; 5: added `environment_lock`
 
 # Provenance columns are the same for every row a job writes; `Row` holds the measurement itself.
 PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -24,6 +24,7 @@ PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("data_sha256", pa.string()),
     ("seed", pa.int64()),
     ("library_versions", pa.string()),  # JSON object {package: version}
+    ("environment_lock", pa.string()),  # whether the installed libraries are constraints.txt's (provenance.lock_status)
     ("cpu_model", pa.string()),
     ("cpu_cores", pa.int64()),
     ("threads", pa.int64()),
@@ -60,7 +61,7 @@ SCHEMA = pa.schema(
 )
 COLUMNS = tuple(SCHEMA.names)
 # Columns added after v1: files written before them read with nulls there (older runs stay readable).
-ADDED_COLUMNS = frozenset({"estimate", "verified", "family"})
+ADDED_COLUMNS = frozenset({"estimate", "verified", "family", "environment_lock"})
 
 
 # The error of every number of a task on which the model gave non-finite outputs (suite.pipeline.nonfinite_verdict);

@@ -112,6 +112,7 @@ PROVENANCE_FIELDS = (
     ("GPU", "gpu"),
     ("Hardware fingerprint", "hardware_fingerprint"),
     ("Seed", "seed"),
+    ("Libraries vs constraints.txt", "environment_lock"),
 )
 _provenance_columns = operator.itemgetter(*(key for _, key in PROVENANCE_FIELDS), "library_versions")
 
