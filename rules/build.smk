@@ -12,6 +12,8 @@ rule build_teacher:
     log:
         "results/logs/{track}/build/teacher.log",
     threads: threads_of
+    resources:
+        **job_resources("build"),
     shell:
         job("build-teacher --output {output}", "build", "--variant teacher --output {output}")
 
@@ -29,6 +31,8 @@ rule teacher_logits:
     log:
         "results/logs/{track}/build/teacher_logits.log",
     threads: threads_of
+    resources:
+        **job_resources("build"),
     shell:
         job("teacher-logits --teacher {input.teacher} --output {output}", "teacher-logits", "--output {output}")
 
@@ -47,6 +51,8 @@ rule build_variant:
     log:
         "results/logs/{track}/build/{student}.log",
     threads: threads_of
+    resources:
+        **job_resources("build"),
     shell:
         job(
             "build-variant --variant {wildcards.student} --parent {input.parent} {params.logits} --output {output}",

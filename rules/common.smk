@@ -3,6 +3,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 
 from suite import entries
 from suite.compress import METHODS
-from suite.config import PLANNED_CONFIG_HASHES, write_resolved
+from suite.config import MIRROR_ENV, PLANNED_CONFIG_HASHES, write_resolved
 from suite.errors import SuiteInputError
 from suite.plan import check_data, load_tracks
 from suite.specs import TEACHER
@@ -33,11 +34,23 @@ except SuiteInputError as exc:
 # Each job checks that the resolved config it reads is the one this load planned it with (suite.cli): the config
 # hash of every track, passed in the environment (not as params, which would re-run every job when one setting moves).
 os.environ[PLANNED_CONFIG_HASHES] = ",".join(f"{family}={cfg.config_hash}" for family, cfg in TRACKS.items())
+# The data mirror the tracks resolved, for a cluster job that re-reads the workflow in a clean environment; set only
+# when every track reads the same one (the resolved configs carry each track's own either way).
+_MIRRORS = {cfg.data_mirror for cfg in TRACKS.values() if cfg.data_mirror}
+if len(_MIRRORS) == 1:
+    os.environ.setdefault(MIRROR_ENV, next(iter(_MIRRORS)))
+PASSED_ENV = ["TORCHINDUCTOR_CACHE_DIR", PLANNED_CONFIG_HASHES] + ([MIRROR_ENV] if MIRROR_ENV in os.environ else [])
 
 
 envvars:
-    "TORCHINDUCTOR_CACHE_DIR",
-    PLANNED_CONFIG_HASHES,
+    *PASSED_ENV,
+
+
+# The interpreter every job runs: the one running this workflow (which imports the suite, so it has it installed),
+# by absolute path, so a job started in a clean environment (a cluster node, `env -i`) needs no PATH; with
+# --sdm conda/apptainer, the environment's own `python`.
+PYTHON = "python" if workflow.deployment_settings.deployment_method else shlex.quote(sys.executable)
+SUITE = f"{PYTHON} -m suite"
 
 
 def resolved_file(track):
@@ -144,15 +157,30 @@ def track_files(pattern):
     return [pattern.format(track=t) for t in TRACKS]
 
 
+def suite_command(arguments):
+    """`python -m suite <arguments>` with the workflow's interpreter (a shell command template)."""
+    return f"{SUITE} {arguments}"
+
+
 def job(command, stage, record):
     """A job's shell command (`python -m suite <command>`, reading the track's resolved config, logging to {log});
     when it fails, `suite record-failure` writes the job's outputs as the record of why (`record`: those outputs'
     options), so the variant's later jobs record failed rows and gather, combine and render still run."""
     common = "--resolved {params.resolved}"
     return (
-        f"python -m suite {command} {common} > {{log}} 2>&1"
-        f" || python -m suite record-failure {stage} {common} --log {{log}} --exit-status $? {record} >> {{log}} 2>&1"
+        f"{SUITE} {command} {common} > {{log}} 2>&1"
+        f" || {SUITE} record-failure {stage} {common} --log {{log}} --exit-status $? {record} >> {{log}} 2>&1"
     )
+
+
+def job_resources(stage):
+    """A job's `mem_mb` and `runtime` (minutes) for a scheduler, from the track's `resources` config (per stage;
+    profiles may override them with set-resources)."""
+
+    def get(name):
+        return lambda wildcards: TRACKS[wildcards.track].raw["config"]["resources"][stage][name]
+
+    return {"mem_mb": get("mem_mb"), "runtime": get("runtime")}
 
 
 def variant_files(pattern):

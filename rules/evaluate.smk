@@ -15,6 +15,8 @@ rule evaluate:
     log:
         "results/logs/{track}/evaluate/{variant}.log",
     threads: quality_threads_of
+    resources:
+        **job_resources("evaluate"),
     shell:
         job(
             "evaluate --variant {wildcards.variant} --model {input.model} --predictions {output.predictions}"

@@ -13,6 +13,7 @@ rule probe_peak:
         "results/logs/{track}/measure/probe_peak.log",
     threads: threads_of
     resources:
+        **job_resources("measure"),
         bench_slot=1,
     shell:
         job("probe-peak --output {output}", "probe-peak", "--output {output}")
@@ -33,6 +34,7 @@ rule measure:
         "results/logs/{track}/measure/{variant}.log",
     threads: threads_of
     resources:
+        **job_resources("measure"),
         bench_slot=1,
     shell:
         job(

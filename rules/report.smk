@@ -1,6 +1,13 @@
 # Gather each track's rows (with what is derived against its teacher), combine the tracks into
 # results/leaderboard.parquet, and render the static site from it.
 
+# Cheap steps over files every job wrote: run where snakemake runs, never submitted to a cluster.
+localrules:
+    gather,
+    combine,
+    render,
+    run_status,
+
 
 rule gather:
     input:
@@ -16,22 +23,26 @@ rule gather:
     log:
         "results/logs/{track}/gather.log",
     shell:
-        "python -m suite gather --resolved {params.resolved}"
-        " --metrics {input.metrics} {input.measures}"
-        " --predictions {input.predictions} --output {output} > {log} 2>&1"
+        suite_command(
+            "gather --resolved {params.resolved}"
+            " --metrics {input.metrics} {input.measures}"
+            " --predictions {input.predictions} --output {output} > {log} 2>&1"
+        )
 
 
 rule combine:
     input:
         track_files("results/{track}/leaderboard.parquet"),
     output:
-        "results/leaderboard.parquet",
+        report("results/leaderboard.parquet", caption="../report/results.rst", category="Results"),
     conda:
         "../envs/suite.yaml"
     log:
         "results/logs/combine.log",
     shell:
-        "python -m suite combine --input {input} --output {output} > {log} 2>&1"
+        suite_command(
+            "combine --input {input} --output {output} > {log} 2>&1"
+        )
 
 
 rule render:
@@ -41,14 +52,18 @@ rule render:
         resolved=track_files("results/{track}/config.resolved.json"),
     output:
         # The whole site (index.html, pages, figures, downloads): the directory is one output, replaced as a whole.
-        directory("results/site"),
+        report(
+            directory("results/site"), htmlindex="index.html", caption="../report/site.rst", category="Leaderboard"
+        ),
     conda:
         "../envs/suite.yaml"
     log:
         "results/logs/render.log",
     shell:
-        "python -m suite render --input {input.results} --schema {input.schema} --resolved {input.resolved}"
-        " --output {output} > {log} 2>&1"
+        suite_command(
+            "render --input {input.results} --schema {input.schema} --resolved {input.resolved}"
+            " --output {output} > {log} 2>&1"
+        )
 
 
 rule run_status:
@@ -66,4 +81,6 @@ rule run_status:
     log:
         "results/logs/run_status.log",
     shell:
-        "python -m suite run-status --input {input.results} --resolved {input.resolved} 2>&1 | tee {log}"
+        suite_command(
+            "run-status --input {input.results} --resolved {input.resolved} 2>&1 | tee {log}"
+        )

@@ -6,7 +6,7 @@ Snakefile and `suite check-config` call); jobs read the resolved config it wrote
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,9 @@ from suite.errors import SuiteInputError
 from suite.families import FAMILIES, ModelFamily
 from suite.formats import CPU_ONLY_FORMATS
 from suite.metrics import METRICS
+from suite.provenance import file_stamp, load_cache
 from suite.registry import UnknownNameError
-from suite.specs import TEACHER, SuiteConfig, VariantSpec
+from suite.specs import TEACHER, SuiteConfig, TaskSpec, VariantSpec
 from suite.tasks import GENERATORS, TASK_KINDS, load_task_data
 from suite.yamlio import REPO_ROOT, read_yaml
 
@@ -157,11 +158,31 @@ def check_task(data: Mapping[str, Any], path: str, family: ModelFamily) -> None:
 
 
 def check_data(cfg: SuiteConfig) -> None:
-    """Load or generate every task's data (sha256, fields, labels, templates), so bad input fails at workflow load."""
+    """Load or generate every task's data (sha256, fields, labels, templates), so bad input fails at workflow load.
+
+    A task checked before, with the same definition and data files of the same path, size and mtime, is not read
+    again (provenance.load_cache): every job still verifies the sha256 of what it reads."""
     for task in cfg.tasks:
-        load_task_data(task, cfg.data_mirror, cfg.data_cache)
+        _checked(cfg, task, "all", lambda task=task: load_task_data(task, cfg.data_mirror, cfg.data_cache))
     if cfg.train_task is not None and cfg.teacher.finetune is not None:
-        load_split(cfg.train_task, cfg.teacher.finetune.split, cfg.data_mirror, cfg.data_cache)
+        split = cfg.teacher.finetune.split
+        _checked(cfg, cfg.train_task, split, lambda: load_split(cfg.train_task, split, cfg.data_mirror, cfg.data_cache))
+
+
+def _checked(cfg: SuiteConfig, task: TaskSpec, split: str, check: Callable[[], Any]) -> None:
+    files = [*(task.dataset.files.values() if task.dataset else ()), *task.data_files.values()]
+    key = {
+        "task": cfg.raw["tasks"][task.name]["definition"] if task.name in cfg.raw["tasks"] else task.name,
+        "split": split,
+        "mirror": cfg.data_mirror,
+        "files": [file_stamp(Path(cfg.data_mirror) / f.path) for f in files],
+    }
+
+    def passed() -> bool:
+        check()  # raises SuiteInputError on bad data: nothing is remembered then
+        return True
+
+    load_cache("task-data-checked", key, passed)
 
 
 # --- entries ------------------------------------------------------------------------------------------------------

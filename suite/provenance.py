@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -38,6 +39,42 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+LOAD_CACHE_DIR = "results/cache/load"  # relative to the working directory: the workflow's, for Snakemake
+LOAD_CACHE_ENV = "SUITE_LOAD_CACHE"  # another directory for it
+
+
+def file_stamp(path: str | Path) -> list[Any]:
+    """What says a file is unchanged without reading it: its resolved path, size and modification time (ns)."""
+    resolved = Path(path).resolve()
+    try:
+        stat = resolved.stat()
+    except OSError:
+        return [str(resolved), None, None]
+    return [str(resolved), stat.st_size, stat.st_mtime_ns]
+
+
+def load_cache(kind: str, key: Any, compute: Callable[[], Any]) -> Any:
+    """`compute()` (JSON), remembered under results/cache/load/ by `key` (which holds the `file_stamp`s of the files
+    it read): what the workflow's load learns from files (data checked, a GGUF's architecture), computed once and not
+    again by every cluster job that re-reads the workflow. A job verifies the bytes it reads itself (sha256); this
+    only spares the load from doing it again for files whose path, size and mtime have not moved."""
+    directory = Path(os.environ.get(LOAD_CACHE_ENV) or LOAD_CACHE_DIR)
+    path = directory / f"{kind}-{sha256_json(key)[:40]}.json"
+    try:
+        return json.loads(path.read_text())["value"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = compute()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({"kind": kind, "key": key, "value": value}, sort_keys=True))
+        tmp.replace(path)
+    except OSError:  # a read-only checkout still loads, only without the cache
+        pass
+    return value
 
 
 def canonical_safetensors(path: str | Path) -> None:

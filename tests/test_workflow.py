@@ -166,3 +166,15 @@ def test_bad_config_fails_at_load_with_one_clear_line(tmp_path: Path):
     assert "config/config.yaml: field 'variants[0].method'" in out and "did you mean 'dynamic_quant'" in out
     assert not (tmp_path / "results" / "classifier" / "models").exists()
     shutil.rmtree(tmp_path / "config")
+
+
+def test_the_snakemake_report_holds_the_site_and_the_results(tiny_run: Path, tmp_path: Path):
+    import zipfile
+
+    done = snakemake(tiny_run, "--report", str(tmp_path / "report.zip"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    raw = [n for n in names if "/data/raw/" in n]  # the files marked report() in rules/report.smk
+    assert any(n.endswith("/leaderboard.parquet") and "/downloads/" not in n for n in raw)
+    assert any(n.endswith("/index.html") for n in raw) and any(n.endswith("/figures/") or "/figures/" in n for n in raw)
+    assert any(n.endswith("report.html") for n in names)

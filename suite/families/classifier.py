@@ -46,10 +46,15 @@ class ClassifierFamily(ModelFamily):
         return TorchClassifier(module=module.eval(), tokenizer=tokenizer, format=fmt, runner=runner)
 
     def teacher_arch(self, source: ModelSource) -> dict[str, int] | None:
-        if source.kind == "random_init":
-            from transformers import BertConfig
+        if source.kind == "random_init":  # BertConfig's defaults filled in: once, not at every workflow load
+            from suite.provenance import load_cache
 
-            config = BertConfig(**source.model_config).to_dict()
+            def bert_config() -> dict[str, Any]:
+                from transformers import BertConfig
+
+                return BertConfig(**source.model_config).to_dict()
+
+            config = load_cache("bert-config", {"model_config": source.model_config}, bert_config)
         elif (directory := _source_dir(source)) is not None:
             config_file = directory / "config.json"
             if not config_file.is_file():

@@ -135,11 +135,17 @@ def gguf_fields(path: Path) -> dict[str, Any]:
 
 
 def gguf_arch(path: Path) -> dict[str, int]:
-    """The architecture facts in a GGUF file's metadata."""
-    fields = gguf_fields(path)
-    arch = fields["general.architecture"]
-    found = {key: fields.get(f"{arch}.{suffix}") for suffix, key in GGUF_ARCH_KEYS.items()}
-    return {key: int(value) for key, value in found.items() if value is not None}
+    """The architecture facts in a GGUF file's metadata (read once per file path, size and mtime: reading the
+    metadata walks the whole vocabulary, ~2 s, at every workflow load otherwise)."""
+    from suite.provenance import file_stamp, load_cache
+
+    def read() -> dict[str, int]:
+        fields = gguf_fields(path)
+        arch = fields["general.architecture"]
+        found = {key: fields.get(f"{arch}.{suffix}") for suffix, key in GGUF_ARCH_KEYS.items()}
+        return {key: int(value) for key, value in found.items() if value is not None}
+
+    return load_cache("gguf-arch", file_stamp(path), read)
 
 
 def gguf_quantisation(path: Path) -> str:
