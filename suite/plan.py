@@ -175,7 +175,7 @@ def _checked(cfg: SuiteConfig, task: TaskSpec, split: str, check: Callable[[], A
         "task": cfg.raw["tasks"][task.name]["definition"] if task.name in cfg.raw["tasks"] else task.name,
         "split": split,
         "mirror": cfg.data_mirror,
-        "files": [file_stamp(Path(cfg.data_mirror) / f.path) for f in files],
+        "files": [file_stamp(Path(cfg.data_mirror) / f.path) for f in files] if cfg.data_mirror else [],
     }
 
     def passed() -> bool:
