@@ -40,9 +40,7 @@ rule combine:
     log:
         "results/logs/combine.log",
     shell:
-        suite_command(
-            "combine --input {input} --output {output} > {log} 2>&1"
-        )
+        suite_command("combine --input {input} --output {output} > {log} 2>&1")
 
 
 rule render:
@@ -81,6 +79,4 @@ rule run_status:
     log:
         "results/logs/run_status.log",
     shell:
-        suite_command(
-            "run-status --input {input.results} --resolved {input.resolved} 2>&1 | tee {log}"
-        )
+        suite_command("run-status --input {input.results} --resolved {input.resolved} 2>&1 | tee {log}")

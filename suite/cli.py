@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from suite.errors import SuiteInputError
+from suite.errors import SuiteInputError, exception_line
 
 
 def _config(args: argparse.Namespace):
@@ -481,8 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         traceback.print_exc()
-        message = str(exc).strip().splitlines()
-        print(f"error: {type(exc).__name__}: {message[0] if message else 'no message'}", file=sys.stderr)
+        print(f"error: {exception_line(exc, empty='no message')}", file=sys.stderr)
         return 1
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from suite.errors import SuiteInputError
+from suite.summary import listed
 from suite.text import visible
 from suite.yamlio import YamlLimitError, safe_load_bounded
 
@@ -296,7 +297,7 @@ def md_code(text: object, in_table: bool = True) -> str:
     r"""`text` as a Markdown code span, the one way a name or any text from a results file enters the report: its
     fence is longer than any run of backticks inside, padded with a space when the text starts or ends with a
     backtick (CommonMark), so no link, image, mention, autolink or HTML can come alive; control and bidi characters
-    show as escapes (`figures.visible`). In a table cell `|` is escaped as GFM asks (`\|`, shown as `|`).
+    show as escapes (`suite.text.visible`). In a table cell `|` is escaped as GFM asks (`\|`, shown as `|`).
 
     >>> md_code("a`b"), md_code("`x`", in_table=False), md_code("a|b"), md_code("")
     ('``a`b``', '`` `x` ``', '`a\\|b`', '` `')
@@ -311,8 +312,7 @@ def md_code(text: object, in_table: bool = True) -> str:
 
 
 def _names(names: list[str]) -> str:
-    shown = ", ".join(md_code(n, in_table=False) for n in names[:LIST_LIMIT])
-    return shown + (f" and {len(names) - LIST_LIMIT} more" if len(names) > LIST_LIMIT else "")
+    return listed([md_code(n, in_table=False) for n in names], LIST_LIMIT)
 
 
 def _table(changes: list[Change], with_change: bool = True) -> list[str]:

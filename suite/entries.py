@@ -156,7 +156,10 @@ def tokenizer_vocab_size(directory: Path) -> int | None:
 
 def _short(value: Any, limit: int = 60) -> str:
     """repr() of a value from a submission, cut to `limit` characters so that a hostile one cannot flood a message."""
-    text = repr(value)
+    return _short_text(repr(value), limit)
+
+
+def _short_text(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -571,10 +574,6 @@ def check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any] | None = N
     if result.problems:
         result.variant = None
     return result
-
-
-def _short_text(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any], result: EntryResult) -> None:

@@ -18,3 +18,13 @@ class SuiteInputError(ValueError):
         if fix:
             message += f" — fix: {fix}"
         super().__init__(message)
+
+
+def exception_line(exc: BaseException, empty: str = "") -> str:
+    """An exception as one line, `Type: first line of its message`: the reason a failed row or job records.
+
+    >>> exception_line(ValueError("bad shape\\nsecond line")), exception_line(MemoryError())
+    ('ValueError: bad shape', 'MemoryError: ')
+    """
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else empty}"

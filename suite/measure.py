@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from suite.errors import exception_line
 from suite.families import FAMILIES
 from suite.families.llm import CausalLM
 from suite.models import Classifier, weights_size_bytes
@@ -514,7 +515,7 @@ def decode_energy_rows(
 
 
 def _failed(variant: str, metrics: tuple[tuple[str, str], ...], exc: BaseException | str) -> list[Row]:
-    reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    reason = exc if isinstance(exc, str) else exception_line(exc)
     return [Row(variant, m, math.nan, unit, False, status="failed", error=reason) for m, unit in metrics]
 
 
@@ -599,6 +600,11 @@ def _causal_lm_steps(
     }
 
 
+def wanted_measurements(cfg: SuiteConfig) -> list[str]:
+    """The family's measurements this config asks for (energy only when enabled)."""
+    return [name for name in FAMILIES.get(cfg.family).MEASUREMENTS if name != "energy" or cfg.energy.enabled]
+
+
 def measure_variant(
     cfg: SuiteConfig, variant: str, model_dir: Path, texts: list[str], peak: dict[str, Any]
 ) -> list[Row]:
@@ -606,8 +612,7 @@ def measure_variant(
     CausalLM's per-token ones); each tracker that fails leaves 'failed' rows with its reason, the others go on."""
     from suite.artefacts import load_artefact
 
-    family = FAMILIES.get(cfg.family)
-    wanted = [name for name in family.MEASUREMENTS if name != "energy" or cfg.energy.enabled]
+    wanted = wanted_measurements(cfg)
     try:
         model, _ = load_artefact(model_dir, cfg.device)
     except Exception as exc:  # a variant that cannot load is a result, not a crashed run

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from suite.data import load_split
-from suite.errors import SuiteInputError
+from suite.errors import SuiteInputError, exception_line
 from suite.provenance import provenance
 from suite.results import NONFINITE_ERROR, Row, read_results, to_table, write_table
-from suite.specs import TEACHER, SuiteConfig
+from suite.specs import TEACHER, SuiteConfig, TaskSpec
 from suite.tasks import load_task_data
 
 # --- build ---------------------------------------------------------------------------------------------------
@@ -211,7 +211,9 @@ def output_failure(path: Path) -> str | None:
     path = Path(path)
     if path.suffix == ".json":
         data = json.loads(path.read_text())
-        return data.get("error") or "failed" if isinstance(data, dict) and data.get("status") == FAILED_STATUS else None
+        if not (isinstance(data, dict) and data.get("status") == FAILED_STATUS):
+            return None
+        return data.get("error") or "failed"
     metadata = pq.read_schema(path).metadata or {}
     if metadata.get(b"suite.status", b"").decode() != FAILED_STATUS:
         return None
@@ -234,27 +236,24 @@ def _write_failed_evaluation(
 
 def _failed_task_rows(cfg: SuiteConfig, variant_id: str, reason: str) -> list[Row]:
     """Every metric of every task of the variant, failed with `reason`."""
+    return [
+        row for name in cfg.variant_tasks(variant_id) for row in _failed_rows_of(variant_id, cfg.task(name), reason)
+    ]
+
+
+def _failed_rows_of(variant_id: str, task: TaskSpec, reason: str) -> list[Row]:
+    """Every metric of one task, failed with `reason`, with its unit and direction where the suite defines the
+    metric (lm-eval's are the task's own: no unit)."""
     from suite.metrics import METRICS
 
     rows = []
-    for name in cfg.variant_tasks(variant_id):
-        task = cfg.task(name)
-        for m in task.metrics:
-            known = METRICS.get(m) if m in METRICS else None  # its unit and direction (lm-eval's: the task's)
-            unit, higher = (known.unit, known.higher_is_better) if known else ("", None)
-            rows.append(
-                Row(
-                    variant_id,
-                    m,
-                    math.nan,
-                    unit,
-                    higher,
-                    task=name,
-                    task_version=task.version,
-                    status="failed",
-                    error=reason,
-                )
-            )
+    for m in task.metrics:
+        known = METRICS.get(m) if m in METRICS else None
+        unit, higher = (known.unit, known.higher_is_better) if known else ("", None)
+        rows.append(
+            Row(variant_id, m, math.nan, unit, higher, task=task.name, task_version=task.version, status="failed",
+                error=reason)
+        )  # fmt: skip
     return rows
 
 
@@ -270,11 +269,9 @@ def _record_or_plan(cfg: SuiteConfig, variant_id: str, model: Path | None) -> di
 
 
 def _failed_measure_rows(cfg: SuiteConfig, variant_id: str, reason: str) -> list[Row]:
-    from suite.families import FAMILIES
-    from suite.measure import failed_rows
+    from suite.measure import failed_rows, wanted_measurements
 
-    wanted = [name for name in FAMILIES.get(cfg.family).MEASUREMENTS if name != "energy" or cfg.energy.enabled]
-    return failed_rows(variant_id, wanted, cfg.decode, reason)
+    return failed_rows(variant_id, wanted_measurements(cfg), cfg.decode, reason)
 
 
 def record_failure(
@@ -350,10 +347,11 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
     from suite.tasks.base import PREDICTIONS_SCHEMA
 
     threads = cfg.evaluate_threads
-    failure = build_failure(read_record(model_dir))
+    built = read_record(model_dir)
+    failure = build_failure(built)
     if failure is not None:  # nothing to evaluate: every task metric failed, with the build's reason
         print(f"variant {variant_id} was not built: {failure}")
-        _write_failed_evaluation(cfg, variant_id, failure, read_record(model_dir), metrics_out, predictions_out)
+        _write_failed_evaluation(cfg, variant_id, failure, built, metrics_out, predictions_out)
         return
     _torch_setup(threads)
     model, record = load_artefact(model_dir, cfg.device)
@@ -367,22 +365,9 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
             table = kind.predict(model, variant_id, task, data, cfg.evaluate)
             rows = kind.score(table, variant_id, task, cfg.evaluate, cfg.seed)
         except Exception as exc:  # one task failing on one variant is a result; the variant's other tasks go on
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            reason = exception_line(exc)
             print(f"task {name} failed on {variant_id}: {reason}")
-            rows = [
-                Row(
-                    variant_id,
-                    m,
-                    math.nan,
-                    "",
-                    None,
-                    task=name,
-                    task_version=task.version,
-                    status="failed",
-                    error=reason,
-                )
-                for m in task.metrics
-            ]
+            rows = _failed_rows_of(variant_id, task, reason)
         else:
             predictions.append(table)
             rows = nonfinite_verdict(table, rows)
@@ -632,15 +617,14 @@ def _task_derived(cfg: SuiteConfig, table: pa.Table, prediction_tables: list[pa.
             own = kind.teacher_relative(teacher_table, student_table, task, cfg.evaluate, cfg.seed)
             if own is not None:  # a task kind with its own fidelity figures (lm-eval tasks)
                 base = next(iter(student_rows.values()))
-                figures = [_row_derived(base, row) for row in own]
-            else:
-                try:
-                    figures = teacher_relative(
-                        cfg, main, slice_mask, teacher, Columns(student_table), teacher_rows, student_rows, _derived
-                    )
-                except ValueError as exc:
-                    raise ValueError(f"task {task.name}, variant {variant}: {exc}") from None
-            derived += figures
+                derived += [_row_derived(base, row) for row in own]
+                continue
+            try:
+                derived += teacher_relative(
+                    cfg, main, slice_mask, teacher, Columns(student_table), teacher_rows, student_rows, _derived
+                )
+            except ValueError as exc:
+                raise ValueError(f"task {task.name}, variant {variant}: {exc}") from None
     derived += _readiness(cfg, by_key, rows_by_key)
     nonfinite = {
         key: row["error"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from suite.results import read_results
 from suite.specs import TEACHER
@@ -67,6 +69,25 @@ def markdown_table(parquet: Path, task: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def failure_groups(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, list[Mapping[str, Any]]]]:
+    """The failed rows, one group per (variant, reason), sorted: a build that failed is one group, not one line per
+    number it left unmeasured. [(variant, reason, rows)]; what the console verdict and the site's Failures list show."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for r in records:
+        if r["status"] != "ok":
+            groups.setdefault((r["variant"], r["error"] or "failed without an error message"), []).append(r)
+    return [(variant, reason, rows) for (variant, reason), rows in sorted(groups.items())]
+
+
+def listed(items: list[str], shown: int) -> str:
+    """The first `shown` items, and how many more.
+
+    >>> listed(["a", "b", "c"], 2), listed(["a"], 2)
+    ('a, b and 1 more', 'a')
+    """
+    return ", ".join(items[:shown]) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
 def run_status(results: Path, resolved: list[Path]) -> tuple[str, bool]:
     """What failed in a run, for the console and CI: per variant its failed numbers grouped by reason, and the
     rejected entries of each track. (text, whether anything failed)."""
@@ -75,16 +96,13 @@ def run_status(results: Path, resolved: list[Path]) -> tuple[str, bool]:
     from suite import entries
 
     records = [r for r in read_results([Path(results)]).to_pylist() if r.get("verified") is not False]
-    by_variant: dict[str, dict[str, list[str]]] = {}
-    for r in records:
-        if r["status"] != "ok":
-            where = r["metric"] if r["task"] == "system" else f"{r['task']} {r['metric']}"
-            by_variant.setdefault(r["variant"], {}).setdefault(r["error"] or "no error message", []).append(where)
+    groups = failure_groups(records)
     lines = []
-    for variant, reasons in sorted(by_variant.items()):
-        for reason, where in reasons.items():
-            shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
-            lines.append(f"  {variant}: {len(where)} number{'s' if len(where) != 1 else ''} failed ({shown}): {reason}")
+    for variant, reason, rows in groups:
+        where = [r["metric"] if r["task"] == "system" else f"{r['task']} {r['metric']}" for r in rows]
+        lines.append(
+            f"  {variant}: {len(where)} number{'s' if len(where) != 1 else ''} failed ({listed(where, 4)}): {reason}"
+        )
     rejected, rejected_count = [], 0
     for path in resolved:
         for item in entries.rejected(json.loads(Path(path).read_text())):
@@ -95,7 +113,8 @@ def run_status(results: Path, resolved: list[Path]) -> tuple[str, bool]:
         return f"run status: ok ({len(records)} numbers of {len(variants)} variants, none failed)", False
     entries_text = f"{rejected_count} entr{'y' if rejected_count == 1 else 'ies'} rejected"
     text = [
-        f"run status: FAILED ({len(by_variant)} of {len(variants)} variants have failed numbers, {entries_text}); "
+        f"run status: FAILED ({len({g[0] for g in groups})} of {len(variants)} variants have failed numbers, "
+        f"{entries_text}); "
         "the leaderboard and site hold the rest"
     ]
     if lines:

@@ -53,7 +53,7 @@ UNSTABLE_TITLE = "unstable timing: IQR / median > 0.1 in this run (see the varia
 def _escape(text: str) -> str:
     r"""markupsafe.escape's output (quotes as &#34; and &#39;, like every other escaped text of the site) as a plain
     str: no Markup object per string, 1.5× as fast (tables escape hundreds of thousands of strings). Control, bidi
-    and other invisible characters of a name show as escapes (figures.visible); tab and newline are HTML whitespace.
+    and other invisible characters of a name show as escapes (suite.text.visible); tab and newline are HTML whitespace.
 
     >>> _escape("a\u202e<b>\x00")
     'a\\u202e&lt;b&gt;\\u0000'

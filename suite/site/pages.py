@@ -36,6 +36,7 @@ from suite.site.formatting import (
 )
 from suite.site.schema import LeaderboardSchema, MetricDisplay
 from suite.specs import TEACHER
+from suite.summary import failure_groups, listed
 
 WHY_ROWS = 100  # the recommendations page explains the first 100 variants; each variant's page has its own verdicts
 
@@ -161,27 +162,16 @@ def _failures(records: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
 
 
 def _failure_groups(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The run's failures for the front page: per variant, one item per reason (a build that failed is one line,
-    not one per number it left unmeasured), with how many numbers it cost and where."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for r in records:
-        if r["status"] != "ok":
-            error = r["error"] or "failed without an error message"
-            where = (
-                r["metric"]
-                if r["task"] == SYSTEM_TASK
-                else f"{_where(r['task'], r['task_version'] or '')} {r['metric']}"
-            )
-            groups.setdefault((r["variant"], error), []).append(where)
-    return [
-        {
-            "variant": variant,
-            "error": error,
-            "count": len(where),
-            "where": ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else ""),
-        }
-        for (variant, error), where in sorted(groups.items())
-    ]
+    """The run's failures for the front page (suite.summary.failure_groups), with how many numbers each cost and
+    where."""
+    items = []
+    for variant, error, rows in failure_groups(records):
+        where = [
+            r["metric"] if r["task"] == SYSTEM_TASK else f"{_where(r['task'], r['task_version'] or '')} {r['metric']}"
+            for r in rows
+        ]
+        items.append({"variant": variant, "error": error, "count": len(where), "where": listed(where, 3)})
+    return items
 
 
 def _pareto_context(data: SiteData, result: ParetoResult, root: str) -> dict[str, Any]:
