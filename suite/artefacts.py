@@ -28,6 +28,39 @@ def artefact_files(directory: Path) -> dict[str, str]:
     }
 
 
+# The files that hold a model's weights (every format's: safetensors, ONNX and its external data, GGUF); the rest of
+# an artefact (config.json, tokenizer, layout JSON) is listed separately: it carries library versions that move
+# between installs while the model stays the same.
+WEIGHT_SUFFIXES = (".safetensors", ".onnx", ".onnx.data", ".gguf", ".bin", ".pt")
+
+
+def artefact_identity(files: dict[str, str], recipe_hash: str) -> tuple[dict[str, str], dict[str, str], str]:
+    """(weights, other files, artefact_sha256): the artefact's identity is the hash of its weights and its recipe,
+    so the same recipe building the same weights has one sha256 whatever wrote config.json; the other files are
+    hashed and checked at every load too, but listed apart.
+
+    >>> identity = artefact_identity({"model.safetensors": "a" * 64, "config.json": "b" * 64}, "c" * 64)
+    >>> list(identity[0]), list(identity[1])
+    (['model.safetensors'], ['config.json'])
+    >>> identity[2] == artefact_identity({"model.safetensors": "a" * 64, "config.json": "d" * 64}, "c" * 64)[2]
+    True
+    """
+    weights = {name: digest for name, digest in files.items() if name.endswith(WEIGHT_SUFFIXES)}
+    other = {name: digest for name, digest in files.items() if name not in weights}
+    return weights, other, sha256_json({"weights": weights, "recipe_hash": recipe_hash})
+
+
+def recorded_files(record: dict[str, Any]) -> dict[str, str] | None:
+    """Every file's sha256 that a variant.json recorded (weights and other files; `files` in records before v2)."""
+    if "weights" in record:
+        weights, other = record.get("weights"), record.get("other_files")
+        if not isinstance(weights, dict) or not isinstance(other, dict):
+            return None
+        return {**weights, **other}
+    files = record.get("files")
+    return files if isinstance(files, dict) else None
+
+
 def save_artefact(built: Any, tokenizer: Any, fmt: str, out_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write weights, tokenizer and variant.json into a temp dir, then move it to out_dir (atomic for Snakemake)."""
     out_dir = Path(out_dir)
@@ -36,13 +69,17 @@ def save_artefact(built: Any, tokenizer: Any, fmt: str, out_dir: Path, record: d
     try:
         FORMATS.get(fmt).save(built, tmp)
         tokenizer.save_pretrained(str(tmp))
-        files = artefact_files(tmp)
+        recipe_hash = sha256_json(record.get("recipe", {}))
+        weights, other, identity = artefact_identity(artefact_files(tmp), recipe_hash)
+        if not weights:
+            raise ValueError(f"format '{fmt}' wrote no weight file (none ends with {', '.join(WEIGHT_SUFFIXES)})")
         record = {
             **record,
             "format": fmt,
-            "recipe_hash": sha256_json(record.get("recipe", {})),
-            "files": files,
-            "artefact_sha256": sha256_json(files),
+            "recipe_hash": recipe_hash,
+            "weights": weights,
+            "other_files": other,
+            "artefact_sha256": identity,
         }
         (tmp / VARIANT_JSON).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         if out_dir.exists():
@@ -65,7 +102,8 @@ def save_failed_artefact(out_dir: Path, record: dict[str, Any], stage: str, erro
     """The record of a build that failed, as the artefact directory (variant.json only), so that the variant's
     evaluate and measure jobs record `failed` rows with the reason and the rest of the run goes on."""
     out_dir = Path(out_dir)
-    record = {**record, "status": FAILED, "stage": stage, "error": error, "files": {}, "artefact_sha256": None}
+    record = {**record, "status": FAILED, "stage": stage, "error": error, "artefact_sha256": None}
+    record = {k: v for k, v in record.items() if k not in ("files", "weights", "other_files")}
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     (tmp / VARIANT_JSON).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -95,14 +133,20 @@ def verify_artefact(directory: str | Path, record: dict[str, Any]) -> None:
     or added file is an ArtefactIntegrityError naming the variant, the file and both hashes."""
     directory = Path(directory)
     variant = record.get("id", directory.name)
-    expected = record.get("files")
+    expected = recorded_files(record)
     fix = f"rebuild it (snakemake --forcerun {directory})"
-    if not isinstance(expected, dict) or not expected:
+    if not expected:
         raise ArtefactIntegrityError(f"{directory / VARIANT_JSON}: variant '{variant}' records no file hashes; {fix}")
-    if sha256_json(expected) != record.get("artefact_sha256"):
+    if "weights" in record:
+        identity = artefact_identity(expected, sha256_json(record.get("recipe", {})))[2]
+        if record.get("weights") != artefact_identity(expected, "")[0]:
+            identity = None  # a weight file listed among the other files, or the reverse
+    else:  # a record written before the identity was weights + recipe: the hash of every file
+        identity = sha256_json(expected)
+    if identity != record.get("artefact_sha256"):
         raise ArtefactIntegrityError(
-            f"{directory / VARIANT_JSON}: variant '{variant}': its file hashes do not give its artefact_sha256 "
-            f"{record.get('artefact_sha256')}; {fix}"
+            f"{directory / VARIANT_JSON}: variant '{variant}': its weight and recipe hashes do not give its "
+            f"artefact_sha256 {record.get('artefact_sha256')}; {fix}"
         )
     actual = artefact_files(directory)
     for name in sorted(set(expected) | set(actual)):

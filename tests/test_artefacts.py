@@ -43,7 +43,7 @@ def test_fp32_round_trip_and_record(tiny, tmp_path):
     loaded, saved = load_artefact(tmp_path / "t")
     np.testing.assert_allclose(logits_of(loaded.module, tokenizer), logits_of(module, tokenizer), atol=1e-6)
     assert saved == record == json.loads((tmp_path / "t" / VARIANT_JSON).read_text())
-    assert set(record["files"]) >= {"model.safetensors", "config.json", "tokenizer.json"}
+    assert set(record["weights"]) | set(record["other_files"]) >= {"model.safetensors", "config.json", "tokenizer.json"}
     assert not list(tmp_path.glob(".t.*"))  # the temp directory was renamed into place
 
 

@@ -17,7 +17,7 @@ def test_a_flipped_byte_in_the_weights_is_refused_naming_the_file_and_both_hashe
     from suite.provenance import sha256_file
 
     weights = artefact / "model.safetensors"
-    recorded = read_record(artefact)["files"]["model.safetensors"]
+    recorded = read_record(artefact)["weights"]["model.safetensors"]
     data = bytearray(weights.read_bytes())
     data[-5] ^= 0xFF  # inside the last tensor's data: still a readable safetensors file
     weights.write_bytes(bytes(data))
@@ -49,10 +49,47 @@ def test_edited_file_hashes_in_variant_json_do_not_pass_for_the_artefact_hash(ar
     from suite.artefacts import ArtefactIntegrityError, load_artefact
 
     record = json.loads((artefact / "variant.json").read_text())
-    record["files"]["model.safetensors"] = "0" * 64
+    record["weights"]["model.safetensors"] = "0" * 64
     (artefact / "variant.json").write_text(json.dumps(record))
     with pytest.raises(ArtefactIntegrityError, match="do not give its artefact_sha256"):
         load_artefact(artefact)
+
+
+def test_an_edited_recipe_in_variant_json_does_not_pass_for_the_artefact_hash(artefact):
+    import json
+
+    from suite.artefacts import ArtefactIntegrityError, load_artefact
+
+    record = json.loads((artefact / "variant.json").read_text())
+    record["recipe"]["seed"] = 12345
+    (artefact / "variant.json").write_text(json.dumps(record))
+    with pytest.raises(ArtefactIntegrityError, match="weight and recipe hashes do not give its artefact_sha256"):
+        load_artefact(artefact)
+
+
+def test_the_artefact_identity_is_its_weights_and_recipe_and_lists_the_other_files_apart(artefact, tmp_path):
+    """A config.json written by another transformers version (its `transformers_version`) leaves the identity as
+    it is; the file is still checked at every load against its own recorded hash."""
+    import json
+    import shutil
+
+    from suite.artefacts import artefact_files, artefact_identity, read_record
+    from suite.provenance import sha256_json
+
+    record = read_record(artefact)
+    assert set(record["weights"]) == {"model.safetensors"}
+    assert {"config.json", "tokenizer.json"} <= set(record["other_files"]) and "files" not in record
+    assert record["artefact_sha256"] == sha256_json(
+        {"weights": record["weights"], "recipe_hash": sha256_json(record["recipe"])}
+    )
+    other = tmp_path / "other-install"
+    shutil.copytree(artefact, other)
+    config = json.loads((other / "config.json").read_text())
+    config["transformers_version"] = "0.0.0-another-install"
+    (other / "config.json").write_text(json.dumps(config))
+    files = artefact_files(other)
+    assert files["config.json"] != record["other_files"]["config.json"]
+    assert artefact_identity(files, record["recipe_hash"])[2] == record["artefact_sha256"]
 
 
 def test_a_measure_job_on_a_changed_artefact_records_failed_rows_with_the_reason(artefact, tiny_config, repo):

@@ -107,7 +107,12 @@ def test_fp32_export_matches_torch(built):
     assert build["opset"] == 18 and build["exporter"] == "torch.onnx.export(dynamo=True)"
     assert build["onnx_checker"] == "passed (full_check)" and build["external_data"] is False
     assert build["check"]["max_abs_logit_diff_vs_parent"] < 1e-4
-    assert set(record["files"]) >= {"model.onnx", "config.json", "onnx_runtime.json", "tokenizer.json"}
+    assert set(record["weights"]) | set(record["other_files"]) >= {
+        "model.onnx",
+        "config.json",
+        "onnx_runtime.json",
+        "tokenizer.json",
+    }
 
 
 def test_dynamic_int8_shrinks_and_agrees(built):
@@ -245,7 +250,7 @@ def test_large_models_use_external_data(built, tmp_path, monkeypatch):
     teacher_dir = built["root"] / "teacher"
     fp32, record = build("onnx_export", teacher_dir, tmp_path / "onnx")
     assert record["build"]["external_data"] is True
-    assert (fp32.directory / "model.onnx.data").is_file() and "model.onnx.data" in record["files"]
+    assert (fp32.directory / "model.onnx.data").is_file() and "model.onnx.data" in record["weights"]
     assert (fp32.directory / "model.onnx").stat().st_size < 100_000  # the graph only
     teacher, _ = built["teacher"]
     np.testing.assert_allclose(fp32.predict_logits(TEXTS, 4, 32), teacher.predict_logits(TEXTS, 4, 32), atol=1e-4)
