@@ -48,8 +48,13 @@ envvars:
 
 # The interpreter every job runs: the one running this workflow (which imports the suite, so it has it installed),
 # by absolute path, so a job started in a clean environment (a cluster node, `env -i`) needs no PATH; with
-# --sdm conda/apptainer, the environment's own `python`.
-PYTHON = "python" if workflow.deployment_settings.deployment_method else shlex.quote(sys.executable)
+# --sdm conda/apptainer, the environment's own `python`, which finds the suite's code in the workflow's directory
+# (envs/suite.yaml holds its dependencies, not the suite).
+PYTHON = (
+    f"env PYTHONPATH={shlex.quote(workflow.basedir)} python"
+    if workflow.deployment_settings.deployment_method
+    else shlex.quote(sys.executable)
+)
 SUITE = f"{PYTHON} -m suite"
 
 
@@ -175,12 +180,22 @@ def job(command, stage, record):
 
 def job_resources(stage):
     """A job's `mem_mb` and `runtime` (minutes) for a scheduler, from the track's `resources` config (per stage;
-    profiles may override them with set-resources)."""
+    profiles may override them with set-resources); with device cuda also `gpu` (default 1) and, where the config
+    names one, `gpu_model`. The job itself checks that it got a GPU (suite.pipeline)."""
 
     def get(name):
         return lambda wildcards: TRACKS[wildcards.track].raw["config"]["resources"][stage][name]
 
-    return {"mem_mb": get("mem_mb"), "runtime": get("runtime")}
+    def gpus(wildcards):
+        cfg = TRACKS[wildcards.track]
+        return cfg.raw["config"]["resources"][stage].get("gpu", 1 if cfg.device.startswith("cuda") else 0)
+
+    resources = {"mem_mb": get("mem_mb"), "runtime": get("runtime"), "gpu": gpus}
+    if any("gpu_model" in cfg.raw["config"]["resources"][stage] for cfg in TRACKS.values()):
+        resources["gpu_model"] = lambda wildcards: TRACKS[wildcards.track].raw["config"]["resources"][stage].get(
+            "gpu_model", ""
+        )
+    return resources
 
 
 def variant_files(pattern):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,29 @@ from suite.tasks import load_task_data
 # --- build ---------------------------------------------------------------------------------------------------
 
 
-def _torch_setup(threads: int) -> None:
+def _torch_setup(threads: int, device: str) -> None:
+    """Every job that runs a model: its thread count, and the device it was configured for, checked here, on the
+    host that runs the job (a cluster's login node that submits it may have no GPU)."""
     import torch
 
     torch.set_num_threads(threads)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        import socket
+
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise RuntimeError(
+            f"device is {device}, but torch {torch.__version__} on host {socket.gethostname()} sees no CUDA device "
+            f"(CUDA_VISIBLE_DEVICES={visible!r}, torch built with CUDA {torch.version.cuda}): give the job a GPU "
+            "(the track's resources.<stage>.gpu; a profile's slurm_extra/gres) and a CUDA build of torch, "
+            "or set device: cpu"
+        )
 
 
 def build_teacher(cfg: SuiteConfig, out_dir: Path) -> dict[str, Any]:
     from suite.artefacts import save_artefact
     from suite.families import FAMILIES
 
-    _torch_setup(cfg.threads)
+    _torch_setup(cfg.threads, cfg.device)
     teacher = cfg.teacher
     family = FAMILIES.get(cfg.family)()
     data = None
@@ -79,7 +92,7 @@ def build_variant(
     from suite.artefacts import build_failure, load_artefact, read_record, save_artefact, save_failed_artefact
     from suite.compress import METHODS, BuildContext
 
-    _torch_setup(cfg.threads)
+    _torch_setup(cfg.threads, cfg.device)
     spec = cfg.variant(variant_id)
     method = METHODS.get(spec.method)()
     params = method.parse_params(spec.params)
@@ -131,7 +144,7 @@ def compute_teacher_logits(cfg: SuiteConfig, teacher_dir: Path, out: Path) -> No
     from suite.distill import META_PREFIX, sample_indices
     from suite.families import LLM
 
-    _torch_setup(cfg.threads)
+    _torch_setup(cfg.threads, cfg.device)
     settings = cfg.distillation
     teacher, record = load_artefact(teacher_dir, cfg.device)
     if cfg.family == LLM:
@@ -353,7 +366,7 @@ def evaluate(cfg: SuiteConfig, variant_id: str, model_dir: Path, predictions_out
         print(f"variant {variant_id} was not built: {failure}")
         _write_failed_evaluation(cfg, variant_id, failure, built, metrics_out, predictions_out)
         return
-    _torch_setup(threads)
+    _torch_setup(threads, cfg.device)
     model, record = load_artefact(model_dir, cfg.device)
     lineage = _lineage(record, cfg)
     predictions, metrics, sources = [], [], {}
@@ -406,7 +419,7 @@ def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path,
         print(f"variant {variant_id} was not built: {failure}")
         write_table(_failed_table(cfg, _failed_measure_rows(cfg, variant_id, failure), record), out)
         return
-    _torch_setup(cfg.threads)
+    _torch_setup(cfg.threads, cfg.device)
     # the reference task: the first with real sentences (generated sets such as stress inputs are not a realistic
     # length mix)
     task = cfg.reference_task
@@ -423,7 +436,7 @@ def probe_peak(cfg: SuiteConfig, out: Path) -> None:
     from suite.results import write_json
     from suite.trackers.flops import matmul_peak_gflops
 
-    _torch_setup(cfg.threads)
+    _torch_setup(cfg.threads, cfg.device)
     write_json({**matmul_peak_gflops(cfg.threads), **hardware(cfg.threads)}, out)
 
 
