@@ -28,6 +28,7 @@ PROVENANCE = {
     "threads",
     "gpu",
     "hardware_fingerprint",
+    "hardware_description",
     "timestamp",
 }
 # metric-name prefixes whose values come from a clock or the kernel's RSS counter

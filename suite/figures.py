@@ -266,6 +266,12 @@ def _legend(x: float, y: float) -> list[str]:
     return out
 
 
+def _label(group: Group, hardware: str | None) -> str:
+    """The group as titles name it: task, version and the machine in words (`hardware`), else its fingerprint."""
+    version = f" v{group.task_version}" if group.task_version else ""
+    return f"{group.task}{version} on {hardware or group.hardware}"
+
+
 def has_overview(group: Group, metrics: FamilyMetrics = CLASSIFIER_METRICS) -> bool:
     """Whether a group has what the 2×2 plots: some variant with the family's quality and speed metrics."""
     return any(c.value(metrics.quality) is not None and c.value(metrics.speed) is not None for c in group.candidates)
@@ -277,10 +283,17 @@ def _speedup_of(value: float | None, base: float | None, metrics: FamilyMetrics)
     return value / base if metrics.speed_maximize else base / value
 
 
-def overview(group: Group, pareto: ParetoResult, name: str, metrics: FamilyMetrics = CLASSIFIER_METRICS) -> Figure:
+def overview(
+    group: Group,
+    pareto: ParetoResult,
+    name: str,
+    metrics: FamilyMetrics = CLASSIFIER_METRICS,
+    hardware: str | None = None,
+) -> Figure:
     """The seed notebook's 2×2: latency with speedups, accuracy with the teacher's line, size with reductions, and
     speedup vs accuracy (bubble = size) with the front. `metrics`: the family's quality and speed metrics (the llm
-    family: mean accuracy and decode tokens/s)."""
+    family: mean accuracy and decode tokens/s); `hardware`: the machine in words for the title (else the
+    fingerprint)."""
     fm = metrics
     classifier = fm.speed == "latency_p50_ms"
     shown, note = _shown(group, pareto, fm.quality)
@@ -351,7 +364,7 @@ def overview(group: Group, pareto: ParetoResult, name: str, metrics: FamilyMetri
         body.insert(0, f'<text x="10" y="20" fill="{MUTED}">{_t(note)}</text>')
     plotted = {p[0] for p in points}
     missing = [c.variant for c in group.candidates if c.variant not in plotted]
-    title = f"Overview of {group.label}"
+    title = f"Overview of {_label(group, hardware)}"
     speed_name = "latency p50" if classifier else fm.speed_label
     alt = (
         f"{title}: four panels ({speed_name} with speedups, {fm.quality_label} with the teacher's line, size on disk "
@@ -373,10 +386,12 @@ def accuracy_latency(
     metrics: FamilyMetrics = CLASSIFIER_METRICS,
     quality: str | None = None,
     quality_label: str | None = None,
+    hardware: str | None = None,
 ) -> Figure:
     """Accuracy (with its CI) against p50 latency for one task version on one machine, with the 2-D front.
     `metrics` gives the family's speed metric (the llm family: decode tokens/s), `quality` the group's quality
-    metric (default the family's) and `quality_label` its axis label."""
+    metric (default the family's) and `quality_label` its axis label; `hardware`: the machine in words for the
+    title and the text alternative (else the fingerprint)."""
     fm = metrics
     quality = quality or fm.quality
     y_axis = quality_label or ("accuracy (%)" if quality == "accuracy" else f"{fm.quality_label} (%)")
@@ -395,13 +410,17 @@ def accuracy_latency(
         points.append((c.variant, x, y, None, interval))
     width, height = 720.0, 420.0
     spread = max(p[1] for p in points) / min(p[1] for p in points) if points else 1.0
-    title = f"{y_axis.split(' (')[0].capitalize()} vs {speed_name}: {group.label}"
+    # The drawn title names task and version; the machine, too long to draw, is in the SVG's title and the alt text.
+    drawn = f"{y_axis.split(' (')[0].capitalize()} vs {speed_name}: {group.task}" + (
+        f" v{group.task_version}" if group.task_version else ""
+    )
+    title = f"{drawn} on {hardware or group.hardware}"
     body = _scatter_panel(
         10,
         8,
         width - 20,
         height - 24,
-        title,
+        drawn,
         points,
         f"{speed_name} ({fm.speed_unit}" + (", log scale)" if spread > 20 else ")"),
         y_axis,

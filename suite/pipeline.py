@@ -346,6 +346,7 @@ def _provenance(
         data_sha256=data_sha256,
         seed=cfg.seed,
         threads=cfg.threads if threads is None else threads,
+        device=cfg.device,
     )
 
 

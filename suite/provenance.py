@@ -192,7 +192,63 @@ def gpu_name() -> str:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
 
 
-def hardware(threads: int) -> dict[str, Any]:
+# The instruction-set extensions that decide which kernels run (oneDNN, fbgemm and ONNX Runtime pick their int8 and
+# bf16 paths by them): /proc/cpuinfo's flag (x86 `flags`, Arm `Features`) and the name a reader knows.
+ISA_FLAGS = (
+    ("avx2", "AVX2"),
+    ("avx512f", "AVX512F"),
+    ("avx512_vnni", "AVX512-VNNI"),
+    ("avx512_bf16", "AVX512-BF16"),
+    ("amx_bf16", "AMX-BF16"),
+    ("amx_int8", "AMX-INT8"),
+    ("asimd", "NEON"),
+    ("asimddp", "NEON-DOT"),
+    ("sve", "SVE"),
+    ("bf16", "BF16"),
+)
+
+
+def isa_extensions(cpuinfo: str) -> tuple[str, ...]:
+    """The ISA_FLAGS a /proc/cpuinfo text lists, by their reader's names, in ISA_FLAGS order.
+
+    >>> isa_extensions("flags\t\t: fpu sse4_2 avx2 avx512f avx512_bf16 amx_tile")
+    ('AVX2', 'AVX512F', 'AVX512-BF16')
+    """
+    present: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            present.update(value.split())
+    return tuple(name for flag, name in ISA_FLAGS if flag in present)
+
+
+@cache
+def cpu_isa() -> tuple[str, ...] | None:
+    """The CPU's ISA extensions (ISA_FLAGS) from /proc/cpuinfo; None where there is no such file (not Linux)."""
+    try:
+        return isa_extensions(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return None
+
+
+def describe_hardware(cpu: str, cores: int, threads: int | None, isa: tuple[str, ...] | None, gpu: str | None) -> str:
+    """The machine in a reader's words: CPU model, logical cores used of those available, ISA extensions, GPU.
+
+    >>> describe_hardware("AMD EPYC 9B14", 4, 2, ("AVX2", "AVX512F", "AVX512-BF16"), None)
+    'AMD EPYC 9B14, 2 of 4 logical cores, AVX2 AVX512F AVX512-BF16'
+    >>> describe_hardware("Neoverse", 8, None, None, "NVIDIA H200")
+    'Neoverse, 8 logical cores, ISA extensions not recorded, GPU NVIDIA H200'
+    """
+    used = f"{threads} of {cores} logical cores" if threads else f"{cores} logical cores"
+    if isa is None:
+        extensions = "ISA extensions not recorded"
+    else:
+        extensions = " ".join(isa) or f"none of {', '.join(name for _, name in ISA_FLAGS)}"
+    return ", ".join([cpu, used, extensions] + ([f"GPU {gpu}"] if gpu else []))
+
+
+def hardware(threads: int, device: str = "cpu") -> dict[str, Any]:
+    """The hardware columns of the results schema; the description names the GPU only when the rows ran on one."""
     cores = os.cpu_count() or 0
     gpu = gpu_name()
     fingerprint_source = {"cpu": cpu_model(), "cores": cores, "gpu": gpu, "machine": platform.machine()}
@@ -202,6 +258,9 @@ def hardware(threads: int) -> dict[str, Any]:
         "threads": threads,
         "gpu": gpu,
         "hardware_fingerprint": sha256_json(fingerprint_source)[:16],
+        "hardware_description": describe_hardware(
+            cpu_model(), cores, threads, cpu_isa(), gpu if device.startswith("cuda") else None
+        ),
     }
 
 
@@ -212,8 +271,9 @@ def provenance(
     data_sha256: str,
     seed: int,
     threads: int,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """The provenance columns of the results schema for rows written now."""
+    """The provenance columns of the results schema for rows written now (`device`: the config's, cpu or cuda)."""
     return {
         "suite_version": __version__,
         "git_commit": git_commit(),
@@ -223,6 +283,6 @@ def provenance(
         "seed": seed,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
         "environment_lock": lock_status(),
-        **hardware(threads),
+        **hardware(threads, device),
         "timestamp": datetime.now(UTC),
     }

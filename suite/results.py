@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 5  # 2: added `estimate`; 3: added `verified`; 4: added `family`; 5: added `environment_lock`
+SCHEMA_VERSION = 6  # 2: `estimate`; 3: `verified`; 4: `family`; 5: `environment_lock`; 6: `hardware_description`
 
 # Provenance columns are the same for every row a job writes; `Row` holds the measurement itself.
 PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -30,6 +30,7 @@ PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("threads", pa.int64()),
     ("gpu", pa.string()),
     ("hardware_fingerprint", pa.string()),
+    ("hardware_description", pa.string()),  # the machine in words (provenance.describe_hardware); null before v6
     ("timestamp", pa.timestamp("us", tz="UTC")),
 )
 
@@ -61,7 +62,7 @@ SCHEMA = pa.schema(
 )
 COLUMNS = tuple(SCHEMA.names)
 # Columns added after v1: files written before them read with nulls there (older runs stay readable).
-ADDED_COLUMNS = frozenset({"estimate", "verified", "family", "environment_lock"})
+ADDED_COLUMNS = frozenset({"estimate", "verified", "family", "environment_lock", "hardware_description"})
 
 
 # The error of every number of a task on which the model gave non-finite outputs (suite.pipeline.nonfinite_verdict);

@@ -14,6 +14,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "leaderboard" / "schema.yaml"
 SCRIPT_NAME = "<script>alert(1)</script>"
 LATENCY_ERROR = "RuntimeError: quantized engine <fbgemm> unavailable"
+HARDWARE = "Test CPU @ 3.0GHz, 2 of 16 logical cores, AVX2 AVX512F AVX512-BF16"
 
 
 def _provenance(**overrides: object) -> dict[str, object]:
@@ -41,6 +43,7 @@ def _provenance(**overrides: object) -> dict[str, object]:
         "threads": 2,
         "gpu": "none",
         "hardware_fingerprint": "f" * 16,
+        "hardware_description": HARDWARE,
         "timestamp": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
     }
     base.update(overrides)
@@ -218,7 +221,8 @@ def test_values_are_formatted_with_units_and_ci(tmp_path: Path) -> None:
     assert "<td>validation</td>" in teacher_page
     assert '<td class="num">872</td>' in teacher_page
     assert "22,713,216" not in html  # param_count is described but deliberately not a column …
-    assert "<code>param_count</code> (system)" in html  # … and the page says so
+    # … and the page says so, by its display name (its name in the results on hover)
+    assert 'measurements (1):\n<span title="param_count">Parameters</span>.' in html
 
 
 def test_failed_nan_inf_and_missing_cells(tmp_path: Path) -> None:
@@ -333,6 +337,103 @@ def test_unknown_metric_gets_a_raw_column(tmp_path: Path) -> None:
     html, parsed = _render(tmp_path, _leaderboard(tmp_path, [extra]))
     assert _cell(parsed, "dq-int8", "energy_j (J)")[0] == "1.2500"
     assert "metrics are not described in leaderboard/schema.yaml" in html
+
+
+def test_hardware_is_shown_in_words_with_the_fingerprint_on_hover(tmp_path: Path) -> None:
+    html, parsed = _render(tmp_path, _leaderboard(tmp_path))
+    for variant in ("teacher", "dq-int8", SCRIPT_NAME):
+        text, attributes = _cell(parsed, variant, "Hardware")
+        assert text == HARDWARE
+        assert attributes["title"] == "hardware fingerprint ffffffffffffffff"
+    assert f'<option value="ffffffffffffffff" title="hardware fingerprint ffffffffffffffff">{HARDWARE}</option>' in html
+    on_machine = f'<span class="hardware" title="hardware fingerprint ffffffffffffffff">{HARDWARE}</span>'
+    assert f"<h3>SST-2 v1.0 on {on_machine}</h3>" in html  # the Pareto front's heading
+    assert f"SST-2 v1.0 on {on_machine}. Candidates are" in html  # the recommendation's
+    assert f"Overview of sst2 v1.0 on {HARDWARE}: four panels" in html  # the figure's text alternative
+    assert f'<h2 id="group-1">SST-2 v1.0 on {on_machine}</h2>' in (tmp_path / "site" / "scorecard.html").read_text()
+    assert f"<dt>Hardware</dt>\n<dd>{HARDWARE}</dd>" in html  # provenance
+    assert "ffffffffffffffff</td>" not in html  # no cell shows the hash itself
+
+
+def test_hardware_of_rows_before_schema_v6_is_built_from_their_columns(tmp_path: Path) -> None:
+    """Rows without `hardware_description` (results schema v5 and older) are described from cpu_model, cpu_cores,
+    threads and gpu, saying the ISA extensions were not recorded; a described row of the machine wins over that."""
+    old = _leaderboard(tmp_path)
+    table = pq.read_table(old)
+    index = table.schema.get_field_index("hardware_description")
+    write_table(table.set_column(index, "hardware_description", pa.nulls(table.num_rows, pa.string())), old)
+    _, parsed = _render(tmp_path, old)
+    built = "Test CPU @ 3.0GHz, 2 of 16 logical cores, ISA extensions not recorded"
+    assert _cell(parsed, "dq-int8", "Hardware")[0] == built
+    newer = to_table(
+        [Row("dq-int8", "param_mb", 22.0, "MiB", False, task="system", task_version="2")],
+        {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
+        _provenance(),
+    )
+    mixed = tmp_path / "mixed.parquet"
+    write_table(pa.concat_tables([pq.read_table(old), newer]), mixed)
+    _, parsed = _render(tmp_path / "mixed", mixed)
+    assert _cell(parsed, "teacher", "Hardware")[0] == HARDWARE
+
+
+def test_slice_and_batch_size_metrics_are_described_by_pattern(tmp_path: Path) -> None:
+    """leaderboard/schema.yaml's metric_patterns: `<metric>@<slice>` takes its metric's display, a batch size its
+    own; none of them is left under its raw name."""
+    lineage = {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"}
+    perturb = {"task": "sst2-perturb", "task_version": "1.0"}
+    extra = to_table(
+        [
+            Row("dq-int8", "accuracy", 85.0, "%", True, ci_low=83.0, ci_high=87.0, **perturb),
+            Row("dq-int8", "accuracy@typo_s2", 80.0, "%", True, ci_low=78.0, ci_high=82.0, **perturb),
+            Row("dq-int8", "flip_rate_change_pts@worst_slice", 1.5, "points", False, **perturb),
+            Row("dq-int8", "positive_rate@gender=female", 51.25, "%", None, **perturb),
+            Row("dq-int8", "throughput_bs64_sps", 1234.56, "samples/s", True),
+        ],
+        lineage,
+        _provenance(),
+    )
+    html, _ = _render(tmp_path, _leaderboard(tmp_path, [extra]))
+    assert "not described in" not in html
+    task = (tmp_path / "site" / "tasks" / "sst2-perturb-v1.0.html").read_text("utf-8")
+    slice_description = (
+        "accuracy@typo_s2: Share of correct predictions, with its bootstrap confidence interval. Here on the slice "
+        "typo_s2 of the task only."
+    )
+    assert (
+        f'<th scope="col" class="num" title="{slice_description}"><button type="button">Accuracy · typo_s2 (%)' in task
+    )
+    table = _Table(table_id="")
+    table.feed(task.replace('<table class="sortable compact">', '<table id="" class="sortable compact">', 1))
+    row = next(r for r in table.rows if r[1][0] == "dq-int8")
+    cells = dict(zip(table.group_headers, [text for text, _ in row], strict=True))  # its one header row
+    assert cells["Accuracy · typo_s2 (%)"] == "80.00 [78.00, 82.00]"
+    assert cells["Flip rate change · worst_slice (pts)"] == "1.50"
+    assert cells["Positive rate · gender=female (%)"] == "51.25"
+    variant = (tmp_path / "site" / "variants" / "dq-int8.html").read_text("utf-8")
+    assert '<th scope="row" title="throughput_bs64_sps">Throughput, batch 64</th>' in variant
+    assert "1234.6" in variant
+
+
+def test_a_pattern_metric_in_another_unit_names_the_pattern(tmp_path: Path) -> None:
+    extra = to_table(
+        [Row("dq-int8", "accuracy@typo_s2", 0.8, "ratio", True, task="sst2", task_version="1.0")],
+        {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
+        _provenance(),
+    )
+    with pytest.raises(
+        SuiteInputError,
+        match=r"field 'metrics\.accuracy\.unit \(via metric_patterns\[0\]\)': is '%' but .*@typo_s2 in 'ratio'",
+    ):
+        _render(tmp_path, _leaderboard(tmp_path, [extra]))
+
+
+def test_the_overview_opens_the_page_before_the_table(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path, _leaderboard(tmp_path))
+    glance = html.index('<h2 id="glance-heading">At a glance</h2>')
+    assert glance < html.index('src="figures/overview-ffffffffffffffff.svg"') < html.index('<table id="leaderboard"')
+    assert html.count("figures/overview-ffffffffffffffff.svg") == 1  # not repeated under Figures
+    figures = html[html.index('<h2 id="figures-heading">') :]
+    assert 'src="figures/accuracy-latency-sst2-v1.0-ffffffffffffffff.svg"' in figures
 
 
 def test_unit_mismatch_names_the_schema_field(tmp_path: Path) -> None:
@@ -462,6 +563,30 @@ def _display_schema(tmp_path: Path, change: Callable[[dict], None]) -> Path:
         (
             lambda s: s["main_metric"].update(metric="sparsity"),
             "field 'main_metric.metric': 'sparsity' is not in columns.task — fix: add it to columns.task",
+        ),
+        (
+            lambda s: s["metric_patterns"][0].pop("description"),
+            "field 'metric_patterns[0]': 'description' is a required property",
+        ),
+        (
+            lambda s: s["metric_patterns"][0].update(like="task"),
+            "field 'metric_patterns[0].like': is 'task', not a part of the pattern — fix: use one of ['metric',",
+        ),
+        (
+            lambda s: s["metric_patterns"][1].pop("unit"),
+            "field 'metric_patterns[1]': has no `like` and no ['unit'] — fix: give them, or `like: <part>`",
+        ),
+        (
+            lambda s: s["metric_patterns"][0].update(pattern="accuracy_at_slice"),
+            "field 'metric_patterns[0].pattern': 'accuracy_at_slice' has no {part}",
+        ),
+        (
+            lambda s: s["metric_patterns"][0].update(display_name="{metric.display_name} on {severity}"),
+            "field 'metric_patterns[0].display_name': refers to {severity} — fix: use {metric.display_name} or",
+        ),
+        (
+            lambda s: s["metric_patterns"][1].update(group="speed"),
+            "field 'metric_patterns[1].group': is 'speed' — fix: use one of ['quality', 'fidelity'",
         ),
     ],
 )

@@ -17,7 +17,7 @@ import pytest
 from suite.site import render_site
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_render import SCHEMA, SCRIPT_NAME, _leaderboard
+from test_render import HARDWARE, SCHEMA, SCRIPT_NAME, _leaderboard
 from test_site_families import LLM_SCHEMA, _resolved, _two_families
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -117,6 +117,32 @@ def test_figures_are_present_and_load(browser: object, site: Path) -> None:
     )
     assert len(sizes) == 2  # the 2×2 overview and accuracy vs latency
     assert all(complete and width > 0 for complete, width in sizes), sizes
+
+
+def test_the_hardware_reads_in_words_with_the_fingerprint_on_hover(browser: object, site: Path) -> None:
+    from selenium.webdriver.support.select import Select
+
+    browser.get((site / "index.html").as_uri())  # type: ignore[attr-defined]
+    cells = browser.find_elements("css selector", "#leaderboard tbody td.hardware")  # type: ignore[attr-defined]
+    assert [c.text for c in cells] == [HARDWARE] * 3
+    assert {c.get_attribute("title") for c in cells} == {"hardware fingerprint ffffffffffffffff"}
+    assert "ffffffffffffffff" not in browser.find_element("id", "leaderboard").text  # type: ignore[attr-defined]
+    heading = browser.find_element("css selector", "#pareto-heading + h3 .hardware")  # type: ignore[attr-defined]
+    assert (heading.text, heading.get_attribute("title")) == (HARDWARE, "hardware fingerprint ffffffffffffffff")
+    choice = Select(browser.find_element("id", "filter-hardware"))  # type: ignore[attr-defined]
+    choice.select_by_visible_text(HARDWARE)
+    assert len(_variants(browser)) == 3
+
+
+def test_the_overview_is_in_view_before_the_table(browser: object, site: Path) -> None:
+    """The seed's 2×2, where a reader decides: on the first screen, above the table."""
+    browser.get((site / "index.html").as_uri())  # type: ignore[attr-defined]
+    overview, table, screen = browser.execute_script(  # type: ignore[attr-defined]
+        "var img = document.querySelector('img[src$=\"overview-ffffffffffffffff.svg\"]');"
+        "return [img.getBoundingClientRect().top, document.getElementById('leaderboard').getBoundingClientRect().top,"
+        " window.innerHeight];"
+    )
+    assert overview < screen and overview < table
 
 
 def test_variant_task_and_release_pages_open(browser: object, site: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from suite.errors import SuiteInputError
+from suite.provenance import describe_hardware
 from suite.rank import (
     SYSTEM_TASK,
     FamilyMetrics,
@@ -78,7 +79,7 @@ def _check_units(records: list[dict[str, Any]], schema: LeaderboardSchema, sourc
         if fmt is not None and record["unit"] != fmt.unit:
             raise SuiteInputError(
                 str(schema.path),
-                f"metrics.{fmt.name}.unit",
+                fmt.unit_source,
                 f"is {fmt.unit!r} but {source} records {record['metric']} in {record['unit']!r}",
                 "make the schema's unit match the results (and its display) or fix the job that wrote the number",
             )
@@ -110,6 +111,7 @@ PROVENANCE_FIELDS = (
     ("CPU cores", "cpu_cores"),
     ("Torch threads", "threads"),
     ("GPU", "gpu"),
+    ("Hardware", "hardware_description"),
     ("Hardware fingerprint", "hardware_fingerprint"),
     ("Seed", "seed"),
     ("Libraries vs constraints.txt", "environment_lock"),
@@ -169,6 +171,45 @@ def _provenance_values(combinations: tuple[tuple[Any, ...], ...], source: Path) 
     }
 
 
+# What the `gpu` column holds when the job saw no GPU (suite.provenance.gpu_name).
+_NO_GPU = ("none", "not checked (torch not loaded)")
+
+
+def row_hardware(row: Mapping[str, Any]) -> str:
+    """The machine a row was measured on, in words: its `hardware_description`, or, for rows written before results
+    schema v6, the same text built from the columns they have (the ISA extensions then read "not recorded").
+
+    >>> row_hardware({"hardware_description": None, "cpu_model": "Test CPU", "cpu_cores": 16, "threads": 2,
+    ...               "gpu": "none"})
+    'Test CPU, 2 of 16 logical cores, ISA extensions not recorded'
+    """
+    if row.get("hardware_description"):
+        return row["hardware_description"]
+    gpu = row.get("gpu")
+    return describe_hardware(
+        row.get("cpu_model") or "CPU not recorded",
+        row.get("cpu_cores") or 0,
+        row.get("threads"),
+        None,
+        None if gpu in (None, "", *_NO_GPU) else gpu,
+    )
+
+
+def hardware_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each hardware fingerprint in words: the `hardware_description` its rows recorded, those of its 'system' rows
+    (the measurements that depend on the machine) first; only where no row recorded one (files before results schema
+    v6), the text row_hardware builds from the other columns. Several (one machine, runs with other thread counts)
+    are all named, joined by " / "."""
+    # fingerprint -> rank -> texts; rank: recorded on a system row, recorded elsewhere, built on a system row, built
+    texts: dict[str, dict[int, list[str]]] = {}
+    for record in records:
+        fingerprint = record["hardware_fingerprint"]
+        if fingerprint:
+            rank = (0 if record.get("hardware_description") else 2) + (record["task"] != SYSTEM_TASK)
+            texts.setdefault(fingerprint, {}).setdefault(rank, []).append(row_hardware(record))
+    return {fp: " / ".join(_distinct(by_rank[min(by_rank)])) for fp, by_rank in texts.items()}
+
+
 def slug(name: str, taken: set[str]) -> str:
     """A file name for a variant or task page: its own name when that is safe, else a cleaned name plus a hash.
 
@@ -213,6 +254,7 @@ class SiteData:
     lineage: dict[str, tuple[str, str]] = field(default_factory=dict)  # variant -> (method, parent)
     rank_metrics: FamilyMetrics = field(default_factory=lambda: family_metrics("classifier"))
     directions: dict[str, bool] = field(default_factory=dict)  # metric -> higher is better (from the rows)
+    hardware: dict[str, str] = field(default_factory=dict)  # fingerprint -> the machine in words (hardware_labels)
     # Built once and shared by the pages that show them: id(row) -> Texts (see `texts`), provenance blocks (see
     # _provenance), ...
     texts_by_row: dict[int, Texts] = field(default_factory=dict, repr=False)
@@ -232,6 +274,10 @@ class SiteData:
     def maximize(self, metric: str) -> bool:
         """Whether higher is better, as the rows say (higher when they do not)."""
         return self.directions.get(metric, True)
+
+    def hardware_label(self, fingerprint: str) -> str:
+        """A fingerprint in words; a group without one (rank's "unknown hardware") keeps its own name."""
+        return self.hardware.get(fingerprint, fingerprint)
 
     def main_groups(self) -> list[Group]:
         return [g for g in self.groups if g.task == self.schema.main_task and g.task_version == self.main_version]
@@ -266,11 +312,11 @@ class SiteData:
 
 def _ranking_metric(schema: LeaderboardSchema, present: set[str]) -> str:
     """The metric a task version is ranked by: the main metric where it has it, else the first of columns.task that
-    it has, else the first metric the schema does not describe ('' when it has none)."""
+    it has, else the first of its other metrics by name ('' when it has none)."""
     if schema.main_metric in present:
         return schema.main_metric
     listed = [m for m in schema.task_columns if m in present]
-    return (listed or sorted(m for m in present if m not in schema.metrics) or [""])[0]
+    return (listed or sorted(m for m in present if m not in schema.task_columns) or [""])[0]
 
 
 def _collect(
@@ -282,6 +328,8 @@ def _collect(
     resamples: int,
     seed: int,
 ) -> SiteData:
+    # Names a pattern describes (accuracy@typo_s2, throughput_bs64_sps …) get their display for this render.
+    schema = schema.describing({r["metric"] for r in records})
     if schema.mean_of:
         # The main metric as the mean of several tasks' rows (llm: piqa and blimp accuracy): shown, ranked and
         # recommended like a measured row, and its measurement text says it is derived.
@@ -347,6 +395,7 @@ def _collect(
         lineage,
         fm,
         directions,
+        hardware_labels(records),
     )
 
 

@@ -34,7 +34,7 @@ from suite.site.formatting import (
     _where,
     format_number,
 )
-from suite.site.schema import LeaderboardSchema, MetricDisplay
+from suite.site.schema import MetricDisplay
 from suite.specs import TEACHER
 from suite.summary import failure_groups, listed
 
@@ -106,6 +106,19 @@ def _columns(data: SiteData) -> tuple[list[tuple[str, str, Column]], list[dict[s
 def _display(data: SiteData, metric: str) -> MetricDisplay:
     # A metric the schema does not describe gets 4 decimals: enough to read, without claiming a precision.
     return data.schema.metrics.get(metric) or MetricDisplay(metric, metric, "", "", "other", 4)
+
+
+def _hardware_html(data: SiteData, fingerprint: str) -> str:
+    """The machine in words, escaped, with its fingerprint on hover (rank's "unknown hardware" as it is)."""
+    label = _escape(data.hardware_label(fingerprint))
+    if fingerprint not in data.hardware:
+        return label
+    return f'<span class="hardware" title="hardware fingerprint {_escape(fingerprint)}">{label}</span>'
+
+
+def _on(data: SiteData, where: str, fingerprint: str) -> Markup:
+    """A heading such as "SST-2 v1.0 on AMD EPYC, 2 of 4 logical cores, AVX2 …", the fingerprint on hover."""
+    return Markup(f"{_escape(where)} on {_hardware_html(data, fingerprint)}")
 
 
 def _column_displays(data: SiteData, columns: list[tuple[str, str, Column]]) -> list[tuple[str, str, MetricDisplay]]:
@@ -184,9 +197,9 @@ def _pareto_context(data: SiteData, result: ParetoResult, root: str) -> dict[str
     axes = [f"{name(o.metric)} {'↑' if o.maximize else '↓'}" for o in result.objectives]
     entries = sorted(result.entries, key=lambda e: (not e.on_front, -e.probability, e.variant))
     return {
-        "label": f"{schema.task_label(result.group.task)}"
-        + (f" v{result.group.task_version}" if result.group.task_version else "")
-        + f" on {result.group.hardware}",
+        "label": _on(
+            data, _where(schema.task_label(result.group.task), result.group.task_version), result.group.hardware
+        ),
         "axes": axes,
         "skipped": [{"metric": name(m), "why": why} for m, why in result.skipped],
         "front": [
@@ -486,6 +499,7 @@ def _index_context(
                 "method": method,
                 "parent": parent,
                 "hardware": fp,
+                "hardware_label": data.hardware_label(fp),
                 "cells": _cells_html(_row_cells(data, variant, displays, tooltips=False)),
                 "front": Markup(_probability_cell(main_results.get(fp), variant).html) if main_results else None,
             }
@@ -509,25 +523,29 @@ def _index_context(
         "rows": rows,
         "show_front": bool(main_results),
         "methods": sorted({r["method"] for r in rows if r["method"]}),
-        "hardware_choices": sorted({r["hardware"] for r in rows if r["hardware"]}),
+        "hardware_choices": [
+            {"value": fp, "label": data.hardware_label(fp)}
+            for fp in sorted({r["hardware"] for r in rows if r["hardware"]}, key=data.hardware_label)
+        ],
         "tasks": [{"key": t, "label": schema.task_label(t)} for t in _distinct(t for t, _ in data.task_versions)],
         "task_links": [
             {"label": schema.task_label(t) + (f" v{v}" if v else ""), "href": data.task_pages[(t, v)]}
             for t, v in data.task_versions
         ],
         "failures": _failure_groups(data.records),
-        "unshown": [{"metric": m, "where": _where(t, v)} for t, v, m in unshown],
+        "unshown_count": len(unshown),
+        "unshown": _unshown(data, unshown),
         "unknown": unknown,
         "provenance": _provenance(data.records, data.source, data.provenance_cache),
         "source": data.source.name,
         "paretos": [_pareto_context(data, r, "") for r in main_results.values()],
         "recommendations": [
-            {"label": f"{main_label} on {hw}", "tables": _recommendation_context(data, by, "")}
+            {"label": _on(data, main_label, hw), "tables": _recommendation_context(data, by, "")}
             for (_, hw), by in recs.items()
         ],
         "scorecards": [
             {
-                "label": f"{main_label} on {hw}",
+                "label": _on(data, main_label, hw),
                 "rows": _scorecard_rows(data, group_cards, "", chosen_anywhere),
                 "passing": sum(c.status == "pass" for c in group_cards),
                 "total": len(group_cards),
@@ -535,8 +553,9 @@ def _index_context(
             for (_, hw), group_cards in cards.items()
         ],
         "sla": data.sla is not None,
-        "figures": [_figure(f, "") for f in overview_figures]
-        + [
+        # The seed's 2×2 opens the page, beside the decision; the Figures section has the scatter of each machine.
+        "overview_figures": [_figure(f, "") for f in overview_figures],
+        "figures": [
             _figure(f, "")
             for key, f in scatter_figures.items()
             if key[0] == schema.main_task and key[1] == data.main_version
@@ -545,6 +564,23 @@ def _index_context(
         "empty": not data.records,
         **_entries_context(data, ""),
     }
+
+
+def _unshown(data: SiteData, unshown: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """The numbers the index table leaves out, per task version (with its page, where they are columns), each by its
+    display name with the name in the results on hover."""
+    by_task: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for task, version, metric in unshown:
+        fmt = data.schema.metrics.get(metric)
+        by_task.setdefault((task, version), []).append({"name": metric, "label": fmt.header if fmt else metric})
+    return [
+        {
+            "where": _where(data.schema.task_label(task), version) if task != SYSTEM_TASK else "measurements",
+            "href": data.task_pages.get((task, version), ""),
+            "metrics": metrics,
+        }
+        for (task, version), metrics in by_task.items()
+    ]
 
 
 def _cards_by_variant(cards: dict[tuple[str, str], list[Scorecard]]) -> dict[str, Scorecard]:
@@ -577,7 +613,9 @@ def _variant_context(
             status = f"on the front; P(on the front) {entry.probability:.0%}"
         else:
             status = f"dominated by {', '.join(entry.dominated_by[:5])}; P(on the front) {entry.probability:.0%}"
-        memberships.append({"label": group.label, "status": status})
+        memberships.append(
+            {"label": _on(data, _where(group.task, group.task_version), group.hardware), "status": status}
+        )
     verdicts = []
     for (version, hw), by in recs.items():
         for tolerance in data.schema.tolerances:
@@ -586,7 +624,7 @@ def _variant_context(
                 if verdict is not None:
                     verdicts.append(
                         {
-                            "where": f"v{version} on {hw}",
+                            "where": _on(data, f"v{version}", hw),
                             "tolerance": f"{tolerance:g}",
                             "priority": priority,
                             "outcome": verdict.outcome,
@@ -622,8 +660,14 @@ def _variant_context(
 def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[str, str, str], figures.Figure]) -> dict:
     schema = data.schema
     present = data.metrics_by_tv.get((task, version), set())
-    names = [m for m in schema.task_columns if m in present] + sorted(m for m in present if m not in schema.metrics)
-    headers = [schema.metrics[m].header if m in schema.metrics else m for m in names]
+    # columns.task first, then every other number of the task (its slices, described by a pattern, or undescribed)
+    names = [m for m in schema.task_columns if m in present] + sorted(present - set(schema.task_columns))
+    headers = [
+        {"text": fmt.header, "title": f"{m}: {fmt.description}" if fmt.description else m}
+        if (fmt := schema.metrics.get(m))
+        else {"text": m, "title": f"{m}: not described in {schema.file_label}"}
+        for m in names
+    ]
     main_metric = data.ranking_metric(task, version)
     maximize = data.maximize(main_metric)
     displays = [_display(data, m) for m in names]
@@ -653,7 +697,7 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
         figure = scatter.get((task, version, group.hardware))
         rankings.append(
             {
-                "label": group.label,
+                "label": _on(data, _where(group.task, group.task_version), group.hardware),
                 "rows": rows,
                 "ties": ties,
                 "pairs": max(sum(r["rank"] != EM_DASH for r in rows) - 1, 0),
@@ -683,9 +727,9 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
     }
 
 
-def _main_task_on(schema: LeaderboardSchema, version: str, hw: str) -> str:
+def _main_task_on(data: SiteData, version: str, hw: str) -> Markup:
     """The heading of one machine's section on the recommendations and scorecard pages."""
-    return f"{_where(schema.task_label(schema.main_task), version)} on {hw}"
+    return _on(data, _where(data.schema.task_label(data.schema.main_task), version), hw)
 
 
 def _recommendations_page(
@@ -698,7 +742,7 @@ def _recommendations_page(
         "title": f"Recommendations · {schema.title}",
         "groups": [
             {
-                "label": _main_task_on(schema, version, hw),
+                "label": _main_task_on(data, version, hw),
                 "tables": _recommendation_context(data, by, ""),
                 "variants": [
                     {
@@ -733,7 +777,7 @@ def _scorecard_page(data: SiteData, cards: dict[tuple[str, str], list[Scorecard]
         "title": f"SLA scorecard · {schema.title}",
         "groups": [
             {
-                "label": _main_task_on(schema, version, hw),
+                "label": _main_task_on(data, version, hw),
                 "rows": _scorecard_rows(data, group_cards, ""),
             }
             for (version, hw), group_cards in cards.items()

@@ -292,7 +292,9 @@ def _render_section(
     cards = main_scorecards(data)
     fm = data.rank_metrics
     overview_figures = [
-        figures.overview(g, data.pareto_of(g), f"overview-{slug(g.hardware, set())}.svg", fm)
+        figures.overview(
+            g, data.pareto_of(g), f"overview-{slug(g.hardware, set())}.svg", fm, data.hardware_label(g.hardware)
+        )
         for g in data.main_groups()
         if schema.family == "classifier" or figures.has_overview(g, fm)
     ]
@@ -306,7 +308,7 @@ def _render_section(
         label = None if schema.family == "classifier" else (fmt.header if fmt else quality)
         name = f"accuracy-latency-{slug(f'{g.task}-v{g.task_version}-{g.hardware}', taken)}.svg"
         scatter[(g.task, g.task_version, g.hardware)] = figures.accuracy_latency(
-            g, data.pareto_of(g), name, fm, quality, label
+            g, data.pareto_of(g), name, fm, quality, label, data.hardware_label(g.hardware)
         )
     common = {
         **shared,
