@@ -284,8 +284,18 @@ def test_cuda_device_refuses_cpu_only_int8(tiny_config: dict, repo: Path):
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error on a machine without a GPU")
-def test_cuda_device_without_a_gpu(tiny_config: dict, repo: Path):
+def test_cuda_device_without_a_gpu_loads_and_its_jobs_refuse_to_run(tiny_config: dict, repo: Path):
+    """The plan is made on a host that may have no GPU (a cluster's login node); each job checks on its own host."""
+    import torch
+
+    from suite.pipeline import _torch_setup
+    from suite.plan import load
+
+    if torch.cuda.is_available():
+        pytest.skip("this host has a CUDA device")
     tiny_config["device"] = "cuda"
     tiny_config["variants"] = [v for v in tiny_config["variants"] if v["method"] != "dynamic_quant"]
-    err = error_of(tiny_config, repo)
-    assert err.field == "device" and "no CUDA device" in str(err)
+    cfg = load(tiny_config, repo)
+    assert cfg.device == "cuda"
+    with pytest.raises(RuntimeError, match=r"device is cuda, but torch .* sees no CUDA device .* or set device: cpu"):
+        _torch_setup(1, cfg.device)
