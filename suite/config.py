@@ -8,6 +8,7 @@ registries, entries, device or data live one floor up, in `suite.plan`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -20,6 +21,8 @@ from suite.provenance import sha256_json
 from suite.registry import UnknownNameError
 from suite.results import atomic_write
 from suite.specs import (
+    EVALUATE_METRIC_PREFIX,
+    ContrastSpec,
     DataFile,
     DatasetSpec,
     DecodeSpec,
@@ -29,12 +32,15 @@ from suite.specs import (
     FinetuneSpec,
     GeneratorSpec,
     LatencySpec,
+    MetricInfoSpec,
     ModelSource,
+    RowFilter,
     SuiteConfig,
     TaskSpec,
     TeacherSpec,
     ThroughputSpec,
     VariantSpec,
+    value_key,
 )
 from suite.yamlio import REPO_ROOT, read_yaml, validate
 
@@ -119,6 +125,7 @@ def load_task_dict(root: Path, name: str, config_label: str, field: str) -> tupl
     if data["name"] != name:
         raise SuiteInputError(label, "name", f"'{data['name']}' differs from the directory name '{name}'")
     _read_generator_files(data, path, label)
+    _check_metric_modules(data, path, root, label)
     parse_task(data, label)  # dataset and split checks, before any data is read
     return data, includes
 
@@ -141,26 +148,9 @@ def parse_task(data: dict[str, Any], path: str, includes: Iterable[str] = ()) ->
     if ds:
         if not data.get("split"):
             raise SuiteInputError(path, "split", "a task with a dataset needs the split to evaluate")
-        if data["split"] not in ds["files"] and not (ds.get("hub") or {}).get("id"):
+        dataset = dataset_spec(ds, path)
+        if data["split"] not in dataset.files and not dataset.hub_id:
             raise SuiteInputError(path, "split", f"split '{data['split']}' has no file under dataset.files")
-        if ds["format"] == "json" and not ds.get("json_key"):
-            raise SuiteInputError(path, "dataset.json_key", "format 'json' needs the key of the record list")
-        if ds.get("columns") and ds["format"] != "tsv":
-            raise SuiteInputError(path, "dataset.columns", "only a tsv file can be header-less")
-        hub = ds.get("hub") or {}
-        dataset = DatasetSpec(
-            name=ds["name"],
-            format=ds["format"],
-            text_field=ds["text_field"],
-            label_field=ds["label_field"],
-            labels={int(k): v for k, v in ds["labels"].items()},
-            files={split: DataFile(f["path"], f["sha256"]) for split, f in ds["files"].items()},
-            hub_id=hub.get("id"),
-            hub_revision=hub.get("revision"),
-            hub_config=hub.get("config"),
-            json_key=ds.get("json_key"),
-            columns=tuple(ds["columns"]) if ds.get("columns") else None,
-        )
     elif not data.get("labels") and not data.get("data_files"):
         raise SuiteInputError(path, "labels", "a task without a dataset needs its label set, e.g. {0: negative}")
     data_files = {role: DataFile(f["path"], f["sha256"]) for role, f in (data.get("data_files") or {}).items()}
@@ -179,6 +169,227 @@ def parse_task(data: dict[str, Any], path: str, includes: Iterable[str] = ()) ->
         includes=tuple(includes),
         labels=dataset.labels if dataset else {int(k): v for k, v in (data.get("labels") or {}).items()},
         data_files=data_files,
+        contrast=_contrast_spec(data, dataset, path),
+        metric_info={
+            name: MetricInfoSpec(
+                name=info.get("name") or name,
+                script=info["script"],
+                source=info["source"],
+                sha256=info["sha256"],
+                key=info["key"],
+                unit=info["unit"],
+                higher_is_better=info["direction"] == "higher",
+                scale=float(info["scale"]),
+            )
+            for name, info in (data.get("metric_info") or {}).items()
+        },
+    )
+
+
+def _check_metric_modules(data: dict[str, Any], path: Path, root: Path, label: str) -> None:
+    """Each `evaluate:<path>` metric: a local 🤗 evaluate module inside the task's directory (a script, or a directory
+    holding <its name>.py) with its `metric_info`. The script's text is embedded in that info with its sha256 (as a
+    generator's files are): a changed module re-runs the task, and a job needs no tasks/ directory."""
+    infos = data.get("metric_info") or {}
+    names = list(data["metrics"])
+    for name in infos:
+        if name not in names:
+            raise SuiteInputError(label, f"metric_info.{name}", "describes no metric of `metrics`", "remove it")
+    task_dir = path.parent.resolve()
+    for i, name in enumerate(names):
+        if not name.startswith(EVALUATE_METRIC_PREFIX):
+            continue
+        where, local = f"metrics[{i}]", name[len(EVALUATE_METRIC_PREFIX) :]
+        fix = "give the path of a local evaluate module relative to the task's directory, e.g. evaluate:metrics/my_f1"
+        if not local or "://" in local or Path(local).is_absolute():
+            raise SuiteInputError(label, where, f"'{name}' is not a local path inside the task's directory", fix)
+        target = (task_dir / local).resolve()
+        if not target.is_relative_to(task_dir):
+            raise SuiteInputError(
+                label, where, f"'{local}' leads outside the task's directory ({task_dir}; it resolves to {target})", fix
+            )
+        script = target if target.is_file() else target / f"{target.name}.py"
+        if script.suffix != ".py" or not script.is_file():
+            raise SuiteInputError(
+                label,
+                where,
+                f"no evaluate module at {_rel(target, root)}: expected a .py script, or a directory holding "
+                f"{target.name}.py (the module's own name)",
+                fix,
+            )
+        if name not in infos:
+            raise SuiteInputError(
+                label,
+                "metric_info",
+                f"metric '{name}' has no metric_info: its result key, unit and direction",
+                f"add metric_info: {{'{name}': {{key: <key of compute()'s result>, unit: '%', direction: higher, "
+                "scale: 100}}",
+            )
+        try:
+            source = script.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SuiteInputError(_rel(script, root), where, f"cannot be read as UTF-8 text ({exc})", fix) from None
+        infos[name]["script"] = _rel(script, root)
+        infos[name]["source"] = source
+        infos[name]["sha256"] = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    row_names = [(infos.get(n) or {}).get("name") or n for n in names]
+    repeated = sorted({n for n in row_names if row_names.count(n) > 1})
+    if repeated:
+        raise SuiteInputError(label, "metric_info", f"two metrics are named {repeated}", "give each its own `name`")
+
+
+TABULAR_FORMATS = ("csv", "tsv")  # the formats with a delimiter, quoting and an optional header line
+TEXT_FORMATS = ("csv", "tsv", "jsonl", "json")  # the formats read as text (an encoding applies)
+
+
+def dataset_spec(ds: dict[str, Any], path: str) -> DatasetSpec:
+    """A `dataset:` mapping (validated against tasks/schema.yaml) as a DatasetSpec, with every combination the schema
+    cannot express checked here, each error naming the task file, the field and the fix."""
+    fmt = ds["format"]
+    hub = ds.get("hub") or {}
+    where = "dataset"
+    if fmt == "hub":
+        if not hub.get("id"):
+            raise SuiteInputError(path, f"{where}.hub.id", "format 'hub' reads a Hub dataset", "add hub: {id: …}")
+        if not hub.get("revision"):
+            raise SuiteInputError(
+                path, f"{where}.hub.revision", "format 'hub' needs a pinned revision", "pin it to a 40-hex commit"
+            )
+    elif not ds.get("files"):
+        raise SuiteInputError(
+            path, f"{where}.files", f"format '{fmt}' reads mirror files", "add files: {<split>: {path, sha256}}"
+        )
+    for key, formats, what in (
+        ("json_key", ("json",), "format json"),
+        ("columns", TABULAR_FORMATS, "csv or tsv"),
+        ("delimiter", TABULAR_FORMATS, "csv or tsv"),
+        ("quoting", TABULAR_FORMATS, "csv or tsv"),
+        ("encoding", TEXT_FORMATS, "csv, tsv, jsonl or json"),
+    ):
+        if key in ds and fmt not in formats:
+            raise SuiteInputError(
+                path, f"{where}.{key}", f"'{key}' applies to {what}, not to format '{fmt}'", f"remove {key}"
+            )
+    if ("text_field" in ds) == ("text_fields" in ds):
+        raise SuiteInputError(
+            path,
+            f"{where}.text_field",
+            "give either text_field (one text) or text_fields (a sentence pair), not "
+            + ("both" if "text_field" in ds else "neither"),
+            "e.g. text_field: sentence, or text_fields: [premise, hypothesis]",
+        )
+    text_field, text_pair_field = (ds["text_field"], None) if "text_field" in ds else tuple(ds["text_fields"])
+    if text_field == text_pair_field:
+        raise SuiteInputError(path, f"{where}.text_fields", f"both texts are '{text_field}'", "name two columns")
+    labels, label_values = _labels(ds["labels"], path)
+    row_filter = None
+    if "filter" in ds:
+        spec = ds["filter"]
+        if ("equals" in spec) == ("in" in spec):
+            raise SuiteInputError(
+                path, f"{where}.filter", "give one of equals or in", "e.g. {field: genre, equals: news}"
+            )
+        values = [spec["equals"]] if "equals" in spec else spec["in"]
+        row_filter = RowFilter(spec["field"], tuple(value_key(v) for v in values))
+    if ("max_instances" in ds) != ("seed" in ds):
+        missing = "seed" if "max_instances" in ds else "max_instances"
+        raise SuiteInputError(
+            path,
+            f"{where}.{missing}",
+            "max_instances draws a seeded subset: it needs seed, and seed is only its seed",
+            "give both (e.g. max_instances: 500, seed: 0) or neither",
+        )
+    return DatasetSpec(
+        name=ds["name"],
+        format=fmt,
+        text_field=text_field,
+        label_field=ds["label_field"],
+        labels=labels,
+        files={split: DataFile(f["path"], f["sha256"]) for split, f in (ds.get("files") or {}).items()},
+        hub_id=hub.get("id"),
+        hub_revision=hub.get("revision"),
+        hub_config=hub.get("config"),
+        json_key=ds.get("json_key"),
+        columns=tuple(ds["columns"]) if ds.get("columns") else None,
+        text_pair_field=text_pair_field,
+        label_values=label_values,
+        quoting=ds.get("quoting"),
+        delimiter=ds.get("delimiter"),
+        encoding=ds.get("encoding"),
+        filter=row_filter,
+        max_instances=ds.get("max_instances"),
+        seed=ds.get("seed"),
+    )
+
+
+def _labels(labels: dict[str, Any], path: str) -> tuple[dict[int, str], dict[str, int] | None]:
+    """Class id -> name, and (when any class lists `values`) the value in the file, as text, -> class id."""
+    names: dict[int, str] = {}
+    values: dict[str, int] = {}
+    mapped = any(isinstance(v, dict) and "values" in v for v in labels.values())
+    ids = sorted(int(k) for k in labels)
+    if ids != list(range(len(ids))):
+        raise SuiteInputError(
+            path, "dataset.labels", f"class ids {ids} are not 0..{len(ids) - 1}", "number the classes from 0"
+        )
+    for key, item in labels.items():
+        class_id = int(key)
+        names[class_id] = item if isinstance(item, str) else item["name"]
+        listed = item.get("values", [class_id]) if isinstance(item, dict) else [class_id]
+        for value in listed:
+            text = value_key(value)
+            if text in values and values[text] != class_id:
+                raise SuiteInputError(
+                    path,
+                    f"dataset.labels.{key}.values",
+                    f"value {value!r} already means class {values[text]} ('{names.get(values[text], '?')}')",
+                    "list each value under one class",
+                )
+            values[text] = class_id
+    return dict(sorted(names.items())), (values if mapped else None)
+
+
+def _contrast_spec(data: dict[str, Any], dataset: DatasetSpec | None, path: str) -> ContrastSpec | None:
+    """The `contrast:` section (the contrast kind's grouping), checked against the dataset; None without one."""
+    section = data.get("contrast")
+    if section is None:
+        return None
+    if dataset is None:
+        raise SuiteInputError(path, "contrast", "a contrast task reads a dataset", "add a dataset section")
+    if ("contrast_split" in section) == ("group_field" in section):
+        raise SuiteInputError(
+            path,
+            "contrast",
+            "give either contrast_split (row i of two files) or group_field (a group id column), not "
+            + ("both" if "contrast_split" in section else "neither"),
+            "e.g. contrast: {contrast_split: dev_contrast}",
+        )
+    split = section.get("contrast_split")
+    if split is not None and split not in dataset.files:
+        raise SuiteInputError(
+            path,
+            "contrast.contrast_split",
+            f"split '{split}' has no file under dataset.files (splits: {sorted(dataset.files)})",
+            "add the contrast file under dataset.files or fix the name",
+        )
+    if split is not None and split == data.get("split"):
+        raise SuiteInputError(
+            path, "contrast.contrast_split", "is the task's own split", "name the edited file's split"
+        )
+    if ("role_field" in section) != ("original_value" in section):
+        raise SuiteInputError(
+            path, "contrast.role_field", "role_field and original_value go together", "give both or neither"
+        )
+    if split is not None and "role_field" in section:
+        raise SuiteInputError(
+            path, "contrast.role_field", "applies to group_field, not to contrast_split", "remove role_field"
+        )
+    original = section.get("original_value")
+    return ContrastSpec(
+        contrast_split=split,
+        group_field=section.get("group_field"),
+        role_field=section.get("role_field"),
+        original_value=None if original is None else value_key(original),
     )
 
 
@@ -224,7 +435,8 @@ def resolve(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config
         tasks[finetune["task"]] = load_task_dict(root, finetune["task"], label, "teacher.finetune.task")
     if finetune:
         train_dataset = tasks[finetune["task"]][0].get("dataset")
-        if train_dataset is None or finetune["split"] not in train_dataset["files"]:
+        hub_split = train_dataset is not None and train_dataset["format"] == "hub"  # any split of the pinned dataset
+        if train_dataset is None or not (hub_split or finetune["split"] in train_dataset.get("files", {})):
             raise SuiteInputError(
                 label, "teacher.finetune.split", f"task '{finetune['task']}' has no '{finetune['split']}' file"
             )

@@ -9,21 +9,25 @@ from typing import Any
 
 import numpy as np
 
-from suite.errors import SuiteInputError
+from suite.errors import SuiteInputError, exception_line
 from suite.provenance import sha256_file, sha256_json
-from suite.specs import DatasetSpec, TaskSpec
+from suite.specs import DatasetSpec, TaskSpec, value_key
 
 MIRROR_HINT = "set data.mirror in the config or the SUITE_DATA_MIRROR environment variable to a directory holding it"
 
 
 NO_LABEL = -1  # a generated instance without a gold label (stress inputs, neutral fairness templates, INV/DIR cases)
 
+# What a model reads as one instance: a text, or a sentence pair (premise, hypothesis) that the tokenizer encodes as
+# one pair (suite.models.tokenize).
+TextInput = str | tuple[str, str]
+
 
 @dataclass(frozen=True)
 class Instance:
-    """One generated input: its text, gold label (or NO_LABEL), slice, reference instance and attributes."""
+    """One input: its text (or sentence pair), gold label (or NO_LABEL), slice, reference instance and attributes."""
 
-    text: str
+    text: TextInput
     label: int = NO_LABEL
     slice: str | None = None  # perturbation@severity, checklist test, stress type, emotion
     ref: int = -1  # index of the instance this one is compared with (the unperturbed sentence, the INV/DIR base)
@@ -35,7 +39,7 @@ class Instance:
 
 @dataclass(frozen=True)
 class TaskData:
-    texts: list[str]
+    texts: list[TextInput]
     labels: np.ndarray  # int64; NO_LABEL where an instance has none
     data_sha256: str
     source: str  # "mirror:<path>", "hub:<id>@<revision>" or "generated:<generator>"
@@ -106,23 +110,32 @@ def _load_mirror(spec: DatasetSpec, split: str, path: Path, cache_dir: str):
     import datasets
 
     datasets.disable_progress_bars()
-    if spec.format == "tsv":
-        # No quote handling and no NA parsing: SST-2/UCI text contains '"' and words such as "null". The csv reader
-        # splits lines on \n/\r only, so imdb's U+0085 (mojibake of '…') stays inside its sentence.
+    files = {split: str(path)}
+    encoding = {"encoding": spec.encoding} if spec.encoding else {}
+    if spec.format in ("tsv", "csv"):
+        # No NA parsing: SST-2/UCI text contains words such as "null". tsv: no quote handling by default, since SST-2
+        # and UCI text contains unbalanced '"'. The csv reader splits lines on \n/\r only, so imdb's U+0085 (mojibake
+        # of '…') stays inside its sentence. Options are passed only when set, so the original tsv tasks are read
+        # (and cached) exactly as before.
         header: dict[str, Any] = {"column_names": list(spec.columns), "header": None} if spec.columns else {}
+        quoting = spec.quoting or ("none" if spec.format == "tsv" else "minimal")
         return datasets.load_dataset(
             "csv",
-            data_files={split: str(path)},
+            data_files=files,
             split=split,
-            delimiter="\t",
-            quoting=csv.QUOTE_NONE,
+            delimiter=spec.delimiter or ("\t" if spec.format == "tsv" else ","),
+            quoting=csv.QUOTE_NONE if quoting == "none" else csv.QUOTE_MINIMAL,
             keep_default_na=False,
             na_filter=False,
             cache_dir=cache_dir,
             **header,
+            **encoding,
         )
+    if spec.format == "parquet":
+        return datasets.load_dataset("parquet", data_files=files, split=split, cache_dir=cache_dir)
+    # json (an array of records, or the records under json_key) and jsonl (one record per line): the json builder
     return datasets.load_dataset(
-        "json", data_files={split: str(path)}, field=spec.json_key, split=split, cache_dir=cache_dir
+        "json", data_files=files, field=spec.json_key, split=split, cache_dir=cache_dir, **encoding
     )
 
 
@@ -157,56 +170,166 @@ def _load_hub(spec: DatasetSpec, split: str, cache_dir: str, task_file: str):
         ) from None
 
 
-def load_split(task: TaskSpec, split: str, mirror: str | None, cache_dir: str) -> TaskData:
-    """Load and check one split: text and label fields present, labels inside the task's label set, not empty."""
+def reads_rows_as_they_stand(spec: DatasetSpec) -> bool:
+    """Whether a dataset is of the original shape (tsv or json with json_key, or a Hub split; one text field; labels
+    that are the class ids; no reader option, filter or subset): its data_sha256 stays the file's sha256 (the Hub
+    split's fingerprint), as it always was. Any other dataset's data_sha256 is that of the instances it uses."""
+    return (
+        spec.format in ("tsv", "json", "hub")
+        and (spec.format != "json" or spec.json_key is not None)
+        and spec.text_pair_field is None
+        and spec.label_values is None
+        and spec.quoting is None
+        and spec.delimiter is None
+        and spec.encoding is None
+        and spec.filter is None
+        and spec.max_instances is None
+    )
+
+
+def _read_table(task: TaskSpec, split: str, mirror: str | None, cache_dir: str) -> tuple[Any, str, str, str]:
+    """(table, its digest: the file's sha256 or the Hub split's fingerprint, source, where: for error messages)."""
     spec = task.dataset
-    if spec is None:
-        raise SuiteInputError(task.path, "dataset", f"task '{task.name}' has no dataset to load")
-    path = mirror_file(spec, split, mirror, task.path)
+    assert spec is not None
+    path = mirror_file(spec, split, mirror, task.path) if spec.format != "hub" else None
     if path is not None:
         try:
             table = _load_mirror(spec, split, path, cache_dir)
         except Exception as exc:  # the builders' errors name neither the task nor the field
-            empty = "corresponds to no data" in str(exc) or "No columns to parse" in str(exc)
-            problem = "has no rows" if empty else f"cannot be read as {spec.format} ({type(exc).__name__}: {exc})"
+            cause = exc  # the builder wraps the reader's error (pandas, pyarrow, a codec) in its own
+            while (inner := cause.__cause__ or cause.__context__) is not None:
+                cause = inner
+            empty = any("corresponds to no data" in str(e) or "No columns to parse" in str(e) for e in (exc, cause))
+            problem = "has no rows" if empty else f"cannot be read as {spec.format} ({exception_line(cause)})"
+            fix = None if empty else "check dataset.format and its reader options (delimiter, quoting, encoding)"
             raise SuiteInputError(
-                str(path), f"dataset.files.{split} in {task.path}", f"dataset '{spec.name}' split '{split}' {problem}"
+                str(path),
+                f"dataset.files.{split} in {task.path}",
+                f"dataset '{spec.name}' split '{split}' {problem}",
+                fix,
             ) from None
-        data_sha256, source = spec.files[split].sha256, f"mirror:{spec.files[split].path}"
-        where = str(path)
-    else:
-        if spec.files.get(split) and mirror and not spec.hub_revision:
-            raise SuiteInputError(
-                str(Path(mirror) / spec.files[split].path),
-                f"dataset.files.{split}.path in {task.path}",
-                f"file of dataset '{spec.name}' is missing from the data mirror",
-                MIRROR_HINT,
-            )
-        table = _load_hub(spec, split, cache_dir, task.path)
-        data_sha256 = table._fingerprint  # the Arrow fingerprint of the pinned Hub split
-        source, where = f"hub:{spec.hub_id}@{spec.hub_revision}", f"{spec.hub_id}@{spec.hub_revision}"
-    for field_name, key in (("text_field", spec.text_field), ("label_field", spec.label_field)):
+        return table, spec.files[split].sha256, f"mirror:{spec.files[split].path}", str(path)
+    if spec.files.get(split) and mirror and not spec.hub_revision:
+        raise SuiteInputError(
+            str(Path(mirror) / spec.files[split].path),
+            f"dataset.files.{split}.path in {task.path}",
+            f"file of dataset '{spec.name}' is missing from the data mirror",
+            MIRROR_HINT,
+        )
+    table = _load_hub(spec, split, cache_dir, task.path)
+    where = f"{spec.hub_id}@{spec.hub_revision}"
+    return table, table._fingerprint, f"hub:{where}", where  # the Arrow fingerprint of the pinned Hub split
+
+
+def _text(value: Any, where: str, field: str, row: int, task_file: str) -> str:
+    if value is None:
+        raise SuiteInputError(
+            where, f"{field} (row {row + 1})", f"the text is empty (null) in {task_file}", "fix the data file"
+        )
+    return str(value).strip()
+
+
+def load_split(
+    task: TaskSpec, split: str, mirror: str | None, cache_dir: str, keep: dict[str, str] | None = None
+) -> TaskData:
+    """Load and check one split: its text (or sentence pair) and label fields present, the filter applied, every
+    label value mapped to a class of the task, the seeded subset drawn, not empty.
+
+    `keep` (column -> the task-file field that names it) copies those columns into each instance's `meta` (a
+    contrast task's group ids); they are checked like the text and label fields."""
+    spec = task.dataset
+    if spec is None:
+        raise SuiteInputError(task.path, "dataset", f"task '{task.name}' has no dataset to load")
+    table, digest, source, where = _read_table(task, split, mirror, cache_dir)
+    text_label = "dataset.text_fields" if spec.pairs else "dataset.text_field"
+    needed = {spec.text_field: text_label, spec.label_field: "dataset.label_field"}
+    if spec.text_pair_field is not None:
+        needed[spec.text_pair_field] = "dataset.text_fields"
+    if spec.filter is not None:
+        needed[spec.filter.field] = "dataset.filter.field"
+    needed.update(keep or {})
+    for key, field_name in needed.items():
         if key not in table.column_names:
             raise SuiteInputError(
                 task.path,
-                f"dataset.{field_name}",
+                field_name,
                 f"'{key}' is not a column of {where} (columns: {table.column_names})",
+                "name a column of the file",
             )
     if len(table) == 0:
         raise SuiteInputError(where, f"dataset.files.{split}", f"dataset '{spec.name}' split '{split}' has no rows")
-    texts = [str(t).strip() for t in table[spec.text_field]]
-    raw_labels = table[spec.label_field]
-    labels = np.empty(len(raw_labels), dtype=np.int64)
-    for i, value in enumerate(raw_labels):
-        try:
-            labels[i] = int(value)
-        except (TypeError, ValueError):
-            labels[i] = -1
-        if labels[i] not in spec.labels:
+    rows = list(range(len(table)))
+    if spec.filter is not None:
+        wanted = set(spec.filter.values)
+        column = list(table[spec.filter.field])
+        rows = [i for i, value in zip(rows, column, strict=True) if value_key(value) in wanted]
+        if not rows:
             raise SuiteInputError(
-                where,
-                f"{spec.label_field} (row {i + 1})",
-                f"label {value!r} is outside the label set {sorted(spec.labels)} of {task.path}",
-                "fix the data file or dataset.labels",
+                task.path,
+                "dataset.filter",
+                f"no row of {where} has {spec.filter.field} in {sorted(wanted)} ({len(table)} rows)",
+                "fix the filter's values (compared as text, case-sensitive)",
             )
-    return TaskData(texts=texts, labels=labels, data_sha256=data_sha256, source=source)
+    labels = _labels(spec, task.path, where, list(table[spec.label_field]), rows)
+    if spec.max_instances is not None and len(rows) > spec.max_instances:
+        chosen = np.sort(np.random.default_rng(spec.seed).permutation(len(rows))[: spec.max_instances])
+        rows, labels = [rows[i] for i in chosen], labels[chosen]
+    first = list(table[spec.text_field])
+    if spec.text_pair_field is None:
+        texts: list[TextInput] = [_text(first[i], where, spec.text_field, i, task.path) for i in rows]
+    else:
+        second = list(table[spec.text_pair_field])
+        texts = [
+            (
+                _text(first[i], where, spec.text_field, i, task.path),
+                _text(second[i], where, spec.text_pair_field, i, task.path),
+            )
+            for i in rows
+        ]
+    if reads_rows_as_they_stand(spec) and not keep:
+        return TaskData(texts=texts, labels=labels, data_sha256=digest, source=source)
+    kept = {key: list(table[key]) for key in keep or {}}
+    metas = [{key: value_key(column[i]) for key, column in kept.items()} for i in rows]
+    instances = [
+        Instance(text=text, label=int(label), meta=meta) for text, label, meta in zip(texts, labels, metas, strict=True)
+    ]
+    selection = []
+    if spec.filter is not None:
+        selection.append(f"{spec.filter.field} in {list(spec.filter.values)}")
+    if spec.max_instances is not None:
+        selection.append(f"seeded subset (seed {spec.seed}) of at most {spec.max_instances}")
+    if selection:
+        source += f" ({len(rows)} of {len(table)} rows: {', '.join(selection)})"
+    return TaskData.from_instances(instances, source)
+
+
+def _labels(spec: DatasetSpec, task_file: str, where: str, column: list[Any], rows: list[int]) -> np.ndarray:
+    """The class id of each chosen row: the value itself (the file holds the ids) or the class that lists it."""
+    labels = np.empty(len(rows), dtype=np.int64)
+    values = spec.label_values
+    for n, i in enumerate(rows):
+        value = column[i]
+        if values is None:
+            try:
+                labels[n] = int(value)
+            except (TypeError, ValueError):
+                labels[n] = -1
+            if labels[n] not in spec.labels:
+                raise SuiteInputError(
+                    where,
+                    f"{spec.label_field} (row {i + 1})",
+                    f"label {value!r} is outside the label set {sorted(spec.labels)} of {task_file}",
+                    "fix the data file or dataset.labels",
+                )
+        else:
+            class_id = values.get(value_key(value))
+            if class_id is None:
+                raise SuiteInputError(
+                    where,
+                    f"{spec.label_field} (row {i + 1})",
+                    f"label value {value!r} is not one of the values dataset.labels of {task_file} lists "
+                    f"({sorted(values)})",
+                    "add it to the values of its class in dataset.labels, or fix the data file",
+                )
+            labels[n] = class_id
+    return labels

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from suite.models import input_chars, tokenize
 from suite.train import seed_everything, train_steps
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def distil(
     device = next(student_module.parameters()).device
     teacher = torch.as_tensor(np.asarray(teacher_logits, dtype=np.float32), device=device)
     gold = torch.as_tensor(np.asarray(labels, dtype=np.int64), device=device)
-    lengths = [len(t) for t in texts]
+    lengths = [input_chars(t) for t in texts]
 
     embeddings = student_module.get_input_embeddings().weight
     embeddings.requires_grad_(not spec.freeze_word_embeddings)
@@ -165,8 +166,8 @@ def distil(
     optimiser = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
 
     def batch_loss(batch: list[int]) -> tuple[Any, tuple[float, ...]]:
-        encoding = tokenizer(
-            [texts[i] for i in batch], padding=True, truncation=True, max_length=length, return_tensors="pt"
+        encoding = tokenize(
+            tokenizer, [texts[i] for i in batch], padding=True, truncation=True, max_length=length, return_tensors="pt"
         )
         logits = student_module(**{k: v.to(device) for k, v in encoding.items()}).logits
         rows = torch.as_tensor(batch, device=device)

@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import math
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -540,6 +541,16 @@ def _check_model(result: EntryResult, entry: dict[str, Any], file: Path, ctx: En
 
 TEXT_FIELDS = ("display_name", "submitter", "licence", "method_description")  # free text shown on the site
 
+# What `suite new-entry` writes in a text field it was given no value for: a marked placeholder that check-entry
+# refuses, so an entry cannot be submitted with it. field -> (placeholder, the option that fills it).
+PLACEHOLDER_MARK = "TODO:"
+PLACEHOLDERS = {
+    "display_name": ("TODO: how the site names the model (plain text)", "--display-name"),
+    "submitter": ("TODO: your name and a GitHub handle or e-mail address", "--submitter"),
+    "licence": ("TODO: SPDX licence id of the weights, e.g. Apache-2.0", "--licence"),
+    "method_description": ("TODO: how you compressed the teacher (method, data, hyper-parameters)", "--description"),
+}
+
 
 def unsafe_characters(text: str, allow: str = "") -> list[str]:
     r"""The control (Cc) and format (Cf: bidi overrides, zero-width joiners, ...) characters of `text`, as U+XXXX.
@@ -612,6 +623,15 @@ def _check_entry(path: Path, ctx: EntryContext, schema: dict[str, Any], result: 
         value = entry.get(name)
         if not isinstance(value, str):
             continue  # a wrong type is the schema's problem, reported above
+        if value.startswith(PLACEHOLDER_MARK):
+            result.add(
+                name,
+                f"is still a placeholder ({_short_text(value, 80)!r})",
+                f"write the {name.replace('_', ' ')} in its place (`suite new-entry` fills it from "
+                f"{PLACEHOLDERS[name][1]})",
+            )
+            failed_fields.add(name)
+            continue
         bad = unsafe_characters(value, allow="\n\t" if name == "method_description" else "")
         if bad:
             result.add(
@@ -727,6 +747,60 @@ def collect(validated: Mapping[str, Any], root: Path, label: str, ctx: EntryCont
         "accepted": [r.to_json() for r in results if r.passed],
         "rejected": [r.to_json() for r in results if not r.passed],
     }
+
+
+# --- writing an entry (`suite new-entry`) ------------------------------------------------------------------------
+
+
+def entry_id_from(name: str) -> str:
+    """An entry id made from a directory name: lower case, each run of other characters one '-', at most 64.
+
+    >>> entry_id_from("MiniLM_SST2.int8 (v2)/")
+    'minilm-sst2-int8-v2'
+    """
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].rstrip("-")
+
+
+def new_entry(
+    directory: Path,
+    out: Path,
+    *,
+    entry_id: str,
+    teacher: str,
+    tasks: Iterable[str],
+    text: Mapping[str, str | None],
+) -> dict[str, Any]:
+    """The entry of a local model directory (config.json + model.safetensors) to be written to `out`: its path
+    relative to `out`'s directory and the sha256 of its weights filled in; `text` gives the TEXT_FIELDS, a None
+    one is left as its marked placeholder (which `check_entry` refuses). Nothing of the directory is loaded."""
+    directory = Path(directory)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (directory / name).is_file():
+            raise SuiteInputError(
+                str(directory),
+                None,
+                f"has no {name}: an entry's model is config.json + model.safetensors",
+                "save the model with save_pretrained(DIR) (it writes safetensors by default)",
+            )
+    path = Path(os.path.relpath(directory.resolve(), Path(out).resolve().parent)).as_posix()
+    entry: dict[str, Any] = {"id": entry_id}
+    for name in ("display_name", "submitter", "licence"):
+        entry[name] = text.get(name) or PLACEHOLDERS[name][0]
+    entry["teacher"] = teacher
+    entry["model"] = {"local": {"path": path, "sha256": sha256_bytes_of(directory / WEIGHTS_FILE)}}
+    entry["method_description"] = text.get("method_description") or PLACEHOLDERS["method_description"][0]
+    entry["tasks"] = list(tasks)
+    return entry
+
+
+def entry_yaml(entry: Mapping[str, Any]) -> str:
+    """An entry as the YAML file a person then edits, with a header saying what to do with it."""
+    header = (
+        "# A community entry written by `suite new-entry`; every field is described in leaderboard/entry.schema.yaml\n"
+        f"# and CONTRIBUTING.md. Replace each value that starts with '{PLACEHOLDER_MARK}' (check-entry refuses them),\n"
+        "# optionally add self_reported numbers, then check it:  suite check-entry <this file>\n"
+    )
+    return header + yaml.safe_dump(dict(entry), sort_keys=False, allow_unicode=True, width=100, default_flow_style=None)
 
 
 # --- what the rest of the suite asks of entries -----------------------------------------------------------------

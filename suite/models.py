@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +135,45 @@ def load_source_model(
     return AutoModelForSequenceClassification.from_pretrained(str(directory), local_files_only=True, **common)
 
 
+def _pair(item: Any) -> tuple[str, str] | None:
+    """A sentence pair as (first, second): a tuple, or the two-item list JSON makes of one; None for a text."""
+    if isinstance(item, (tuple, list)):
+        if len(item) != 2 or not all(isinstance(x, str) for x in item):
+            raise ValueError(f"a model input is a text or a pair of two texts, not {item!r}")
+        return item[0], item[1]
+    return None
+
+
+def tokenize(tokenizer: Any, inputs: Sequence[Any], **kwargs: Any) -> Any:
+    """Tokenise model inputs (suite.data.TextInput): texts as texts, sentence pairs as pairs (`text` and
+    `text_pair`: [CLS] a [SEP] b [SEP] with token type ids, truncated longest-first). A batch is all texts or all
+    pairs.
+
+    >>> class Echo:
+    ...     def __call__(self, text, text_pair=None, **kwargs): return (text, text_pair)
+    >>> tokenize(Echo(), [("a premise", "a hypothesis"), ["p", "h"]])
+    (['a premise', 'p'], ['a hypothesis', 'h'])
+    >>> tokenize(Echo(), ["one text"])
+    (['one text'], None)
+    """
+    pairs = [_pair(item) for item in inputs]
+    if not any(pair is not None for pair in pairs):
+        return tokenizer(list(inputs), **kwargs)
+    if any(pair is None for pair in pairs):
+        raise ValueError("a batch mixes single texts and sentence pairs")
+    return tokenizer([a for a, _ in pairs], [b for _, b in pairs], **kwargs)  # type: ignore[misc]
+
+
+def input_chars(item: Any) -> int:
+    """Characters of a model input (both texts of a pair): what batches are length-bucketed by.
+
+    >>> input_chars("abc"), input_chars(("ab", "cde"))
+    (3, 5)
+    """
+    pair = _pair(item)
+    return len(item) if pair is None else len(pair[0]) + len(pair[1])
+
+
 WEIGHT_SUFFIXES = (".safetensors", ".gguf", ".onnx", ".onnx_data", ".onnx.data")
 
 
@@ -154,8 +193,11 @@ class Classifier(ABC):
     tokenizer: Any
     device: str = "cpu"
 
-    def encode(self, texts: list[str], max_length: int) -> dict[str, Any]:
-        return dict(self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
+    def encode(self, texts: list[Any], max_length: int) -> dict[str, Any]:
+        """The backend's inputs for texts or sentence pairs (suite.data.TextInput), padded and truncated."""
+        return dict(
+            tokenize(self.tokenizer, texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        )
 
     @abstractmethod
     def forward(self, encoding: dict[str, Any]) -> Any:
@@ -190,9 +232,10 @@ class Classifier(ABC):
     def rows(encoding: dict[str, Any]) -> int:
         return int(encoding["input_ids"].shape[0])
 
-    def predict_logits(self, texts: list[str], batch_size: int, max_length: int, progress: bool = False) -> np.ndarray:
-        """Logits in input order; batches are length-bucketed (sorted by length) to minimise padding."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    def predict_logits(self, texts: list[Any], batch_size: int, max_length: int, progress: bool = False) -> np.ndarray:
+        """Logits in input order (texts or sentence pairs); batches are length-bucketed (sorted by length) to minimise
+        padding."""
+        order = sorted(range(len(texts)), key=lambda i: input_chars(texts[i]))
         out: list[np.ndarray | None] = [None] * len(texts)
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if progress:

@@ -257,14 +257,13 @@ def _failed_task_rows(cfg: SuiteConfig, variant_id: str, reason: str) -> list[Ro
 def _failed_rows_of(variant_id: str, task: TaskSpec, reason: str) -> list[Row]:
     """Every metric of one task, failed with `reason`, with its unit and direction where the suite defines the
     metric (lm-eval's are the task's own: no unit)."""
-    from suite.metrics import METRICS
+    from suite.metrics import metric_header
 
     rows = []
     for m in task.metrics:
-        known = METRICS.get(m) if m in METRICS else None
-        unit, higher = (known.unit, known.higher_is_better) if known else ("", None)
+        name, unit, higher = metric_header(task, m)
         rows.append(
-            Row(variant_id, m, math.nan, unit, higher, task=task.name, task_version=task.version, status="failed",
+            Row(variant_id, name, math.nan, unit, higher, task=task.name, task_version=task.version, status="failed",
                 error=reason)
         )  # fmt: skip
     return rows
@@ -534,7 +533,7 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
                     "100 × (1 − variant size_mb / teacher size_mb)",
                 )
             )
-    derived += _task_derived(cfg, table, [t for p in prediction_files for t in _per_task(pq.read_table(p))])
+    derived += _task_derived(cfg, table, [t for p in prediction_files for t in _per_task(read_predictions(p))])
     if derived:
         table = pa.concat_tables([table, pa.Table.from_pylist(derived, schema=table.schema)])
     write_table(table, out)
@@ -555,6 +554,22 @@ def _row_derived(base: dict[str, Any], row: Row) -> dict[str, Any]:
         status=row.status,
         error=row.error,
     )
+
+
+def read_predictions(path: Path) -> pa.Table:
+    """A predictions Parquet (`suite evaluate --predictions`), or one error line naming the file and the fix."""
+    from suite.results import read_parquet, require_columns
+    from suite.tasks.base import PREDICTIONS_SCHEMA
+
+    what, fix = (
+        "a predictions Parquet",
+        "give the predictions file `suite evaluate` wrote (results/<family>/predictions/)",
+    )
+    table = read_parquet(path, what, fix)
+    # logits, slice, ref and meta came later: older files without them are read (suite.tasks.base.Columns)
+    required = [n for n in PREDICTIONS_SCHEMA.names if n not in ("logits", "slice", "ref", "meta")]
+    require_columns(table, path, required, what, "the predictions schema (suite/tasks/base.py)", fix)
+    return table
 
 
 def _per_task(predictions: pa.Table) -> list[pa.Table]:
@@ -637,8 +652,10 @@ def _task_derived(cfg: SuiteConfig, table: pa.Table, prediction_tables: list[pa.
                 derived += teacher_relative(
                     cfg, main, slice_mask, teacher, Columns(student_table), teacher_rows, student_rows, _derived
                 )
+                extra = kind.extra_teacher_relative(teacher_table, student_table, task, cfg.evaluate, cfg.seed)
             except ValueError as exc:
                 raise ValueError(f"task {task.name}, variant {variant}: {exc}") from None
+            derived += [_row_derived(next(iter(student_rows.values())), row) for row in extra]
     derived += _readiness(cfg, by_key, rows_by_key)
     nonfinite = {
         key: row["error"]

@@ -140,7 +140,8 @@ def check_task(data: Mapping[str, Any], path: str, family: ModelFamily) -> None:
     # a kind that scores with its own metrics (lm_eval: lm-eval's, named in its task YAML) checks them itself
     own_check = getattr(kind, "check_definition", None)
     for i, metric in enumerate(data["metrics"]):
-        if own_check is None and metric not in METRICS:
+        # an `evaluate:` module was checked with its metric_info when the task file was read (suite.config)
+        if own_check is None and metric not in METRICS and metric not in (data.get("metric_info") or {}):
             raise SuiteInputError(path, f"metrics[{i}]", str(UnknownNameError("metric", metric, METRICS.names())))
     if kind.NEEDS_DATASET and not data.get("dataset"):
         raise SuiteInputError(path, "dataset", f"a '{data['kind']}' task needs a dataset (or `include:` of one)")

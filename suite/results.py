@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,36 +167,53 @@ def write_json(obj: Any, path: str | Path) -> None:
     atomic_write(Path(path), write)
 
 
+def read_parquet(path: str | Path, what: str, fix: str) -> pa.Table:
+    """One Parquet file, for a verb that reads one (`what`: "a results Parquet", "a predictions Parquet"). A file that
+    is missing, a directory or not Parquet raises SuiteInputError naming the file, what is wrong and `fix` (the CLI
+    prints it as one line, without a traceback)."""
+    from suite.errors import SuiteInputError
+
+    label = str(path)
+    if not Path(path).is_file():
+        problem = f"is a directory, not {what}" if Path(path).is_dir() else "file not found"
+        raise SuiteInputError(label, None, problem, fix)
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        # pyarrow's message repeats the path: keep its reason only, on one line.
+        reason = " ".join(str(exc).split()).removeprefix(f"Could not open Parquet input source '{label}': ")
+        raise SuiteInputError(label, None, f"not {what}: not a Parquet file ({reason})", fix) from None
+
+
+def require_columns(table: pa.Table, path: str | Path, names: Sequence[str], what: str, schema: str, fix: str) -> None:
+    """SuiteInputError naming the file when `table` lacks any of the columns `names` of `schema`."""
+    from suite.errors import SuiteInputError
+
+    missing = [name for name in names if name not in table.schema.names]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+        raise SuiteInputError(
+            str(path),
+            None,
+            f"not {what}: {len(missing)} of the {len(names)} columns of {schema} are missing ({shown})",
+            fix,
+        )
+
+
 def read_results(paths: Iterable[str | Path]) -> pa.Table:
     """Read and concatenate result files, checking each against SCHEMA. A file that is missing, not Parquet or not in
     the schema raises SuiteInputError naming the file, what is wrong and the fix (the CLI prints it as one line)."""
     from suite.errors import SuiteInputError
 
     fix = "give a results Parquet that `suite gather` or `suite combine` wrote (e.g. results/leaderboard.parquet)"
+    what = "a results Parquet"
     tables = []
     for path in paths:
         label = str(path)
-        if not Path(path).is_file():
-            problem = "is a directory, not a results Parquet" if Path(path).is_dir() else "file not found"
-            raise SuiteInputError(label, None, problem, fix)
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as exc:
-            # pyarrow's message repeats the path: keep its reason only, on one line.
-            reason = " ".join(str(exc).split()).removeprefix(f"Could not open Parquet input source '{label}': ")
-            raise SuiteInputError(label, None, f"not a results Parquet: not a Parquet file ({reason})", fix) from None
+        table = read_parquet(path, what, fix)
         for name in set(SCHEMA.names) - set(table.schema.names) & ADDED_COLUMNS:
             table = table.append_column(SCHEMA.field(name), pa.nulls(table.num_rows, SCHEMA.field(name).type))
-        missing = [name for name in SCHEMA.names if name not in table.schema.names]
-        if missing:
-            shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
-            raise SuiteInputError(
-                label,
-                None,
-                f"not a results Parquet: {len(missing)} of the {len(SCHEMA.names)} columns of results schema "
-                f"v{SCHEMA_VERSION} are missing ({shown})",
-                fix,
-            )
+        require_columns(table, label, SCHEMA.names, what, f"results schema v{SCHEMA_VERSION}", fix)
         repeated = sorted({name for name in table.schema.names if table.schema.names.count(name) > 1})
         if repeated:
             raise SuiteInputError(label, None, f"not a results Parquet: columns {repeated} appear more than once", fix)

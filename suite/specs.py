@@ -71,21 +71,69 @@ class DataFile:
     sha256: str
 
 
+def value_key(value: Any) -> str:
+    """A value of a data file (or of a task file's labels/filter) as the text it is compared by: a whole float is
+    its integer, so a label column read as 1.0 matches `1`.
+
+    >>> value_key(1), value_key(1.0), value_key("1"), value_key("Positive")
+    ('1', '1', '1', 'Positive')
+    """
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Keep only the rows whose `field` holds one of `values` (compared as text: 1, 1.0 and "1" are "1")."""
+
+    field: str
+    values: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset named both by a Hub id at a pinned revision and by mirror files with their sha256."""
+    """A dataset named both by a Hub id at a pinned revision and by mirror files with their sha256, and how its rows
+    become instances (reader options, text field or sentence pair, label values, filter, seeded subset).
+
+    The optional fields are None when the task file leaves them out; tasks/schema.yaml says what that means."""
 
     name: str
-    format: str  # 'tsv' | 'json'
-    text_field: str
+    format: str  # 'csv' | 'tsv' | 'jsonl' | 'json' | 'parquet' | 'hub'
+    text_field: str  # the text, or the first text of a sentence pair
     label_field: str
-    labels: dict[int, str]
+    labels: dict[int, str]  # class id -> name
     files: dict[str, DataFile]  # split -> mirror file
     hub_id: str | None = None
     hub_revision: str | None = None
     hub_config: str | None = None
     json_key: str | None = None  # format=json: the key that holds the records (AdvGLUE's "sst2")
-    columns: tuple[str, ...] | None = None  # format=tsv without a header line (UCI): the column names, in order
+    columns: tuple[str, ...] | None = None  # csv/tsv without a header line (UCI): the column names, in order
+    text_pair_field: str | None = None  # `text_fields: [a, b]`: the second text, encoded as a pair with the first
+    label_values: dict[str, int] | None = None  # value in the file (as text) -> class id; None: the file holds ids
+    quoting: str | None = None  # csv/tsv: 'none' | 'minimal'; None: the format's own (tsv none, csv minimal)
+    delimiter: str | None = None  # csv/tsv: None: the format's own (',' or tab)
+    encoding: str | None = None  # csv/tsv/json/jsonl: None: UTF-8
+    filter: RowFilter | None = None
+    max_instances: int | None = None  # a seeded subset of this many rows (after the filter), in file order
+    seed: int | None = None  # the subset's seed (with max_instances)
+
+    @property
+    def pairs(self) -> bool:
+        """Whether an instance is a sentence pair (text_field, text_pair_field)."""
+        return self.text_pair_field is not None
+
+
+@dataclass(frozen=True)
+class ContrastSpec:
+    """How a contrast task groups its instances: row i of `split` with row i of `contrast_split` (two files), or the
+    rows of one split that share `group_field` (the original: the row whose `role_field` is `original_value`, or the
+    group's first row in file order)."""
+
+    contrast_split: str | None
+    group_field: str | None
+    role_field: str | None
+    original_value: str | None
 
 
 @dataclass(frozen=True)
@@ -97,6 +145,23 @@ class GeneratorSpec:
     params: dict[str, Any]
     files: dict[str, str]  # role -> path of a data file (templates, word lists), relative to the task's directory
     data: dict[str, Any]  # role -> the parsed content of that file (embedded so jobs need no tasks/ directory)
+
+
+EVALUATE_METRIC_PREFIX = "evaluate:"  # a task metric computed by a 🤗 evaluate module: `evaluate:<path>`
+
+
+@dataclass(frozen=True)
+class MetricInfoSpec:
+    """A task metric computed by a local 🤗 `evaluate` module (`metrics: [evaluate:<path>]`), from `metric_info`."""
+
+    name: str  # the row's metric name (metric_info `name`, else the entry of `metrics`, e.g. evaluate:metrics/f1)
+    script: str  # the module's script, relative to the repository root (inside the task's directory), for messages
+    source: str  # the script's text, embedded when the workflow loads (as a generator's files are)
+    sha256: str  # of that text (UTF-8): part of the task's definition, so a changed module re-runs the task
+    key: str  # the key of the module's compute() result that is the value
+    unit: str
+    higher_is_better: bool
+    scale: float  # the value in the row = result[key] * scale (100 for a fraction shown in %)
 
 
 @dataclass(frozen=True)
@@ -115,6 +180,8 @@ class TaskSpec:
     includes: tuple[str, ...] = ()  # task files this one derives from via `include:`, nearest first
     labels: dict[int, str] = field(default_factory=dict)  # the label set (the dataset's, or a generated task's own)
     data_files: dict[str, DataFile] = field(default_factory=dict)  # role -> mirror file a generator reads (lm_eval)
+    contrast: ContrastSpec | None = None  # the contrast kind: how instances form groups
+    metric_info: dict[str, MetricInfoSpec] = field(default_factory=dict)  # `evaluate:` metric -> its module
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from suite.errors import SuiteInputError
+from suite.registry import UnknownNameError
 from suite.results import read_results
 from suite.specs import TEACHER
 
@@ -39,6 +41,10 @@ def markdown_table(parquet: Path, task: str | None = None) -> str:
     """Teacher first, then the variants by the task's accuracy; failed or missing numbers are shown, not dropped."""
     rows = read_results([parquet]).to_pylist()
     tasks = sorted({r["task"] for r in rows if r["task"] != "system"})
+    if task is not None and task not in tasks:
+        raise SuiteInputError(
+            str(parquet), None, str(UnknownNameError("task", task, tasks)), "pass --task with a task of the file"
+        )
     task = task or (tasks[0] if tasks else "system")
     cells: dict[tuple[str, str, str], dict] = {(r["variant"], r["task"], r["metric"]): r for r in rows}
     variants = sorted({r["variant"] for r in rows})

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from suite.data import TaskData
+from suite.models import input_chars, tokenize
 from suite.specs import FinetuneSpec
 
 
@@ -94,7 +95,7 @@ def finetune(model: Any, tokenizer: Any, data: TaskData, spec: FinetuneSpec, see
         indices = np.sort(rng.permutation(len(indices))[: spec.max_train_samples])
     texts = [data.texts[i] for i in indices]
     labels = data.labels[indices]
-    lengths = [len(t) for t in texts]
+    lengths = [input_chars(t) for t in texts]
 
     if spec.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
@@ -102,7 +103,8 @@ def finetune(model: Any, tokenizer: Any, data: TaskData, spec: FinetuneSpec, see
     optimiser = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
 
     def batch_loss(batch: list[int]) -> tuple[Any, tuple[float, ...]]:
-        encoding = tokenizer(
+        encoding = tokenize(
+            tokenizer,
             [texts[i] for i in batch],
             padding=True,
             truncation=True,

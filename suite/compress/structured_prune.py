@@ -19,7 +19,7 @@ from suite.compress.base import METHODS, Arch, BuildContext, Method
 from suite.distill import DistilSpec
 from suite.families import CLASSIFIER, family_of_model_config
 from suite.formats import FORMAT_FP32, FORMAT_PRUNED, FORMATS, ArtefactFormat
-from suite.models import WEIGHTS_FILE, TorchClassifier
+from suite.models import WEIGHTS_FILE, TorchClassifier, tokenize
 
 PRUNING_JSON = "pruning.json"
 SCOPES = ("global", "per_layer")
@@ -253,7 +253,8 @@ def taylor_importance(
     gold = torch.as_tensor(np.asarray(labels, dtype=np.int64), device=device)
     try:
         for start in range(0, len(texts), batch_size):
-            encoding = tokenizer(
+            encoding = tokenize(
+                tokenizer,
                 texts[start : start + batch_size],
                 padding=True,
                 truncation=True,

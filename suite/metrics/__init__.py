@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from suite.registry import Registry
+from suite.specs import TaskSpec
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
@@ -20,6 +21,7 @@ class Metric:
     higher_is_better: bool
     scale: float = 1.0  # 100 for metrics reported in percent
     uses_probs: bool = False  # calibration metrics read the probabilities, not the predicted labels
+    how: str = ""  # appended to a row's measurement text: where a metric from outside the suite was computed
 
     def compute(self, y_true: np.ndarray, y_pred: np.ndarray, probs: np.ndarray | None) -> float:
         """The metric in its base unit (a fraction for percentages)."""
@@ -119,6 +121,31 @@ def ece(y_true: np.ndarray, probs: np.ndarray, n_bins: int = 15) -> float:
         in_bin = bins == b
         total += in_bin.sum() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
     return float(total / len(y_true))
+
+
+def task_metric(task: TaskSpec, name: str) -> Metric:
+    """A metric a task names: a registered one, or the local 🤗 evaluate module its metric_info describes
+    (`evaluate:<path>`, suite.metrics.external), loaded offline on first use."""
+    info = task.metric_info.get(name)
+    if info is None:
+        return METRICS.get(name)
+    from suite.metrics.external import module_metric_fn
+
+    how = f"; evaluate module {info.script} (sha256 {info.sha256[:16]}), result key '{info.key}'"
+    fn = module_metric_fn(info, name, task.path)
+    return Metric(info.name, fn, info.unit, info.higher_is_better, info.scale, how=how)
+
+
+def metric_header(task: TaskSpec, name: str) -> tuple[str, str, bool | None]:
+    """(row name, unit, higher_is_better) of a task's metric, without loading anything: what a failed row records.
+    A metric the suite does not define (lm-eval's own) has no unit and no direction."""
+    info = task.metric_info.get(name)
+    if info is not None:
+        return info.name, info.unit, info.higher_is_better
+    if name in METRICS:
+        metric = METRICS.get(name)
+        return name, metric.unit, metric.higher_is_better
+    return name, "", None
 
 
 def bootstrap(

@@ -14,7 +14,7 @@ import pyarrow as pa
 from suite.data import MIRROR_HINT, NO_LABEL, Instance, TaskData, load_split, mirror_path
 from suite.errors import SuiteInputError
 from suite.families.base import CLASSIFIER
-from suite.metrics import METRICS, metric_ci
+from suite.metrics import metric_ci, task_metric
 from suite.provenance import sha256_file, sha256_json
 from suite.registry import Registry
 from suite.results import Row
@@ -57,6 +57,24 @@ class TaskKind(ABC):
     ) -> list[Row] | None:
         """Fidelity rows of a student against the teacher from both prediction tables, or None for the classifier
         figures of suite.fidelity.teacher_relative (accuracy drop, McNemar, agreement, KL, badges, slices)."""
+        return None
+
+    def extra_teacher_relative(
+        self, teacher: pa.Table, student: pa.Table, task: TaskSpec, spec: EvaluateSpec, seed: int
+    ) -> list[Row]:
+        """Fidelity rows of the kind's own, added to the classifier figures (a contrast task's group figures)."""
+        return []
+
+    def load_data(self, task: TaskSpec, mirror: str | None, cache_dir: str) -> TaskData | None:
+        """The kind's own instances (a contrast task's groups), or None for `load_task_data`'s: the split, or what
+        the task's generator builds."""
+        if task.contrast is not None:
+            raise SuiteInputError(
+                task.path,
+                "contrast",
+                f"a '{self.NAME}' task does not group its instances",
+                "use kind: contrast, or remove the contrast section",
+            )
         return None
 
 
@@ -187,7 +205,7 @@ def metric_rows(
     ci_text = f"{round(spec.confidence * 100)} % percentile bootstrap CI, {spec.bootstrap_resamples} resamples"
     rows = []
     for name in task.metrics:
-        metric = METRICS.get(name)
+        metric = task_metric(task, name)  # registered, or a task's own evaluate module
         value = metric.compute(labels, preds, probs) if n else float("nan")
         low, high = metric_ci(
             metric, labels, preds, probs, resamples=spec.bootstrap_resamples, confidence=spec.confidence, seed=seed
@@ -197,14 +215,14 @@ def metric_rows(
                 variant=variant,
                 task=task.name,
                 task_version=task.version,
-                metric=sliced(name, slice_name),
+                metric=sliced(metric.name, slice_name),
                 value=value * metric.scale,
                 unit=metric.unit,
                 higher_is_better=metric.higher_is_better,
                 ci_low=low * metric.scale,
                 ci_high=high * metric.scale,
                 n=n,
-                measurement=f"{what}, {n} instances; {ci_text}, seed {seed}",
+                measurement=f"{what}, {n} instances; {ci_text}, seed {seed}{metric.how}",
             )
         )
     return rows
@@ -274,8 +292,19 @@ def nonfinite_row(variant: str, task: TaskSpec, cols: Columns) -> Row:
 
 
 def load_task_data(task: TaskSpec, mirror: str | None, cache_dir: str) -> TaskData:
-    """The instances a task evaluates: its split, or what its generator builds (from that split, if it has one)."""
+    """The instances a task evaluates: its kind's own (contrast groups), its split, or what its generator builds
+    (from that split, if it has one)."""
+    own = TASK_KINDS.get(task.kind)().load_data(task, mirror, cache_dir)
+    if own is not None:
+        return own
     base = load_split(task, task.split, mirror, cache_dir) if task.dataset is not None and task.split else None
+    if base is not None and task.generator is not None and task.dataset is not None and task.dataset.pairs:
+        raise SuiteInputError(
+            task.path,
+            "dataset.text_fields",
+            f"generator '{task.generator.name}' builds instances from single texts, not sentence pairs",
+            "derive the generated task from a dataset with one text_field",
+        )
     if task.data_files:  # raw mirror files its generator parses (the llm track's lm_eval tasks), checked by sha256
         base = _load_data_files(task, mirror)
     if task.generator is None:

@@ -7,13 +7,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
-def length_bucketed(texts: Sequence[str], batch_size: int) -> list[list[str]]:
-    """Batches of similar-length texts (sorted by length), so padding stays small as in a real offline job.
+def length_bucketed(texts: Sequence[Any], batch_size: int) -> list[list[Any]]:
+    """Batches of similar-length texts (sorted by length; a sentence pair by both texts), so padding stays small as
+    in a real offline job.
 
     >>> length_bucketed(["ccc", "a", "bb", "dddd"], 2)
     [['a', 'bb'], ['ccc', 'dddd']]
+    >>> length_bucketed([("ccc", "d"), ("a", "b")], 1)
+    [[('a', 'b')], [('ccc', 'd')]]
     """
-    ordered = sorted(texts, key=len)
+    ordered = sorted(texts, key=lambda t: len(t) if isinstance(t, str) else sum(len(part) for part in t))
     return [list(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size)]
 
 

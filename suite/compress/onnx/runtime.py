@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from suite.formats import FORMAT_ONNX, FORMATS, ArtefactFormat
-from suite.models import Classifier
+from suite.models import Classifier, tokenize
 
 MODEL_FILE = "model.onnx"  # external data, when there is any, is model.onnx.data beside it
 CONFIG_FILE = "config.json"  # the parent's model config: labels (id2label) and architecture facts
@@ -158,7 +158,9 @@ class OnnxClassifier(Classifier):
         return self
 
     def encode(self, texts: list[str], max_length: int) -> dict[str, Any]:
-        encoding = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+        encoding = tokenize(
+            self.tokenizer, texts, padding=True, truncation=True, max_length=max_length, return_tensors="np"
+        )
         missing = [name for name in self.input_names if name not in encoding]
         if missing:
             raise ValueError(f"{self.model_path}: the graph needs inputs {missing} that the tokenizer does not produce")
