@@ -194,22 +194,60 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
+    """The Markdown table of one task, the display schema's main task unless --task names another."""
     from suite.summary import markdown_table
 
-    print(markdown_table(Path(args.input), args.task))
+    task, how = args.task, "given by --task"
+    if task is None:  # the leaderboard's main task, as `recommend` and the site take it
+        from suite.site import load_schema
+
+        task, how = load_schema(Path(args.schema)).main_task, f"the main task of {args.schema}; --task picks another"
+    table = markdown_table(Path(args.input), task)  # an unknown task: one error line with "did you mean"
+    print(f"Task `{task}` ({how}), from {args.input}:\n")
+    print(table)
     return 0
+
+
+def cmd_quick(args: argparse.Namespace) -> int:
+    """One model against the built teacher, in one process: a table, or with --json every figure and row."""
+    import json
+
+    from suite.plan import load_file
+    from suite.quick import print_summary, run_quick
+
+    summary = run_quick(
+        load_file(args.config),
+        args.model,
+        tasks=args.tasks,
+        results=Path(args.results),
+        sha256=args.sha256,
+        device=args.device,
+    )
+    print(json.dumps(summary, indent=2, allow_nan=False) if args.json else print_summary(summary))
+    return 0
+
+
+def _track_config(path: str | Path, label: str | None = None) -> dict:
+    """One track's config file, validated against config/schema.yaml (defaults filled), not planned."""
+    from suite.yamlio import REPO_ROOT, read_yaml, validate
+
+    return validate(read_yaml(Path(path)), REPO_ROOT / "config" / "schema.yaml", label or str(path))
 
 
 def cmd_check_entry(args: argparse.Namespace) -> int:
     """PASS or FAIL per entry with every reason; exit 1 when any entry fails. Nothing of an entry is executed."""
+    return check_entry_files([Path(f) for f in args.files], _track_config(args.config))
+
+
+def check_entry_files(files: list[Path], validated: dict) -> int:
+    """What `check-entry` prints and its exit status (also the last step of `new-entry`)."""
     from suite.entries import check_entries, entries_dir, entry_files
     from suite.plan import entry_context
-    from suite.yamlio import REPO_ROOT, read_yaml, validate
+    from suite.yamlio import REPO_ROOT
 
-    validated = validate(read_yaml(Path(args.config)), REPO_ROOT / "config" / "schema.yaml", args.config)
     directory = entries_dir(validated, REPO_ROOT)
     others = entry_files(directory) if directory is not None and directory.is_dir() else []
-    results, _ = check_entries([Path(f) for f in args.files], entry_context(validated, REPO_ROOT), others)
+    results, _ = check_entries(files, entry_context(validated, REPO_ROOT), others)
     for result in results:
         verdict = "PASS" if result.passed else "FAIL"
         print(f"{verdict} {result.file} ({result.id or 'no id'}): {result.summary()}")
@@ -218,6 +256,68 @@ def cmd_check_entry(args: argparse.Namespace) -> int:
     failed = sum(not r.passed for r in results)
     print(f"{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def cmd_new_entry(args: argparse.Namespace) -> int:
+    """Write a community entry for a local model directory, then check it exactly as `check-entry` does."""
+    from suite.entries import (
+        ID_PATTERN,
+        PLACEHOLDER_MARK,
+        PLACEHOLDERS,
+        entries_dir,
+        entry_id_from,
+        entry_yaml,
+        new_entry,
+    )
+    from suite.results import atomic_write
+    from suite.yamlio import REPO_ROOT
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        problem = "is not a directory" if directory.exists() else "not found"
+        raise SuiteInputError(
+            args.directory, None, problem, "give the directory holding config.json and model.safetensors"
+        )
+    entry_id = args.id or entry_id_from(directory.resolve().name)
+    if not ID_PATTERN.match(entry_id) or len(entry_id) > 64:
+        raise SuiteInputError(
+            None if args.id else args.directory,
+            "--id",
+            f"{entry_id!r} is not an entry id: lower-case letters, digits and '-', at most 64, starting with a letter "
+            "or digit",
+            "pass --id, e.g. --id my-model-int8",
+        )
+    validated = _track_config(args.config)
+    if args.out:
+        out = Path(args.out)
+    else:
+        directory_of_entries = entries_dir(validated, REPO_ROOT)
+        if directory_of_entries is None:
+            raise SuiteInputError(args.config, "entries.dir", "is null: there is no entries directory", "pass --out")
+        out = directory_of_entries / f"{entry_id}.yaml"
+    if out.exists() and not args.force:
+        raise SuiteInputError(str(out), None, "exists already", "pass --force to overwrite it, or --out another file")
+    text = {
+        "display_name": args.display_name,
+        "submitter": args.submitter,
+        "licence": args.licence,
+        "method_description": args.description,
+    }
+    entry = new_entry(
+        directory,
+        out,
+        entry_id=entry_id,
+        teacher=validated["teacher"]["id"],
+        tasks=args.tasks or validated["tasks"],
+        text=text,
+    )
+    atomic_write(out, lambda tmp: Path(tmp).write_text(entry_yaml(entry), encoding="utf-8"))
+    print(f"wrote {out} (model.local.path {entry['model']['local']['path']}, sha256 of model.safetensors filled in)")
+    todo = [name for name, value in text.items() if not value]
+    if todo:
+        options = ", ".join(PLACEHOLDERS[name][1] for name in todo)
+        print(f"left as '{PLACEHOLDER_MARK} …' for you to write: {', '.join(todo)} (or pass {options})")
+    return check_entry_files([out], validated)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -271,6 +371,87 @@ def cmd_families(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """Every task of tasks/ (name, version, kind, instances, data files) and the tracks of the config that run it.
+    Instances are counted by loading the data (no model); a file the data mirror lacks is named, not fetched."""
+    from suite.config import load_task_dict, parse_task, resolve_mirror, task_file
+    from suite.data import mirror_path
+    from suite.plan import TRACKS_KEY
+    from suite.registry import UnknownNameError
+    from suite.tasks import load_task_data
+    from suite.yamlio import REPO_ROOT, read_yaml
+
+    raw = read_yaml(Path(args.config))
+    if TRACKS_KEY in raw:  # a file of tracks (config/config.yaml), each file relative to the repository
+        files = raw[TRACKS_KEY]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise SuiteInputError(args.config, TRACKS_KEY, f"expected a list of config files, got {files!r}", "fix it")
+        configs = [_track_config(Path(f) if Path(f).is_absolute() else REPO_ROOT / f, f) for f in files]
+    else:
+        configs = [_track_config(args.config)]
+    tracks = {validated["family"]: validated for validated in configs}
+    names = sorted(p.name for p in (REPO_ROOT / "tasks").iterdir() if task_file(REPO_ROOT, p.name).is_file())
+    names += sorted({t for v in tracks.values() for t in v["tasks"]} - set(names))  # listed but missing: an error
+    rows, problems, mirrors = [], [], []
+    for name in names:
+        listed = [family for family, v in tracks.items() if name in v["tasks"]]
+        track = tracks[listed[0]] if listed else next(iter(tracks.values()))
+        mirror = resolve_mirror(track["data"]["mirror"], REPO_ROOT)
+        if (mirror or "none") not in mirrors:
+            mirrors.append(mirror or "none")
+        row = {"task": name, "version": "", "kind": "", "tracks": ", ".join(listed) or "-"}
+        try:
+            definition, includes = load_task_dict(REPO_ROOT, name, args.config, "tasks")
+            task = parse_task(definition, str(task_file(REPO_ROOT, name).relative_to(REPO_ROOT)), includes)
+            row.update(version=task.version, kind=task.kind)
+            wanted = _task_mirror_files(task)
+            missing = [f for f in wanted if not mirror or not mirror_path(mirror, f, task.path, "files").is_file()]
+            row["data"] = _files_text(wanted, missing, task)
+            if missing:
+                row["instances"] = (
+                    "not counted: no data mirror" if not mirror else "not counted: file not in the mirror"
+                )
+            else:
+                cache = str(Path(track["data"]["cache_dir"]).resolve())
+                row["instances"] = f"{len(load_task_data(task, mirror, cache).texts):,}"
+        except (SuiteInputError, UnknownNameError) as exc:  # a bad task file, or an unknown kind or generator
+            row.setdefault("data", "")
+            row["instances"] = "invalid (below)"
+            problems.append(str(exc) if isinstance(exc, SuiteInputError) else f"{task_file(REPO_ROOT, name)}: {exc}")
+        rows.append(row)
+    columns = ("task", "version", "kind", "instances", "data", "tracks")
+    widths = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(row.get(c, "").ljust(widths[c]) for c in columns).rstrip())
+    print(f"data mirror: {', '.join(mirrors)} (data.mirror of {args.config}'s tracks; SUITE_DATA_MIRROR overrides)")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def _task_mirror_files(task) -> list[str]:
+    """The data-mirror files a task reads (mirror-relative): its split's dataset file and its `data_files`."""
+    files = [f.path for f in task.data_files.values()]
+    if task.dataset is not None and task.split in task.dataset.files:
+        files.insert(0, task.dataset.files[task.split].path)
+    return files
+
+
+def _files_text(files: list[str], missing: list[str], task) -> str:
+    """The data column of `suite tasks`: mirror files (MISSING marked), a Hub-only dataset, generator files."""
+    parts = [f"{f} (MISSING)" if f in missing else f for f in files]
+    if len(parts) > 3:
+        where = Path(files[0]).parent.as_posix()
+        parts = [f"{len(files)} files in {where}/" + (f", {len(missing)} MISSING" if missing else "")]
+    if task.dataset is not None and task.split not in task.dataset.files:
+        parts.append(f"hub:{task.dataset.hub_id}@{task.dataset.hub_revision or 'unpinned'}")
+    if task.generator is not None:
+        own = [f for role, f in task.generator.files.items() if role != "lm_eval"]
+        parts.append(f"generated ({task.generator.name}{': ' + ', '.join(own) if own else ''})")
+    return "; ".join(parts) or "-"
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     """The package's floors, bottom up, and every import that runs up a floor or closes a circle (exit 1 if any)."""
     from suite.layers import LAYERS, check
@@ -284,71 +465,93 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _version() -> str:
+    from suite import __version__
+    from suite.results import SCHEMA_VERSION
+
+    return f"suite {__version__} (compressed-model-suite; results schema v{SCHEMA_VERSION})"
+
+
+def _verb(sub: argparse._SubParsersAction, name: str, text: str) -> argparse.ArgumentParser:
+    """A verb whose one-line help in `suite --help` is also the description of `suite <verb> --help`."""
+    return sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+
+
+RESULTS_HELP = "the results Parquet to read (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="suite", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=_version(), help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="VERB", title="verbs")
 
-    p = sub.add_parser("check-config", help="validate the config (every track it lists) and its tasks; print a summary")
+    # --- the workflow's steps (the rules call these) -----------------------------------------------------------
+    p = _verb(sub, "check-config", "validate the config (every track it lists) and its tasks; print a summary")
     _add_config(p, "config/config.yaml")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("combine", help="concatenate the tracks' results into one results Parquet")
+    p = _verb(sub, "combine", "concatenate the tracks' results into one results Parquet")
     p.add_argument("--input", nargs="+", required=True, help="each track's results/<family>/leaderboard.parquet")
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="the combined results Parquet to write")
     p.set_defaults(func=cmd_combine)
 
-    p = sub.add_parser("resolve-config", help="write the validated config with its task definitions as JSON")
+    p = _verb(sub, "resolve-config", "write the validated config with its task definitions as JSON")
     _add_config(p)
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="the resolved config JSON to write")
     p.set_defaults(func=cmd_resolve_config)
 
-    p = sub.add_parser("build-teacher", help="load (and fine-tune) the teacher; write its artefact directory")
+    p = _verb(sub, "build-teacher", "load (and fine-tune) the teacher; write its artefact directory")
     _add_config(p)
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="the teacher's artefact directory to write")
     p.set_defaults(func=cmd_build_teacher)
 
-    p = sub.add_parser("teacher-logits", help="the teacher's logits over its training sample (for distillation)")
+    p = _verb(sub, "teacher-logits", "the teacher's logits over its training sample (for distillation)")
     _add_config(p)
     p.add_argument("--teacher", required=True, help="the teacher's artefact directory")
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="the logits Parquet to write")
     p.set_defaults(func=cmd_teacher_logits)
 
-    p = sub.add_parser("build-variant", help="apply a variant's method to its parent artefact")
+    p = _verb(sub, "build-variant", "apply a variant's method to its parent artefact")
     _add_config(p)
-    p.add_argument("--variant", required=True)
+    p.add_argument("--variant", required=True, help="the variant id (config variants[].id or an entry id)")
     p.add_argument("--parent", required=True, help="the parent's artefact directory")
     p.add_argument("--teacher-logits", help="the teacher_logits artefact (methods that distil from the teacher)")
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="the variant's artefact directory to write")
     p.set_defaults(func=cmd_build_variant)
 
-    p = sub.add_parser(
-        "evaluate", help="every task of one variant: per-instance predictions and metric rows with confidence intervals"
+    p = _verb(
+        sub, "evaluate", "every task of one variant: per-instance predictions and metric rows with confidence intervals"
     )
     _add_config(p)
-    p.add_argument("--variant", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--variant", required=True, help="the variant id (teacher, a config variant or an entry id)")
+    p.add_argument("--model", required=True, help="the variant's artefact directory")
     p.add_argument("--predictions", required=True, help="output: the predictions of all the variant's tasks")
     p.add_argument("--metrics", required=True, help="output: the metric rows of all the variant's tasks")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("measure", help="latency, throughput, memory, FLOPs, energy and size of one variant")
+    p = _verb(sub, "measure", "latency, throughput, memory, FLOPs, energy and size of one variant")
     _add_config(p)
-    p.add_argument("--variant", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--variant", required=True, help="the variant id (teacher, a config variant or an entry id)")
+    p.add_argument("--model", required=True, help="the variant's artefact directory")
     p.add_argument("--peak", required=True, help="the machine's peak FLOP/s JSON (suite probe-peak)")
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="the measurement rows (Parquet) to write")
     p.set_defaults(func=cmd_measure)
 
-    p = sub.add_parser("probe-peak", help="measure the machine's FP32 matmul peak once per hardware fingerprint")
+    p = _verb(sub, "probe-peak", "measure the machine's FP32 matmul peak once per hardware fingerprint")
     _add_config(p)
-    p.add_argument("--output", required=True)
+    p.add_argument("--output", required=True, help="the peak FLOP/s JSON to write")
     p.set_defaults(func=cmd_probe_peak)
 
-    p = sub.add_parser(
+    p = _verb(
+        sub,
         "record-failure",
-        help="after a job's command failed: write its outputs as the record of the failure (the rules call this)",
+        "after a job's command failed: write its outputs as the record of the failure (the rules call this)",
     )
-    p.add_argument("stage", choices=("build", "teacher-logits", "evaluate", "measure", "probe-peak"))
+    p.add_argument(
+        "stage",
+        choices=("build", "teacher-logits", "evaluate", "measure", "probe-peak"),
+        help="the kind of job that failed",
+    )
     _add_config(p)
     p.add_argument("--variant", help="the variant whose job failed")
     p.add_argument("--log", required=True, help="the failed command's log: its last `error:` line is the reason")
@@ -359,24 +562,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", help="output of evaluate: the predictions")
     p.set_defaults(func=cmd_record_failure)
 
-    p = sub.add_parser(
-        "run-status",
-        help="what failed in a run (variants, numbers, rejected entries); exit 1 if anything did, for CI",
-    )
-    p.add_argument("--input", default="results/leaderboard.parquet")
-    p.add_argument("--resolved", nargs="*", help="the tracks' resolved configs (for rejected entries)")
-    p.set_defaults(func=cmd_run_status)
-
-    p = sub.add_parser("gather", help="all result rows plus teacher-relative figures into one Parquet")
+    p = _verb(sub, "gather", "all result rows plus teacher-relative figures into one Parquet")
     _add_config(p)
-    p.add_argument("--metrics", nargs="+", required=True)
-    p.add_argument("--predictions", nargs="*", default=[])
-    p.add_argument("--output", required=True)
+    p.add_argument("--metrics", nargs="+", required=True, help="the evaluate and measure jobs' metric Parquets")
+    p.add_argument("--predictions", nargs="*", default=[], help="the evaluate jobs' predictions Parquets")
+    p.add_argument("--output", required=True, help="the track's results Parquet to write")
     p.set_defaults(func=cmd_gather)
 
-    p = sub.add_parser("render", help="render the static leaderboard site from the Parquet results")
-    p.add_argument("--input", default="results/leaderboard.parquet")
-    p.add_argument("--output", default="results/site")
+    p = _verb(sub, "render", "render the static leaderboard site from the Parquet results")
+    p.add_argument("--input", default="results/leaderboard.parquet", help=RESULTS_HELP)
+    p.add_argument("--output", default="results/site", help="the site's directory (default: %(default)s)")
     p.add_argument(
         "--schema",
         action="extend",
@@ -398,13 +593,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_render)
 
+    p = _verb(sub, "run-status", "what failed in a run (variants, numbers, rejected entries); exit 1 if anything did")
+    p.add_argument("--input", default="results/leaderboard.parquet", help=RESULTS_HELP)
+    p.add_argument("--resolved", nargs="*", help="the tracks' resolved configs (for rejected entries)")
+    p.set_defaults(func=cmd_run_status)
+
+    # --- for people: results ------------------------------------------------------------------------------------
     from suite.rank import PRIORITIES
 
-    p = sub.add_parser(
-        "recommend", help="which variant to ship: priority, accuracy tolerance and deadlines (reads the Parquet only)"
+    p = _verb(
+        sub, "recommend", "which variant to ship: priority, accuracy tolerance and deadlines (reads the Parquet only)"
     )
-    p.add_argument("--input", default="results/leaderboard.parquet")
-    p.add_argument("--priority", choices=PRIORITIES, default="balanced")
+    p.add_argument("--input", default="results/leaderboard.parquet", help=RESULTS_HELP)
+    p.add_argument(
+        "--priority", choices=PRIORITIES, default="balanced", help="what to optimise within the tolerance (%(default)s)"
+    )
     p.add_argument(
         "--tolerance", default="1", help="max accuracy drop: points (1, 0.5pts) or %% of the teacher's accuracy (2%%)"
     )
@@ -422,25 +625,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_recommend)
 
-    p = sub.add_parser("table", help="print a Markdown table of a results Parquet, one row per variant")
-    p.add_argument("--input", default="results/leaderboard.parquet")
-    p.add_argument("--task", default=None, help="the task whose metrics are shown (default: the first)")
+    p = _verb(sub, "table", "print a Markdown table of one task of a results Parquet, one row per variant")
+    p.add_argument("--input", default="results/leaderboard.parquet", help=RESULTS_HELP)
+    p.add_argument(
+        "--task", default=None, help="the task whose metrics are shown (default: main_metric.task of --schema)"
+    )
+    p.add_argument(
+        "--schema", default=DISPLAY_SCHEMA_FILE, help="display schema whose main task is the default (%(default)s)"
+    )
     p.set_defaults(func=cmd_table)
 
-    p = sub.add_parser(
-        "check-entry", help="check community entry files (leaderboard/entries/<id>.yaml): PASS or FAIL with reasons"
-    )
-    p.add_argument("files", nargs="+", metavar="FILE", help="entry YAML files")
-    p.add_argument(
-        "--config",
-        default="config/classifier.yaml",
-        help="the config of the track the entries join: teacher, tasks, variants (%(default)s)",
-    )
-    p.set_defaults(func=cmd_check_entry)
-
-    p = sub.add_parser(
-        "compare", help="regression gate: Markdown report of metrics that moved between two results Parquets"
-    )
+    p = _verb(sub, "compare", "regression gate: Markdown report of metrics that moved between two results Parquets")
     p.add_argument("old", metavar="OLD", help="the baseline results Parquet")
     p.add_argument("new", metavar="NEW", help="the results Parquet to check")
     p.add_argument("--thresholds", help="YAML: thresholds: [{metric: <pattern>, abs: <x> | rel_pct: <x>}, …]")
@@ -459,13 +654,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="also write the Markdown report to this file")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("methods", help="list the registered compression methods")
+    p = _verb(
+        sub,
+        "quick",
+        "benchmark one model against the built teacher in one process, without Snakemake: accuracy with CIs and "
+        "fidelity per task, paired latency and size",
+    )
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a directory with config.json + model.safetensors, a Hub id pinned as owner/name@<40-hex commit> "
+        "(with --sha256), or the name of a variant built under --results",
+    )
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="the tasks to run (default: the config's main task)")
+    p.add_argument("--config", default="config/classifier.yaml", help="the track's config (%(default)s)")
+    p.add_argument(
+        "--results", default="results", help="the results directory whose built teacher is compared (%(default)s)"
+    )
+    p.add_argument("--sha256", help="sha256 of the model's model.safetensors (needed for a Hub id, checked if given)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="run both models here (default: the config's device)")
+    p.add_argument("--json", action="store_true", help="print every figure and row as JSON instead of tables")
+    p.set_defaults(func=cmd_quick)
+
+    # --- for people: entries -----------------------------------------------------------------------------------
+    p = _verb(
+        sub, "check-entry", "check community entry files (leaderboard/entries/<id>.yaml): PASS or FAIL with reasons"
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="entry YAML files")
+    p.add_argument(
+        "--config",
+        default="config/classifier.yaml",
+        help="the config of the track the entries join: teacher, tasks, variants (%(default)s)",
+    )
+    p.set_defaults(func=cmd_check_entry)
+
+    p = _verb(
+        sub,
+        "new-entry",
+        "write a community entry for a local model directory (sha256 filled in), then check it as check-entry does",
+    )
+    p.add_argument("directory", metavar="DIR", help="the model directory: config.json + model.safetensors")
+    p.add_argument("--id", help="the entry id and file name (default: made from DIR's name)")
+    p.add_argument("--display-name", help="how the site names the model (default: a TODO placeholder)")
+    p.add_argument("--submitter", help="your name and a GitHub handle or e-mail (default: a TODO placeholder)")
+    p.add_argument("--licence", help="SPDX id of the weights' licence, e.g. Apache-2.0 (default: a TODO placeholder)")
+    p.add_argument(
+        "--description", help="method_description: how you compressed the teacher (default: a TODO placeholder)"
+    )
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="the tasks to run it on (default: the config's tasks)")
+    p.add_argument("--out", help="the entry file to write (default: <the config's entries.dir>/<id>.yaml)")
+    p.add_argument("--force", action="store_true", help="overwrite the entry file if it exists")
+    p.add_argument(
+        "--config",
+        default="config/classifier.yaml",
+        help="the config of the track the entry joins: its teacher and tasks (%(default)s)",
+    )
+    p.set_defaults(func=cmd_new_entry)
+
+    # --- for people: what the suite has ------------------------------------------------------------------------
+    p = _verb(sub, "tasks", "list the tasks: version, kind, instances, data files and the tracks that run each")
+    p.add_argument(
+        "--config", default="config/config.yaml", help="the config whose tracks' tasks and data mirror (%(default)s)"
+    )
+    p.set_defaults(func=cmd_tasks)
+
+    p = _verb(sub, "methods", "list the registered compression methods")
     p.set_defaults(func=cmd_methods)
 
-    p = sub.add_parser("families", help="list the model families with their task kinds, methods and measurements")
+    p = _verb(sub, "families", "list the model families with their task kinds, methods and measurements")
     p.set_defaults(func=cmd_families)
 
-    p = sub.add_parser("layers", help="check the package's import floors: no circle, no import from below to above")
+    p = _verb(sub, "layers", "check the package's import floors: no circle, no import from below to above")
     p.set_defaults(func=cmd_layers)
     return parser
 

@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("suite.tasks", "suite.compress", "suite.distill"),
     ("suite.artefacts",),
     ("suite.plan",),  # the parsed config against registries, families, entries, device and data
-    ("suite.pipeline", "suite.measure", "suite.memory_probe"),  # the jobs
+    ("suite.pipeline", "suite.measure", "suite.memory_probe", "suite.quick"),  # the jobs (quick: them in a row)
     ("suite.rank", "suite.compare", "suite.figures", "suite.summary"),  # read Parquet only
     ("suite.site",),  # the static site: formats what rank computed
     ("suite.cli", "suite.layers", "suite.__main__"),

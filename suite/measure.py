@@ -613,10 +613,16 @@ def measure_variant(
     from suite.artefacts import load_artefact
 
     wanted = wanted_measurements(cfg)
+    job_started = time.perf_counter()
+    _log(variant, f"loading {model_dir} on {cfg.device}; measurements: {', '.join(wanted)}")
     try:
         model, _ = load_artefact(model_dir, cfg.device)
     except Exception as exc:  # a variant that cannot load is a result, not a crashed run
+        _log(variant, f"could not load the artefact: {exception_line(exc)}")
         return _failed(variant, _load_failure_metrics(wanted, cfg.decode), exc)
+    _log(
+        variant, f"loaded in {time.perf_counter() - job_started:.1f} s: {type(model).__name__}, {len(texts)} task texts"
+    )
     rows: list[Row] = []
     # name (suite.families.base.ALL_MEASUREMENTS) -> (the metrics recorded as failed if it raises, the step)
     if isinstance(model, CausalLM):
@@ -631,14 +637,141 @@ def measure_variant(
             f"family '{cfg.family}' lists measurements {unknown} that a {type(model).__name__} has no step for "
             f"(it has {sorted(steps)}): fix MEASUREMENTS in suite/families/{cfg.family}.py or add the step here"
         )
-    for name in wanted:
+    workloads = _workloads(cfg, len(texts), isinstance(model, CausalLM))
+    for number, name in enumerate(wanted, 1):
         failed_metrics, step = steps[name]
+        # progress lines go between the steps: every timed region lies inside a step
+        _log(variant, f"[{number}/{len(wanted)}] {name}: {workloads[name]}")
+        started = time.perf_counter()
         try:
-            rows += step()
+            new = step()
         except Exception as exc:  # recorded with its reason; the remaining trackers still run
-            rows += _failed(variant, failed_metrics, exc)
+            new = _failed(variant, failed_metrics, exc)
+        rows += new
+        _log(variant, f"[{number}/{len(wanted)}] {name} in {time.perf_counter() - started:.1f} s: {_headline(new)}")
+    _log(variant, f"{len(rows)} rows in {time.perf_counter() - job_started:.1f} s")
     return rows
+
+
+def _log(variant: str, text: str) -> None:
+    """One progress line of the measure job in its log (as the evaluate job shows its progress)."""
+    print(f"measure {variant}: {text}", flush=True)
+
+
+def _workloads(cfg: SuiteConfig, n_texts: int, causal_lm: bool) -> dict[str, str]:
+    """What each measurement step runs, from the config, for the progress lines: which inputs, how many queries."""
+    lat, thr, energy, dec = cfg.latency, cfg.throughput, cfg.energy, cfg.decode
+    queries = math.ceil(min(lat.sample_size, n_texts) / lat.batch_size)
+    if causal_lm:
+        return {
+            "size": "weights on disk and in memory",
+            "per_token": f"TTFT at prompt lengths {list(dec.prompt_lengths)} and TPOT over {dec.new_tokens} new "
+            f"tokens; {dec.warmup_runs} warm-up runs, then >= {dec.min_runs} runs and >= {dec.min_seconds} s each",
+            "memory": f"peak RSS of a fresh process generating {dec.new_tokens} tokens",
+            "energy": f"greedy decodes of {dec.new_tokens} tokens for {energy.seconds} s",
+        }
+    return {
+        "size": "weights on disk and in memory",
+        "latency": f"{queries} queries of batch {lat.batch_size} from {n_texts} task texts; {lat.warmup_runs} warm-up, "
+        f"then >= {lat.min_runs} queries and >= {lat.min_seconds} s",
+        "throughput": f"batch sizes {list(thr.batch_sizes)} over {min(thr.sample_size, n_texts)} sentences, "
+        f">= {thr.min_seconds} s each",
+        "flops": f"FLOPs of the {queries} latency queries",
+        "memory": f"peak RSS of a fresh process predicting {n_texts} task texts",
+        "energy": f"batch-1 queries for {energy.seconds} s",
+    }
+
+
+def _headline(rows: list[Row]) -> str:
+    """The first row of a step for its progress line: value, unit and how many queries or samples it counts."""
+    if not rows:
+        return "no rows"
+    first = rows[0]
+    if first.status != "ok":
+        return f"{first.metric} {first.status}: {first.error}"
+    counted = f" (n={first.n})" if first.n is not None else ""
+    return f"{first.metric} {first.value:.4g} {first.unit}{counted}; {len(rows)} rows"
 
 
 def _ok_value(rows: list[Row], metric: str) -> float | None:
     return next((r.value for r in rows if r.metric == metric and r.status == "ok"), None)
+
+
+def paired_latency_rows(
+    variant: str,
+    model: Classifier,
+    reference_id: str,
+    reference: Classifier,
+    texts: list[str],
+    spec: LatencySpec,
+    max_length: int,
+    threads: int,
+    seed: int,
+) -> list[Row]:
+    """The variant timed against its reference in one process (suite.trackers.paired): the variant's latency
+    figures from its paired samples, `speedup_p50` / `speedup_mean` as paired estimates (median over rounds of the
+    per-round ratio, bootstrap 95 % CI over rounds), and the reference's own p50/mean from the same rounds
+    (`reference_latency_p50_ms`, `reference_latency_mean_ms`), so the row says what it was compared with."""
+    from suite.trackers.paired import CANDIDATE, REFERENCE, measure_paired
+
+    queries = latency_queries(model, texts, spec, max_length, seed)
+    reference_queries = latency_queries(reference, texts, spec, max_length, seed)  # the same sentences, its encoding
+    sync = model.synchronize() or reference.synchronize()
+    with model.inference(), reference.inference():
+        result = measure_paired(
+            lambda i: reference.forward(reference_queries[i]),
+            lambda i: model.forward(queries[i]),
+            list(range(len(queries))),
+            warmup_runs=spec.warmup_runs,
+            block=spec.paired_block,
+            min_rounds=spec.paired_min_rounds,
+            min_runs=spec.min_runs,
+            min_seconds=spec.min_seconds,
+            seed=seed,
+            sync=sync,
+        )
+    mine, theirs = result.samples(CANDIDATE), result.samples(REFERENCE)
+    how = (
+        f"paired with '{reference_id}' in one process: {len(result.rounds)} rounds of {spec.paired_block} queries "
+        f"of each model on the same inputs, in a seeded random order per round (seed {seed}); batch "
+        f"{spec.batch_size}, model forward only on {len(queries)} pre-tokenised queries of the task's sentences; "
+        f"{spec.warmup_runs} warm-up queries each, then until >= {spec.paired_min_rounds} rounds and, per model, "
+        f">= {spec.min_runs} queries and >= {spec.min_seconds} s; torch threads {threads}; {mine.runs} + "
+        f"{theirs.runs} queries in {result.wall_seconds:.2f} s"
+    )
+    rows = [
+        Row(variant, name, value, "%" if name.endswith("_pct") else "ms", False, n=mine.runs, measurement=how)
+        for name, value in mine.summary(spec.confidence).items()
+        if "upper" not in name
+    ]
+    for statistic in ("median", "mean"):
+        estimate, low, high = result.speedup(statistic, seed=seed)
+        metric = "speedup_p50" if statistic == "median" else "speedup_mean"
+        rows.append(
+            Row(
+                variant,
+                metric,
+                estimate,
+                "x",
+                True,
+                ci_low=low,
+                ci_high=high,
+                n=len(result.rounds),
+                measurement=f"paired: per round {reference_id}'s {statistic} latency / this variant's, median over "
+                f"{len(result.rounds)} rounds, 95 % CI from a seeded bootstrap over rounds; {how}",
+            )
+        )
+    reference_summary = theirs.summary(spec.confidence)
+    for name in ("latency_p50_ms", "latency_mean_ms"):
+        rows.append(
+            Row(
+                variant,
+                f"reference_{name}",
+                reference_summary[name],
+                "ms",
+                False,
+                n=theirs.runs,
+                measurement=f"'{reference_id}' in the same rounds; {how}",
+            )
+        )
+    return rows

@@ -494,7 +494,9 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
     for variant in cfg.variant_ids:
         p50_row = system_rows.get((variant, "latency_p50_ms"))
         size_row = system_rows.get((variant, "size_mb"))
-        if p50_row and p50_row["status"] == "ok" and teacher_p50:
+        # a measured (paired) speedup stays as measured; the unpaired ratio is derived only where there is none
+        paired = (variant, "speedup_p50") in system_rows
+        if p50_row and p50_row["status"] == "ok" and teacher_p50 and not paired:
             derived.append(
                 _derived(
                     p50_row,

@@ -192,6 +192,8 @@ class LatencySpec:
     min_runs: int
     min_seconds: float
     confidence: float  # of the order-statistic upper bounds on p90/p99
+    paired_block: int  # paired timing: queries of each model per interleaved round
+    paired_min_rounds: int  # paired timing: rounds at least
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,16 @@ def test_the_timers_run_on_numpy_encodings(built):
     from suite.measure import flops_rows, latency_queries, latency_rows, size_rows
 
     int8, _ = built["dynamic"]
-    spec = LatencySpec(batch_size=1, sample_size=6, warmup_runs=1, min_runs=5, min_seconds=0.0, confidence=0.95)
+    spec = LatencySpec(
+        batch_size=1,
+        sample_size=6,
+        warmup_runs=1,
+        min_runs=5,
+        min_seconds=0.0,
+        confidence=0.95,
+        paired_block=2,
+        paired_min_rounds=2,
+    )
     queries = latency_queries(int8, TEXTS, spec, 32, seed=0)
     rows = {r.metric: r for r in latency_rows("int8", int8, queries, spec, threads=1, seed=0)}
     assert rows["latency_p50_ms"].value > 0 and rows["latency_p50_ms"].n >= 5
