@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from suite.metrics import accuracy, bootstrap, paired_bootstrap_diff
-from suite.results import Row
+from suite.results import Row, task_row
 from suite.specs import EvaluateSpec, SuiteConfig, TaskSpec
 
 # MLPerf's closed-division accuracy targets: a compressed model must keep 99 % (or 99.9 %) of the reference's.
@@ -296,18 +296,8 @@ def lm_teacher_relative(
     paired = f"paired bootstrap CI ({resamples} resamples, seed {seed})"
 
     def row(metric: str, value: float, unit: str, higher: bool | None, how: str, **extra: Any) -> Row:
-        return Row(
-            variant=s["variant"],
-            task=task.name,
-            task_version=task.version,
-            metric=metric,
-            value=value,
-            unit=unit,
-            higher_is_better=higher,
-            n=extra.pop("n", n),
-            measurement=f"{how}; student against the teacher on the same {n} instances",
-            **extra,
-        )
+        how = f"{how}; student against the teacher on the same {n} instances"
+        return task_row(s["variant"], task, metric, value, unit, higher, how, **{"n": n, **extra})
 
     if n and all("response" in m for m in s["meta"]):  # generate_until
         same = np.array(

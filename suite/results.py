@@ -92,6 +92,24 @@ class Row:
     extra: Mapping[str, Any] = field(default_factory=dict)  # overrides of lineage/provenance for this row
 
 
+def task_row(
+    variant: str, task: Any, metric: str, value: float, unit: str, higher: bool | None, how: str, **extra: Any
+) -> Row:
+    """A Row of a task (anything with `name` and `version`, e.g. a TaskSpec): the one way task kinds and the
+    fidelity figures write theirs; `extra` is any other Row field (ci_low, ci_high, n, status, …)."""
+    return Row(
+        variant=variant,
+        task=task.name,
+        task_version=task.version,
+        metric=metric,
+        value=value,
+        unit=unit,
+        higher_is_better=higher,
+        measurement=how,
+        **extra,
+    )
+
+
 def _clean_float(value: float | None) -> float | None:
     # NaN and inf are data (a variant that overflows is a result), so they are kept as floats; only None is null.
     return None if value is None else float(value)

@@ -23,20 +23,17 @@ class Host:
         return run
 
 
+def paired(host: Host, ref_ms: float, cand_ms: float, inputs, **settings):
+    """measure_paired on the simulated host: no warm-up, no minimum duration unless `settings` say otherwise."""
+    defaults = {"warmup_runs": 0, "min_runs": 1, "min_seconds": 0.0, "seed": 0}
+    return measure_paired(
+        host.model("ref", ref_ms), host.model("cand", cand_ms), inputs, clock=host.clock, **{**defaults, **settings}
+    )
+
+
 def test_a_model_twice_as_fast_has_a_paired_speedup_of_exactly_two_with_a_zero_width_interval():
     host = Host()
-    result = measure_paired(
-        host.model("ref", 2.0),
-        host.model("cand", 1.0),
-        list(range(7)),
-        warmup_runs=3,
-        block=5,
-        min_rounds=4,
-        min_runs=20,
-        min_seconds=0.0,
-        seed=0,
-        clock=host.clock,
-    )
+    result = paired(host, 2.0, 1.0, list(range(7)), warmup_runs=3, block=5, min_rounds=4, min_runs=20)
     assert len(result.rounds) == 4 and result.samples(CANDIDATE).runs == 20 and result.samples(REFERENCE).runs == 20
     assert result.speedup() == (2.0, 2.0, 2.0) and result.speedup("mean") == (2.0, 2.0, 2.0)
     assert result.samples(REFERENCE).summary()["latency_p50_ms"] == 2.0
@@ -44,36 +41,14 @@ def test_a_model_twice_as_fast_has_a_paired_speedup_of_exactly_two_with_a_zero_w
 
 def test_both_models_see_the_same_inputs_in_each_round_in_a_seeded_random_order():
     host = Host()
-    result = measure_paired(
-        host.model("ref", 1.0),
-        host.model("cand", 1.0),
-        list(range(10)),
-        warmup_runs=0,
-        block=3,
-        min_rounds=12,
-        min_runs=1,
-        min_seconds=0.0,
-        seed=7,
-        clock=host.clock,
-    )
+    result = paired(host, 1.0, 1.0, list(range(10)), block=3, min_rounds=12, seed=7)
     per_round = [host.calls[i * 6 : (i + 1) * 6] for i in range(12)]
     for i, calls in enumerate(per_round):
         first, second = calls[:3], calls[3:]
         assert [x for _, x in first] == [x for _, x in second] == [(3 * i + j) % 10 for j in range(3)]
         assert {first[0][0], second[0][0]} == {"ref", "cand"}
     assert {order for order in result.orders} == {(REFERENCE, CANDIDATE), (CANDIDATE, REFERENCE)}
-    again = measure_paired(
-        Host().model("ref", 1.0),
-        Host().model("cand", 1.0),
-        list(range(10)),
-        warmup_runs=0,
-        block=3,
-        min_rounds=12,
-        min_runs=1,
-        min_seconds=0.0,
-        seed=7,
-        clock=Host().clock,
-    )
+    again = paired(Host(), 1.0, 1.0, list(range(10)), block=3, min_rounds=12, seed=7)
     assert again.orders == result.orders
 
 
@@ -83,18 +58,7 @@ def test_a_host_that_slows_down_between_rounds_moves_both_latencies_but_not_the_
     faster model."""
     phases = lambda t_ns: 1.0 if t_ns < 40e6 else (5.0 if t_ns < 200e6 else 2.0)  # noqa: E731
     host = Host(phases)
-    result = measure_paired(
-        host.model("ref", 1.5),
-        host.model("cand", 1.0),
-        ["s"],
-        warmup_runs=0,
-        block=4,
-        min_rounds=30,
-        min_runs=1,
-        min_seconds=0.0,
-        seed=1,
-        clock=host.clock,
-    )
+    result = paired(host, 1.5, 1.0, ["s"], block=4, min_rounds=30, seed=1)
     ref = result.samples(REFERENCE).samples_ms
     assert ref.min() == pytest.approx(1.5) and ref.max() == pytest.approx(7.5)  # the absolute figures moved 5x
     estimate, low, high = result.speedup()
@@ -103,18 +67,7 @@ def test_a_host_that_slows_down_between_rounds_moves_both_latencies_but_not_the_
 
 def test_the_minimum_duration_holds_for_each_model():
     host = Host()
-    result = measure_paired(
-        host.model("ref", 1.0),
-        host.model("cand", 4.0),
-        ["s"],
-        warmup_runs=0,
-        block=10,
-        min_rounds=2,
-        min_runs=1,
-        min_seconds=0.5,
-        seed=0,
-        clock=host.clock,
-    )
+    result = paired(host, 1.0, 4.0, ["s"], block=10, min_rounds=2, min_seconds=0.5)
     assert result.samples(REFERENCE).samples_ms.sum() >= 500.0  # the faster model set the number of rounds
     assert len(result.rounds) == 50 and result.speedup()[0] == 0.25
 

@@ -25,7 +25,7 @@ from suite.data import Instance, TaskData, load_split
 from suite.errors import SuiteInputError
 from suite.metrics import bootstrap, task_metric
 from suite.models import tokenize
-from suite.results import Row
+from suite.results import Row, task_row
 from suite.specs import EvaluateSpec, TaskSpec
 from suite.tasks.base import (
     TASK_KINDS,
@@ -212,7 +212,7 @@ class Contrast(TaskKind):
         whole = consistency(cols.pred == cols.label, group)
         low, high = bootstrap_mean(whole, resamples=spec.bootstrap_resamples, confidence=spec.confidence, seed=seed)
         rows.append(
-            _row(
+            task_row(
                 variant,
                 task,
                 "contrast_consistency",
@@ -229,7 +229,7 @@ class Contrast(TaskKind):
         cut = np.array([bool(m.get("truncated")) for m in cols.meta])
         tokens = np.array([int(m.get("tokens", 0)) for m in cols.meta])
         rows.append(
-            _row(
+            task_row(
                 variant,
                 task,
                 "truncated_share",
@@ -259,7 +259,7 @@ class Contrast(TaskKind):
         a_low, a_high = bootstrap_mean(agree, **boot)
         paired = f"paired percentile bootstrap CI over the {n_groups} groups ({spec.bootstrap_resamples} resamples)"
         return [
-            _row(
+            task_row(
                 variant,
                 task,
                 "contrast_consistency_drop_pts",
@@ -271,7 +271,7 @@ class Contrast(TaskKind):
                 ci_low=100 * low,
                 ci_high=100 * high,
             ),
-            _row(
+            task_row(
                 variant,
                 task,
                 "flip_agreement",
@@ -285,22 +285,6 @@ class Contrast(TaskKind):
                 ci_high=100 * a_high,
             ),
         ]
-
-
-def _row(
-    variant: str, task: TaskSpec, metric: str, value: float, unit: str, higher: bool | None, how: str, **extra: Any
-) -> Row:
-    return Row(
-        variant=variant,
-        task=task.name,
-        task_version=task.version,
-        metric=metric,
-        value=value,
-        unit=unit,
-        higher_is_better=higher,
-        measurement=how,
-        **extra,
-    )
 
 
 def _group_metric_rows(
@@ -331,7 +315,7 @@ def _group_metric_rows(
 
         low, high = bootstrap(stat, n_groups, resamples=spec.bootstrap_resamples, confidence=spec.confidence, seed=seed)
         rows.append(
-            _row(
+            task_row(
                 variant,
                 task,
                 sliced(metric.name, slice_name),

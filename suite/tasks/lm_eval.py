@@ -30,7 +30,7 @@ import pyarrow as pa
 from suite.data import TaskData
 from suite.errors import SuiteInputError
 from suite.families.base import LLM
-from suite.results import Row
+from suite.results import Row, task_row
 from suite.specs import EvaluateSpec, TaskSpec
 from suite.tasks.base import (
     PREDICTIONS_SCHEMA,
@@ -300,19 +300,8 @@ def _row(
     n: int,
     how: str,
 ) -> Row:
-    return Row(
-        variant=variant,
-        task=task.name,
-        task_version=task.version,
-        metric=metric,
-        value=value,
-        unit=unit,
-        higher_is_better=higher,
-        ci_low=None if ci is None else ci[0],
-        ci_high=None if ci is None else ci[1],
-        n=n,
-        measurement=how,
-    )
+    low, high = (None, None) if ci is None else ci
+    return task_row(variant, task, metric, value, unit, higher, how, ci_low=low, ci_high=high, n=n)
 
 
 def _pct(interval: tuple[float, float]) -> tuple[float, float]:
