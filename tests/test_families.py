@@ -68,7 +68,7 @@ def test_suite_families_lists_task_kinds_methods_and_measurements():
     lines = done.stdout.splitlines()
     assert lines[0].startswith("classifier: ")
     assert "  full-precision format: torch-fp32" in lines
-    assert "  task kinds: checklist, classification, fairness, perturbation, stability" in lines
+    assert "  task kinds: checklist, classification, contrast, fairness, perturbation, stability" in lines
     assert "  measurements: size, latency, throughput, flops, memory, energy" in lines
     methods = next(line for line in lines if line.startswith("  methods: "))
     classifier = {name for name in METHODS.names() if "classifier" in METHODS.get(name).FAMILIES}
