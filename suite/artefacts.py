@@ -138,8 +138,8 @@ def verify_artefact(directory: str | Path, record: dict[str, Any]) -> None:
     if not expected:
         raise ArtefactIntegrityError(f"{directory / VARIANT_JSON}: variant '{variant}' records no file hashes; {fix}")
     if "weights" in record:
-        identity = artefact_identity(expected, sha256_json(record.get("recipe", {})))[2]
-        if record.get("weights") != artefact_identity(expected, "")[0]:
+        weights, _, identity = artefact_identity(expected, sha256_json(record.get("recipe", {})))
+        if record.get("weights") != weights:
             identity = None  # a weight file listed among the other files, or the reverse
     else:  # a record written before the identity was weights + recipe: the hash of every file
         identity = sha256_json(expected)

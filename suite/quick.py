@@ -10,7 +10,6 @@ with the `import` method (the entries' path: sha256 and header checks, no remote
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import tempfile
@@ -71,7 +70,7 @@ def resolve_candidate(
     from suite.pipeline import build_variant
 
     built = results / cfg.family / "models" / model
-    if re.fullmatch(r"[a-z0-9][a-z0-9_-]*", model) and model in cfg.variant_ids and (built / VARIANT_JSON).is_file():
+    if model in cfg.variant_ids and (built / VARIANT_JSON).is_file():
         return Candidate(model, built, cfg, f"built variant {built}")
     hub = HUB_ID.match(model)
     if hub is not None:
@@ -138,7 +137,7 @@ def run_quick(
 ) -> dict[str, Any]:
     """Benchmark `model` against the teacher: accuracy with CIs and fidelity per task, paired latency and size.
     Returns the summary `print_summary` shows (and `--json` prints), with every row."""
-    from suite.artefacts import load_artefact, read_record
+    from suite.artefacts import load_artefact
     from suite.measure import paired_latency_rows, size_rows
     from suite.pipeline import _lineage, _provenance, _torch_setup, evaluate, gather
     from suite.tasks import load_task_data
@@ -183,7 +182,7 @@ def run_quick(
         out = work / "quick.parquet"
         gather(cfg, metric_files, prediction_files, out)
         table = pq.read_table(out)
-        return summarise(table, cfg, candidate, read_record(teacher_dir), task.name)
+        return summarise(table, cfg, candidate, record, teacher_record, task.name)
     finally:
         if owned is not None:
             owned.cleanup()
@@ -211,7 +210,14 @@ SYSTEM = (
 )  # fmt: skip
 
 
-def summarise(table: Any, cfg: SuiteConfig, candidate: Candidate, teacher_record: dict[str, Any], timed_on: str):
+def summarise(
+    table: Any,
+    cfg: SuiteConfig,
+    candidate: Candidate,
+    record: dict[str, Any],
+    teacher_record: dict[str, Any],
+    timed_on: str,
+) -> dict[str, Any]:
     rows = [{k: _plain(v) for k, v in r.items()} for r in table.to_pylist()]
     by = {(r["variant"], r["task"], r["metric"]): r for r in rows}
     tasks: dict[str, Any] = {}
@@ -244,7 +250,7 @@ def summarise(table: Any, cfg: SuiteConfig, candidate: Candidate, teacher_record
     return {
         "model": candidate.variant,
         "source": candidate.source,
-        "artefact_sha256": read_json_sha(candidate.directory),
+        "artefact_sha256": record.get("artefact_sha256"),
         "teacher": {"id": cfg.teacher.id, "artefact_sha256": teacher_record.get("artefact_sha256")},
         "device": cfg.device,
         "threads": cfg.threads,
@@ -254,10 +260,6 @@ def summarise(table: Any, cfg: SuiteConfig, candidate: Candidate, teacher_record
         "note": "suite quick: one process, not a leaderboard run; the leaderboard is built by `snakemake`",
         "rows": rows,
     }
-
-
-def read_json_sha(directory: Path) -> str | None:
-    return json.loads((directory / "variant.json").read_text()).get("artefact_sha256")
 
 
 def _fmt(number: dict[str, Any] | None) -> str:
