@@ -1,0 +1,294 @@
+"""Where the time goes: each operator's share of a variant's operator self time over one profiled pass of queries.
+
+One pass of pre-tokenised queries (after untimed warm-up queries) runs under the backend's own profiler: PyTorch's
+(`torch.profiler`, `key_averages()`) for a model whose forward runs torch modules, ONNX Runtime's (a second session
+on the same graph with the same settings and profiling on) for an ONNX Runtime model. Each operator's time is its
+self time, summed over the pass: the time in the operator minus the time in operators it called, so nested operators
+(`aten::linear` -> `aten::addmm`) are counted once. The shares are of the sum of those self times; the top operators
+are kept by name (as the profiler gives them) and the rest are summed as `other`, so the shares add up to 100 %.
+
+Caveats, also written into every row's `measurement`:
+- Self time is not wall time. Time inside a query but outside every operator (Python between torch operators, the
+  framework's glue, ONNX Runtime's executor) is in no share; the measurement gives it, and the wall time per query.
+- The profiler costs time on every operator call it records, so small, frequent operators (views, reshapes, shape
+  arithmetic) take a larger share than they do unprofiled; a profiled pass is slower than the latency rows say.
+- On CUDA, torch operators are charged with the device time of the kernels they launched; ONNX Runtime's node times
+  on the CUDA provider are host-side (launch) times, since its kernels run asynchronously.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from suite.results import Row
+
+WARMUP_QUERIES = 3
+OTHER = "other"  # the share of every operator not among the top k
+METRIC_PREFIX = "op_time_share@"
+TORCH_WRAPPERS = ("ProfilerStep", "[memory]")  # rows the torch profiler adds itself: steps and memory events
+# What OnnxClassifier sets on its SessionOptions (and the other plain settings), copied onto the profiled session.
+ORT_OPTION_FIELDS = (
+    "intra_op_num_threads",
+    "inter_op_num_threads",
+    "execution_mode",
+    "execution_order",
+    "graph_optimization_level",
+    "enable_cpu_mem_arena",
+    "enable_mem_pattern",
+    "enable_mem_reuse",
+    "use_deterministic_compute",
+    "use_per_session_threads",
+)
+
+
+@dataclass(frozen=True)
+class OpProfile:
+    """Operator self time of one profiled pass, in µs summed over its queries, and what measured it."""
+
+    self_us: Mapping[str, float]  # by operator name as the profiler gives it
+    queries: int
+    wall_ms_per_query: float  # per profiled query, profiler overhead included
+    outside_us: float | None  # host time inside the queries but in no operator (Python, glue, executor); None on CUDA
+    profiler: str
+    time_kind: str  # what "self time" is for this profiler
+
+    @property
+    def total_ms_per_query(self) -> float:
+        return sum(self.self_us.values()) / 1e3 / self.queries
+
+
+def metric_name(op: str) -> str:
+    """The metric of an operator's share: its name after '@', characters outside [A-Za-z0-9_:.-] made '_'.
+
+    >>> metric_name("aten::addmm"), metric_name("void gemm<float>(int)")
+    ('op_time_share@aten::addmm', 'op_time_share@void_gemm_float__int_')
+    """
+    return METRIC_PREFIX + re.sub(r"[^A-Za-z0-9_:.\-]", "_", op)
+
+
+def op_shares(self_us: Mapping[str, float], top_k: int) -> list[tuple[str, float]]:
+    """(operator, % of all self time) for the `top_k` operators by self time (ties by name), then (`other`, % of the
+    rest); the shares add up to 100. An `other` of 0 is kept, so every variant has the same metrics.
+
+    >>> op_shares({"a": 50, "b": 30, "c": 15, "d": 5}, top_k=2)
+    [('a', 50.0), ('b', 30.0), ('other', 20.0)]
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k: {top_k} is not a positive number of operators")
+    if any(value < 0 for value in self_us.values()):
+        raise ValueError(f"negative operator self time in {dict(self_us)}")
+    total = sum(self_us.values())
+    if total <= 0:
+        raise ValueError("the profiler recorded no operator time: nothing ran under it")
+    ranked = sorted(self_us.items(), key=lambda item: (-item[1], item[0]))
+    top = [(name, 100.0 * value / total) for name, value in ranked[:top_k]]
+    rest = sum(value for _, value in ranked[top_k:])
+    return [*top, (OTHER, 100.0 * rest / total)]
+
+
+def merge_names(self_us: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Self time by metric name: operators whose names differ only in characters a metric cannot hold are summed.
+
+    >>> merge_names([("a b", 1.0), ("a_b", 2.0), ("c", 3.0)])
+    {'a_b': 3.0, 'c': 3.0}
+    """
+    merged: dict[str, float] = {}
+    for name, value in self_us:
+        key = metric_name(name).removeprefix(METRIC_PREFIX)
+        merged[key] = merged.get(key, 0.0) + float(value)
+    return merged
+
+
+def torch_key_times(averages: Iterable[Any], device: bool) -> tuple[dict[str, float], float, float, int]:
+    """From `profile.key_averages()`: self time (µs) by operator, the steps' self time (µs, in no operator), the
+    steps' total time (µs) and the number of steps. `device`: self CUDA time of the kernels each operator launched,
+    read from the operators (host-side rows), never from the kernels' own rows, which would count it twice."""
+    from torch.autograd import DeviceType
+
+    ops: dict[str, float] = {}
+    outside = steps_us = 0.0
+    steps = 0
+    for event in averages:
+        if event.key.startswith(TORCH_WRAPPERS[0]):
+            outside += event.self_cpu_time_total
+            steps_us += event.cpu_time_total
+            steps += event.count
+            continue
+        if event.key == TORCH_WRAPPERS[1] or event.device_type != DeviceType.CPU:
+            continue
+        value = event.self_device_time_total if device else event.self_cpu_time_total
+        if value > 0:
+            ops[event.key] = ops.get(event.key, 0.0) + float(value)
+    return ops, outside, steps_us, steps
+
+
+def torch_op_profile(model: Any, warmup: Sequence[Any], queries: Sequence[Any]) -> OpProfile:
+    """One pass of `model.forward` under torch.profiler: the warm-up queries as the schedule's warm-up steps (traced
+    and dropped), then one step per query."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    cuda = str(getattr(model, "device", "cpu")).startswith("cuda")
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    sync = model.synchronize() if hasattr(model, "synchronize") else None
+    plan = schedule(wait=0, warmup=len(warmup), active=len(queries), repeat=1)
+    with model.inference(), profile(activities=activities, schedule=plan) as prof:
+        for query in [*warmup, *queries]:
+            model.forward(query)
+            if sync is not None:
+                sync()
+            prof.step()
+    ops, outside, steps_us, steps = torch_key_times(prof.key_averages(), device=cuda)
+    if steps != len(queries):
+        raise ValueError(f"torch.profiler recorded {steps} steps for {len(queries)} profiled queries")
+    kind = "self CUDA time of the kernels each operator launched" if cuda else "self CPU time"
+    return OpProfile(
+        self_us=ops,
+        queries=len(queries),
+        wall_ms_per_query=steps_us / 1e3 / steps,
+        outside_us=None if cuda else outside,
+        profiler=f"torch.profiler ({' + '.join(a.name for a in activities)} activity), key_averages()",
+        time_kind=kind,
+    )
+
+
+def ort_trace_profile(events: Sequence[Mapping[str, Any]], skip_runs: int = 0) -> tuple[dict[str, float], list[float]]:
+    """From an ONNX Runtime profile trace (the JSON list of events): node kernel time (µs) by op type (`args.op_name`
+    of the `Node` events named `*_kernel_time`), and each run's duration (µs, its `model_run` event), both without
+    the first `skip_runs` runs (the warm-up). Runs are sequential, so a node belongs to the last run that began
+    before it.
+
+    >>> events = [
+    ...     {"cat": "Session", "name": "model_run", "ts": 0, "dur": 10},
+    ...     {"cat": "Node", "name": "mm_kernel_time", "ts": 1, "dur": 8, "args": {"op_name": "MatMul"}},
+    ...     {"cat": "Session", "name": "model_run", "ts": 20, "dur": 10},
+    ...     {"cat": "Node", "name": "mm_kernel_time", "ts": 21, "dur": 6, "args": {"op_name": "MatMul"}},
+    ...     {"cat": "Node", "name": "add_fence_before", "ts": 27, "dur": 1, "args": {"op_name": "Add"}},
+    ...     {"cat": "Node", "name": "add_kernel_time", "ts": 28, "dur": 2, "args": {"op_name": "Add"}},
+    ... ]
+    >>> ort_trace_profile(events, skip_runs=1)
+    ({'MatMul': 6.0, 'Add': 2.0}, [10.0])
+    """
+    runs = sorted(
+        (float(e["ts"]), float(e["dur"])) for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"
+    )
+    if len(runs) <= skip_runs:
+        raise ValueError(f"the ONNX Runtime trace has {len(runs)} runs, none after the {skip_runs} warm-up runs")
+    first = runs[skip_runs][0]
+    ops: dict[str, float] = {}
+    for event in events:
+        if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
+            continue
+        if float(event["ts"]) < first:
+            continue
+        op = event.get("args", {}).get("op_name")
+        if not op:
+            raise ValueError(f"ONNX Runtime trace event {event.get('name')!r} has no args.op_name")
+        ops[op] = ops.get(op, 0.0) + float(event["dur"])
+    return ops, [dur for _, dur in runs[skip_runs:]]
+
+
+def ort_op_profile(model: Any, warmup: Sequence[Any], queries: Sequence[Any]) -> OpProfile:
+    """One pass of `model.forward` on a profiled twin of its session: the same graph file, SessionOptions settings and
+    providers, with profiling on into a temporary directory. `forward` runs `model.session`, so the twin stands in
+    for it during the pass (then the model's own session is put back) and the inputs are fed exactly as timed."""
+    import onnxruntime as ort
+
+    session = model.session
+    model_path = getattr(model, "model_path", None)
+    if model_path is None:
+        raise ValueError(f"{type(model).__name__} has an ONNX Runtime session but no model_path to profile it from")
+    source = session.get_session_options()
+    options = ort.SessionOptions()
+    for name in ORT_OPTION_FIELDS:
+        setattr(options, name, getattr(source, name))
+    provider_options = session.get_provider_options()
+    providers = [(name, provider_options.get(name, {})) for name in session.get_providers()]
+    with tempfile.TemporaryDirectory(prefix="suite-ort-profile-") as tmp:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "ort_profile")
+        twin = ort.InferenceSession(str(model_path), options, providers=providers)
+        model.session = twin
+        try:
+            with model.inference():
+                for query in [*warmup, *queries]:
+                    model.forward(query)
+        finally:
+            model.session = session
+            trace = Path(twin.end_profiling())
+        events = json.loads(trace.read_text(encoding="utf-8"))
+    ops, runs_us = ort_trace_profile(events, skip_runs=len(warmup))
+    if len(runs_us) != len(queries):
+        raise ValueError(
+            f"{model_path}: the profiled session ran {len(runs_us) + len(warmup)} times for "
+            f"{len(warmup) + len(queries)} queries: {type(model).__name__}.forward does not run `session` once a query"
+        )
+    cuda = [name for name, _ in providers if name != "CPUExecutionProvider"]
+    kind = "node kernel time" + (f" (host-side on {', '.join(cuda)}: kernels run asynchronously)" if cuda else "")
+    return OpProfile(
+        self_us=ops,
+        queries=len(queries),
+        wall_ms_per_query=sum(runs_us) / 1e3 / len(runs_us),
+        outside_us=max(0.0, sum(runs_us) - sum(ops.values())),
+        profiler=f"ONNX Runtime {ort.__version__} profiler ({', '.join(n for n, _ in providers)}), Node events",
+        time_kind=kind,
+    )
+
+
+def op_profile(model: Any, queries: Sequence[Any], max_queries: int = 50) -> OpProfile:
+    """The backend's profiler over `WARMUP_QUERIES` warm-up queries and the first `max_queries` of `queries`."""
+    if not queries:
+        raise ValueError("no queries to profile")
+    if max_queries < 1:
+        raise ValueError(f"max_queries: {max_queries} is not a positive number of queries")
+    warmup = [queries[i % len(queries)] for i in range(WARMUP_QUERIES)]
+    profiled = list(queries[:max_queries])
+    module, session = getattr(model, "module", None), getattr(model, "session", None)
+    if module is not None:
+        import torch
+
+        if isinstance(module, torch.nn.Module):
+            return torch_op_profile(model, warmup, profiled)
+    if session is not None and type(session).__module__.startswith("onnxruntime"):
+        return ort_op_profile(model, warmup, profiled)
+    raise ValueError(
+        f"no operator profiler for {type(model).__name__} (format '{getattr(model, 'format', '?')}'): operators are "
+        "profiled for models whose forward runs a torch module (`module`) or an ONNX Runtime session (`session`)"
+    )
+
+
+def _batch(model: Any, queries: Sequence[Any]) -> str:
+    rows = sorted({int(model.rows(q)) for q in queries}) if hasattr(model, "rows") else []
+    if not rows:
+        return "queries"
+    return f"batch-{rows[0]} queries" if len(rows) == 1 else f"queries of batch {rows[0]}-{rows[-1]}"
+
+
+def profile_rows(variant: str, model: Any, queries: list[Any], *, top_k: int = 8, max_queries: int = 50) -> list[Row]:
+    """`op_time_share@<op>` (%) of the `top_k` operators by self time and `op_time_share@other`, adding up to 100, and
+    `profiled_ms_per_query` (operator self time per query), from one profiled pass over at most `max_queries` of the
+    pre-tokenised `queries` of `model` (a suite.models.Classifier: torch or ONNX Runtime) after 3 warm-up queries."""
+    result = op_profile(model, queries, max_queries)
+    shares = op_shares(merge_names(result.self_us.items()), top_k)
+    outside = (
+        ""
+        if result.outside_us is None
+        else f"{result.outside_us / 1e3 / result.queries:.3f} ms per query ran in no operator and "
+    )
+    how = (
+        f"{result.profiler}: one pass of {result.queries} {_batch(model, queries[:max_queries])} after "
+        f"{WARMUP_QUERIES} warm-up queries; shares of operator {result.time_kind} ({result.total_ms_per_query:.3f} ms "
+        f"per query over {len(result.self_us)} operators; self time excludes nested operators), top {top_k} by self "
+        f"time, the rest as '{OTHER}'; {outside}{result.wall_ms_per_query:.3f} ms per query wall, profiled; profiler "
+        "overhead inflates small, frequent operators"
+    )
+    rows = [Row(variant, metric_name(op), share, "%", None, n=result.queries, measurement=how) for op, share in shares]
+    rows.append(
+        Row(variant, "profiled_ms_per_query", result.total_ms_per_query, "ms", False, n=result.queries, measurement=how)
+    )
+    return rows
