@@ -1,4 +1,5 @@
-# System measurements. Every timing job takes the exclusive `bench_slot` resource (profiles/default) and all the
+# System measurements. Every timing job times its variant paired with the track's reference (latency.reference);
+# every timing job takes the exclusive `bench_slot` resource (profiles/default) and all the
 # track's threads, so no two timings overlap and nothing else runs beside one.
 
 
@@ -22,6 +23,8 @@ rule probe_peak:
 rule measure:
     input:
         model="results/{track}/models/{variant}",
+        # timed in the same process, in interleaved rounds; the reference's own job times a second copy (A/A)
+        reference=lambda wildcards: f"results/{wildcards.track}/models/{TRACKS[wildcards.track].latency.reference}",
         peak="results/{track}/hardware/peak.json",
     output:
         "results/{track}/measure/{variant}.parquet",
@@ -38,7 +41,8 @@ rule measure:
         bench_slot=1,
     shell:
         job(
-            "measure --variant {wildcards.variant} --model {input.model} --peak {input.peak} --output {output}",
+            "measure --variant {wildcards.variant} --model {input.model} --reference {input.reference} "
+            "--peak {input.peak} --output {output}",
             "measure",
             "--variant {wildcards.variant} --model {input.model} --output {output}",
         )

@@ -104,7 +104,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from suite.pipeline import measure
 
-    measure(_config(args), args.variant, Path(args.model), Path(args.peak), Path(args.output))
+    reference = Path(args.reference) if args.reference else None
+    measure(_config(args), args.variant, Path(args.model), Path(args.peak), Path(args.output), reference)
     return 0
 
 
@@ -529,10 +530,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True, help="output: the metric rows of all the variant's tasks")
     p.set_defaults(func=cmd_evaluate)
 
-    p = _verb(sub, "measure", "latency, throughput, memory, FLOPs, energy and size of one variant")
+    p = _verb(
+        sub, "measure", "latency and throughput (paired with the reference), memory, FLOPs, operator profile, energy "
+        "and size of one variant",
+    )  # fmt: skip
     _add_config(p)
     p.add_argument("--variant", required=True, help="the variant id (teacher, a config variant or an entry id)")
     p.add_argument("--model", required=True, help="the variant's artefact directory")
+    p.add_argument(
+        "--reference",
+        help="the timing reference's artefact directory (latency.reference; the variant's own for A/A): timed in the "
+        "same process, in interleaved rounds; without it the variant is timed alone and its speedups fail",
+    )
     p.add_argument("--peak", required=True, help="the machine's peak FLOP/s JSON (suite probe-peak)")
     p.add_argument("--output", required=True, help="the measurement rows (Parquet) to write")
     p.set_defaults(func=cmd_measure)

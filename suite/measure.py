@@ -9,6 +9,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from suite.families import FAMILIES
 from suite.families.llm import CausalLM
 from suite.models import Classifier, weights_size_bytes
 from suite.results import Row
-from suite.specs import DecodeSpec, EnergySpec, LatencySpec, SuiteConfig, ThroughputSpec
+from suite.specs import DecodeSpec, EnergySpec, LatencySpec, LoadGuardSpec, SuiteConfig, ThroughputSpec
 from suite.trackers.decode import (
     forward_convention,
     greedy_decode,
@@ -29,8 +30,10 @@ from suite.trackers.decode import (
     prompt_windows,
 )
 from suite.trackers.energy import measure_energy
+from suite.trackers.host import HostLoad, LoadGuard
 from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, LatencyResult, measure_latency, timer_overhead_ns
 from suite.trackers.memory import peak_rss_in_subprocess
+from suite.trackers.profile import profile_rows
 from suite.trackers.throughput import length_bucketed, measure_throughput
 
 MIB = float(1 << 20)
@@ -98,26 +101,32 @@ def latency_queries(model: Classifier, texts: list[str], spec: LatencySpec, max_
     ]
 
 
-def latency_rows(
-    variant: str, model: Classifier, queries: list[Any], spec: LatencySpec, threads: int, seed: int
-) -> list[Row]:
-    """Model-forward latency per query (tokenisation excluded), with spread, bounds and an instability flag."""
-    with model.inference():
-        result = measure_latency(
-            model.forward,
-            queries,
-            warmup_runs=spec.warmup_runs,
-            min_runs=spec.min_runs,
-            min_seconds=spec.min_seconds,
-            sync=model.synchronize(),
-        )
+@dataclass(frozen=True)
+class Reference:
+    """What a variant is timed against in its own process (the config's `latency.reference`, the teacher by
+    default): the reference's id and its model, loaded independently of the variant's, so the reference's own job
+    is an A/A comparison (`same_artefact`); `model` is None when it did not load, with the reason in `error`."""
+
+    id: str
+    model: Any = None
+    error: str | None = None
+    same_artefact: bool = False
+
+    def compared_with(self) -> str:
+        if self.same_artefact:
+            return f"A/A: '{self.id}' against a second, independently loaded copy of itself"
+        return f"paired with '{self.id}'"
+
+
+def _unpaired_error(reference: Reference) -> str:
+    return f"not timed against the reference '{reference.id}', which did not load: {reference.error}"
+
+
+def _latency_summary_rows(variant: str, result: LatencyResult, spec: LatencySpec, how: str) -> list[Row]:
+    """The absolute latency figures of one model's samples: percentiles with their upper bounds, spread, the
+    instability flag and the timer's share."""
     overhead_ms = timer_overhead_ns() / 1e6
-    how = (
-        f"batch {spec.batch_size}, model forward only on {len(queries)} pre-tokenised queries sampled (seed {seed}) "
-        f"from the task's sentences; {spec.warmup_runs} warm-up queries, then until >= {spec.min_runs} queries and "
-        f">= {spec.min_seconds} s; time.perf_counter_ns per query (timer overhead {overhead_ms * 1e3:.2f} us); "
-        f"torch threads {threads}; {result.runs} queries in {result.wall_seconds:.2f} s"
-    )
+    how = f"{how} (timer overhead {overhead_ms * 1e3:.2f} us)"
     units = {"latency_cv_pct": "%"}
     summary = result.summary(spec.confidence)
     rows = [
@@ -161,44 +170,200 @@ def latency_rows(
     return rows
 
 
-def throughput_rows(
-    variant: str, model: Classifier, texts: list[str], spec: ThroughputSpec, max_length: int, seed: int
+def latency_rows(
+    variant: str,
+    model: Classifier,
+    queries: list[Any],
+    spec: LatencySpec,
+    threads: int,
+    seed: int,
+    reference: Reference,
+    reference_queries: list[Any] | None = None,
 ) -> list[Row]:
-    """Samples per second at each batch size over length-bucketed real sentences (tokenisation excluded)."""
+    """Model-forward latency per query (tokenisation excluded), timed paired with the reference in one process
+    (suite.trackers.paired): the variant's absolute figures from its paired samples; `speedup_p50` / `speedup_mean`
+    as paired estimates (per round the reference's median (mean) over the variant's, the median over rounds, a
+    seeded bootstrap 95 % CI over rounds); the reference's own p50/mean from the same rounds. Without a loaded
+    reference the variant is timed alone and the speedups fail with the reason (none is made up)."""
+    sample = (
+        f"batch {spec.batch_size}, model forward only on {len(queries)} pre-tokenised queries sampled (seed {seed}) "
+        f"from the task's sentences"
+    )
+    if reference.model is None:
+        with model.inference():
+            alone = measure_latency(
+                model.forward,
+                queries,
+                warmup_runs=spec.warmup_runs,
+                min_runs=spec.min_runs,
+                min_seconds=spec.min_seconds,
+                sync=model.synchronize(),
+            )
+        how = (
+            f"{sample}; {spec.warmup_runs} warm-up queries, then until >= {spec.min_runs} queries and "
+            f">= {spec.min_seconds} s; time.perf_counter_ns per query; torch threads {threads}; timed alone "
+            f"({_unpaired_error(reference)}); {alone.runs} queries in {alone.wall_seconds:.2f} s"
+        )
+        failed = [("speedup_p50", "x"), ("speedup_mean", "x"), ("reference_latency_p50_ms", "ms"),
+                  ("reference_latency_mean_ms", "ms")]  # fmt: skip
+        unpaired = _failed(variant, tuple(failed), _unpaired_error(reference))
+        return _latency_summary_rows(variant, alone, spec, how) + unpaired
+    from suite.trackers.paired import CANDIDATE, REFERENCE, measure_paired
+
+    theirs_model = reference.model
+    their_queries = reference_queries if reference_queries is not None else queries
+    sync = model.synchronize() or theirs_model.synchronize()
+    with model.inference(), theirs_model.inference():
+        result = measure_paired(
+            lambda i: theirs_model.forward(their_queries[i]),
+            lambda i: model.forward(queries[i]),
+            list(range(len(queries))),
+            warmup_runs=spec.warmup_runs,
+            block=spec.paired_block,
+            switch_warmup=spec.paired_switch_warmup,
+            min_rounds=spec.paired_min_rounds,
+            min_runs=spec.min_runs,
+            min_seconds=spec.min_seconds,
+            seed=seed,
+            sync=sync,
+        )
+    mine, theirs = result.samples(CANDIDATE), result.samples(REFERENCE)
+    how = (
+        f"{reference.compared_with()} in one process: {len(result.rounds)} rounds, each {spec.paired_switch_warmup} "
+        f"untimed + {spec.paired_block} timed queries of each model on the same inputs, in a seeded random order "
+        f"per round (seed {seed}); {sample}; {spec.warmup_runs} warm-up queries each, then until "
+        f">= {spec.paired_min_rounds} rounds and, per model, >= {spec.min_runs} queries and >= {spec.min_seconds} s; "
+        f"time.perf_counter_ns per query; torch threads {threads}; {mine.runs} + {theirs.runs} queries in "
+        f"{result.wall_seconds:.2f} s"
+    )
+    rows = _latency_summary_rows(variant, mine, spec, how)
+    for statistic, metric in (("median", "speedup_p50"), ("mean", "speedup_mean")):
+        estimate, low, high = result.speedup(statistic, seed=seed)
+        rows.append(
+            Row(
+                variant,
+                metric,
+                estimate,
+                "x",
+                True,
+                ci_low=low,
+                ci_high=high,
+                n=len(result.rounds),
+                measurement=f"paired: per round the {statistic} latency of '{reference.id}' / this variant's, "
+                f"median over {len(result.rounds)} rounds, 95 % CI from a seeded bootstrap over rounds; {how}",
+            )
+        )
+    reference_summary = theirs.summary(spec.confidence)
+    for name in ("latency_p50_ms", "latency_mean_ms"):
+        rows.append(
+            Row(
+                variant,
+                f"reference_{name}",
+                reference_summary[name],
+                "ms",
+                False,
+                n=theirs.runs,
+                measurement=f"'{reference.id}' in the same rounds; {how}",
+            )
+        )
+    return rows
+
+
+def throughput_rows(
+    variant: str,
+    model: Classifier,
+    texts: list[str],
+    spec: ThroughputSpec,
+    max_length: int,
+    seed: int,
+    reference: Reference,
+    min_rounds: int = 10,
+) -> list[Row]:
+    """Samples per second at each batch size over length-bucketed real sentences (tokenisation excluded), timed
+    paired with the reference: rounds of one batch of each model, the same batch, in a seeded random order, until
+    each model has >= `min_seconds` and there are >= `min_rounds` rounds. `throughput_speedup@bs<k>`: per round
+    the reference's batch time over the variant's, the median over rounds with a seeded bootstrap 95 % CI."""
+    from suite.trackers.paired import CANDIDATE, REFERENCE, measure_paired
+
     rng = np.random.default_rng(seed)
     sample = [texts[i] for i in rng.choice(len(texts), size=min(spec.sample_size, len(texts)), replace=False)]
     rows = []
     for batch_size in spec.batch_sizes:
         groups = length_bucketed(sample, batch_size)
         batches = [model.encode(group, max_length) for group in groups]
-        with model.inference():
-            rate, samples = measure_throughput(
-                model.forward,
-                batches,
-                [len(g) for g in groups],
-                warmup_batches=min(3, len(batches)),
+        sizes = [len(g) for g in groups]
+        what = f"batch {batch_size}, {len(sample)} sentences (seed {seed}) length-bucketed; tokenisation excluded"
+        metric = f"throughput_bs{batch_size}_sps"
+        if reference.model is None:
+            with model.inference():
+                rate, samples = measure_throughput(
+                    model.forward,
+                    batches,
+                    sizes,
+                    warmup_batches=min(3, len(batches)),
+                    min_seconds=spec.min_seconds,
+                    sync=model.synchronize(),
+                )
+            how = f"{what}; timed alone, whole passes for >= {spec.min_seconds} s ({_unpaired_error(reference)})"
+            rows.append(Row(variant, metric, rate, "samples/s", True, n=samples, measurement=how))
+            rows += _failed(variant, ((f"throughput_speedup@bs{batch_size}", "x"),), _unpaired_error(reference))
+            continue
+        theirs_model = reference.model
+        their_batches = [theirs_model.encode(group, max_length) for group in groups]
+        with model.inference(), theirs_model.inference():
+            result = measure_paired(
+                lambda i, m=theirs_model, b=their_batches: m.forward(b[i]),
+                lambda i, b=batches: model.forward(b[i]),
+                list(range(len(batches))),
+                warmup_runs=min(3, len(batches)),
+                block=1,
+                min_rounds=min_rounds,
+                min_runs=1,
                 min_seconds=spec.min_seconds,
-                sync=model.synchronize(),
+                seed=seed,
+                sync=model.synchronize() or theirs_model.synchronize(),
             )
+        counted = sum(sizes[i] for used in result.inputs_used for i in used)
+        seconds = {which: sum(pair[which].sum() for pair in result.rounds) / 1e3 for which in (CANDIDATE, REFERENCE)}
+        how = (
+            f"{what}; {reference.compared_with()} in one process: {len(result.rounds)} rounds of one batch of each "
+            f"model (the same batch, seeded random order), until >= {min_rounds} rounds and >= {spec.min_seconds} s "
+            f"per model; {counted} samples in {seconds[CANDIDATE]:.2f} s"
+        )
+        rows.append(Row(variant, metric, counted / seconds[CANDIDATE], "samples/s", True, n=counted, measurement=how))
+        estimate, low, high = result.speedup("mean", seed=seed)
         rows.append(
             Row(
                 variant,
-                f"throughput_bs{batch_size}_sps",
-                rate,
-                "samples/s",
+                f"throughput_speedup@bs{batch_size}",
+                estimate,
+                "x",
                 True,
-                n=samples,
-                measurement=f"batch {batch_size}, {len(sample)} sentences (seed {seed}) length-bucketed, "
-                f"whole passes for >= {spec.min_seconds} s; tokenisation excluded",
+                ci_low=low,
+                ci_high=high,
+                n=len(result.rounds),
+                measurement=f"paired: per round the batch time of '{reference.id}' / this variant's, median over "
+                f"rounds, 95 % CI from a seeded bootstrap over rounds; the reference ran "
+                f"{counted / seconds[REFERENCE]:.1f} samples/s in the same rounds; {how}",
             )
         )
     return rows
 
 
 def flops_rows(
-    variant: str, model: Classifier, queries: list[Any], peak: dict[str, Any], latency_p50_ms: float | None
+    variant: str,
+    model: Classifier,
+    queries: list[Any],
+    peak: dict[str, Any],
+    latency_p50_ms: float | None,
+    threads: int,
+    device: str = "cpu",
 ) -> list[Row]:
-    """FLOPs per sample over the latency queries' length mix, and achieved GFLOP/s against the machine's peak."""
+    """FLOPs per sample over the latency queries' length mix, and achieved GFLOP/s against the peak probed on the
+    same hardware fingerprint (a peak of another machine type is refused, naming both)."""
+    from suite.provenance import hardware
+
+    here = hardware(threads, device)
     counted = [model.flops(q) for q in queries]
     per_sample = float(np.mean([n / model.rows(q) for (n, _), q in zip(counted, queries, strict=True)]))
     how = f"{counted[0][1]}, mean over {len(queries)} real queries" if counted else "no queries"
@@ -215,7 +380,16 @@ def flops_rows(
                 measurement="gflops_per_sample / latency p50 at batch 1",
             )
         )
-        if "peak_gflops" in peak:
+        probed_on = peak.get("hardware_fingerprint")
+        if "peak_gflops" in peak and probed_on not in (None, here["hardware_fingerprint"]):
+            error = (
+                f"the peak was probed on hardware {probed_on} ({peak.get('hardware_description') or '?'}), this job "
+                f"ran on {here['hardware_fingerprint']} ({here['hardware_description']}): no percentage across two "
+                "machine types; run probe_peak on this type (snakemake --forcerun probe_peak, or a profile that "
+                "sends probe_peak and measure to one node type)"
+            )
+            rows.append(Row(variant, "pct_of_peak_flops", math.nan, "%", True, status="failed", error=error))
+        elif "peak_gflops" in peak:
             how = f"achieved_gflops / machine peak {peak['peak_gflops']:.1f} GFLOP/s ({peak['method']})"
             rows.append(
                 Row(variant, "pct_of_peak_flops", 100 * achieved / peak["peak_gflops"], "%", True, measurement=how)
@@ -543,26 +717,38 @@ def _classifier_steps(
     texts: list[str],
     peak: dict[str, Any],
     rows: list[Row],
+    reference: Reference,
 ) -> dict[str, Step]:
-    queries = latency_queries(model, texts, cfg.latency, cfg.evaluate.max_length, cfg.seed)
+    max_length = cfg.evaluate.max_length
+    queries = latency_queries(model, texts, cfg.latency, max_length, cfg.seed)
+    # the same sentences in the reference's own encoding (its tokenizer may differ)
+    their_queries = (
+        latency_queries(reference.model, texts, cfg.latency, max_length, cfg.seed) if reference.model else None
+    )
     return {
         "size": ((("size_mb", "MiB"),), lambda: size_rows(variant, model_dir, model)),
         "latency": (
-            (("latency_p50_ms", "ms"),),
-            lambda: latency_rows(variant, model, queries, cfg.latency, cfg.threads, cfg.seed),
+            (("latency_p50_ms", "ms"), ("speedup_p50", "x"), ("speedup_mean", "x")),
+            lambda: latency_rows(variant, model, queries, cfg.latency, cfg.threads, cfg.seed, reference, their_queries),
         ),
         "throughput": (
-            (("throughput_bs1_sps", "samples/s"),),
-            lambda: throughput_rows(variant, model, texts, cfg.throughput, cfg.evaluate.max_length, cfg.seed),
+            (("throughput_bs1_sps", "samples/s"), ("throughput_speedup@bs1", "x")),
+            lambda: throughput_rows(variant, model, texts, cfg.throughput, max_length, cfg.seed, reference),
         ),
         "flops": (
             (("gflops_per_sample", "GFLOP"),),
-            lambda: flops_rows(variant, model, queries, peak, _ok_value(rows, "latency_p50_ms")),
+            lambda: flops_rows(
+                variant, model, queries, peak, _ok_value(rows, "latency_p50_ms"), cfg.threads, cfg.device
+            ),
+        ),
+        "profile": (
+            (("profiled_ms_per_query", "ms"),),
+            lambda: profile_rows(variant, model, queries),
         ),
         "memory": (
             (("peak_rss_mb", "MiB"),),
             lambda: memory_rows(
-                variant, model_dir, texts, cfg.evaluate.batch_size, cfg.evaluate.max_length, cfg.threads, cfg.device
+                variant, model_dir, texts, cfg.evaluate.batch_size, max_length, cfg.threads, cfg.device
             ),
         ),
         "energy": (
@@ -605,11 +791,39 @@ def wanted_measurements(cfg: SuiteConfig) -> list[str]:
     return [name for name in FAMILIES.get(cfg.family).MEASUREMENTS if name != "energy" or cfg.energy.enabled]
 
 
+TIMED_STEPS = ("latency", "throughput", "per_token")  # the steps the load guard brackets
+
+
+def load_reference(cfg: SuiteConfig, variant: str, model_dir: Path, reference_dir: Path | None) -> Reference:
+    """The reference a classifier variant is timed against, loaded on its own (a second copy when the variant is the
+    reference: A/A). A reference that did not build or does not load is recorded with the reason."""
+    from suite.artefacts import build_failure, load_artefact, read_record
+
+    reference_id = cfg.latency.reference
+    if reference_dir is None:
+        return Reference(reference_id, error="no reference artefact was given to this job")
+    same = variant == reference_id or Path(reference_dir).resolve() == Path(model_dir).resolve()
+    try:
+        failure = build_failure(read_record(reference_dir))
+        if failure is not None:
+            return Reference(reference_id, error=f"its build failed: {failure}", same_artefact=same)
+        model, _ = load_artefact(reference_dir, cfg.device)
+    except Exception as exc:  # the variant is still measured alone; the speedups fail with this reason
+        return Reference(reference_id, error=exception_line(exc), same_artefact=same)
+    return Reference(reference_id, model, same_artefact=same)
+
+
 def measure_variant(
-    cfg: SuiteConfig, variant: str, model_dir: Path, texts: list[str], peak: dict[str, Any]
+    cfg: SuiteConfig,
+    variant: str,
+    model_dir: Path,
+    texts: list[str],
+    peak: dict[str, Any],
+    reference_dir: Path | None = None,
 ) -> list[Row]:
-    """The family's system measurements, run by the loaded model's interface (a Classifier's per-query timers, a
-    CausalLM's per-token ones); each tracker that fails leaves 'failed' rows with its reason, the others go on."""
+    """The family's system measurements, run by the loaded model's interface (a Classifier's per-query timers paired
+    with the reference, a CausalLM's per-token ones); the timed steps run under the load guard; each tracker that
+    fails leaves 'failed' rows with its reason, the others go on."""
     from suite.artefacts import load_artefact
 
     wanted = wanted_measurements(cfg)
@@ -626,9 +840,14 @@ def measure_variant(
     rows: list[Row] = []
     # name (suite.families.base.ALL_MEASUREMENTS) -> (the metrics recorded as failed if it raises, the step)
     if isinstance(model, CausalLM):
+        _log(variant, "per-token timing is not paired: its speedups are ratios of two jobs' figures (gather), "
+                      "made only within one hardware fingerprint")  # fmt: skip
         steps = _causal_lm_steps(cfg, variant, model_dir, model, texts)
     elif isinstance(model, Classifier):
-        steps = _classifier_steps(cfg, variant, model_dir, model, texts, peak, rows)
+        reference = load_reference(cfg, variant, model_dir, reference_dir)
+        _log(variant, f"reference: {reference.compared_with()}" + (f"; NOT LOADED: {reference.error}"
+                                                                    if reference.model is None else ""))  # fmt: skip
+        steps = _classifier_steps(cfg, variant, model_dir, model, texts, peak, rows, reference)
     else:
         raise TypeError(f"{model_dir}: a {type(model).__name__} is neither a Classifier nor a CausalLM")
     unknown = [name for name in wanted if name not in steps]
@@ -638,8 +857,12 @@ def measure_variant(
             f"(it has {sorted(steps)}): fix MEASUREMENTS in suite/families/{cfg.family}.py or add the step here"
         )
     workloads = _workloads(cfg, len(texts), isinstance(model, CausalLM))
+    timed = [name for name in wanted if name in TIMED_STEPS]
+    guard = LoadGuard()
     for number, name in enumerate(wanted, 1):
         failed_metrics, step = steps[name]
+        if timed and name == timed[0]:
+            guard.start()
         # progress lines go between the steps: every timed region lies inside a step
         _log(variant, f"[{number}/{len(wanted)}] {name}: {workloads[name]}")
         started = time.perf_counter()
@@ -649,7 +872,33 @@ def measure_variant(
             new = _failed(variant, failed_metrics, exc)
         rows += new
         _log(variant, f"[{number}/{len(wanted)}] {name} in {time.perf_counter() - started:.1f} s: {_headline(new)}")
+        if timed and name == timed[-1]:
+            load = guard.stop()
+            rows += load_guard_rows(variant, load, cfg.load_guard, timed)
+            _log(variant, f"load guard: {_headline(rows[-4:])}; {load.describe()}")
     _log(variant, f"{len(rows)} rows in {time.perf_counter() - job_started:.1f} s")
+    return rows
+
+
+def load_guard_rows(variant: str, load: HostLoad, limits: LoadGuardSpec, steps: list[str]) -> list[Row]:
+    """`contended` (1 when the host went over any limit while the timed steps ran) and the figures behind it."""
+    over = load.exceeded(limits)
+    verdict = (
+        f"contended: {'; '.join(over)} (limits in the config's load_guard); the absolute latencies of this job are "
+        "not judged against SLAs; its paired speedups are usable (both models saw the same host)"
+        if over
+        else "quiet: within every load_guard limit"
+    )
+    how = f"load guard over the timed steps ({', '.join(steps)}): {load.describe()}"
+    figures = (
+        ("host_other_cpu_pct", load.other_cpu_pct, "%"),
+        ("host_steal_pct", load.steal_pct, "%"),
+        ("calibration_drift_pct", load.calibration_drift_pct, "%"),
+    )
+    rows = [Row(variant, "contended", float(bool(over)), "flag", False, measurement=f"{verdict}; {how}")]
+    # without /proc a figure is not measured; the contended row's text says so ("not measurable here")
+    rows += [Row(variant, metric, value, unit, False, measurement=how) for metric, value, unit in figures
+             if value is not None]  # fmt: skip
     return rows
 
 
@@ -672,11 +921,14 @@ def _workloads(cfg: SuiteConfig, n_texts: int, causal_lm: bool) -> dict[str, str
         }
     return {
         "size": "weights on disk and in memory",
-        "latency": f"{queries} queries of batch {lat.batch_size} from {n_texts} task texts; {lat.warmup_runs} warm-up, "
-        f"then >= {lat.min_runs} queries and >= {lat.min_seconds} s",
-        "throughput": f"batch sizes {list(thr.batch_sizes)} over {min(thr.sample_size, n_texts)} sentences, "
-        f">= {thr.min_seconds} s each",
+        "latency": f"{queries} queries of batch {lat.batch_size} from {n_texts} task texts, paired with "
+        f"'{lat.reference}' in rounds of {lat.paired_switch_warmup} untimed + {lat.paired_block} timed queries each; "
+        f"{lat.warmup_runs} warm-up, then >= {lat.paired_min_rounds} rounds, >= {lat.min_runs} queries and "
+        f">= {lat.min_seconds} s per model",
+        "throughput": f"batch sizes {list(thr.batch_sizes)} over {min(thr.sample_size, n_texts)} sentences, paired "
+        f"with '{lat.reference}' batch by batch, >= {thr.min_seconds} s per model each",
         "flops": f"FLOPs of the {queries} latency queries",
+        "profile": f"one profiled pass of up to 50 of the {queries} latency queries (operator self time)",
         "memory": f"peak RSS of a fresh process predicting {n_texts} task texts",
         "energy": f"batch-1 queries for {energy.seconds} s",
     }
@@ -695,83 +947,3 @@ def _headline(rows: list[Row]) -> str:
 
 def _ok_value(rows: list[Row], metric: str) -> float | None:
     return next((r.value for r in rows if r.metric == metric and r.status == "ok"), None)
-
-
-def paired_latency_rows(
-    variant: str,
-    model: Classifier,
-    reference_id: str,
-    reference: Classifier,
-    texts: list[str],
-    spec: LatencySpec,
-    max_length: int,
-    threads: int,
-    seed: int,
-) -> list[Row]:
-    """The variant timed against its reference in one process (suite.trackers.paired): the variant's latency
-    figures from its paired samples, `speedup_p50` / `speedup_mean` as paired estimates (median over rounds of the
-    per-round ratio, bootstrap 95 % CI over rounds), and the reference's own p50/mean from the same rounds
-    (`reference_latency_p50_ms`, `reference_latency_mean_ms`), so the row says what it was compared with."""
-    from suite.trackers.paired import CANDIDATE, REFERENCE, measure_paired
-
-    queries = latency_queries(model, texts, spec, max_length, seed)
-    reference_queries = latency_queries(reference, texts, spec, max_length, seed)  # the same sentences, its encoding
-    sync = model.synchronize() or reference.synchronize()
-    with model.inference(), reference.inference():
-        result = measure_paired(
-            lambda i: reference.forward(reference_queries[i]),
-            lambda i: model.forward(queries[i]),
-            list(range(len(queries))),
-            warmup_runs=spec.warmup_runs,
-            block=spec.paired_block,
-            min_rounds=spec.paired_min_rounds,
-            min_runs=spec.min_runs,
-            min_seconds=spec.min_seconds,
-            seed=seed,
-            sync=sync,
-        )
-    mine, theirs = result.samples(CANDIDATE), result.samples(REFERENCE)
-    how = (
-        f"paired with '{reference_id}' in one process: {len(result.rounds)} rounds of {spec.paired_block} queries "
-        f"of each model on the same inputs, in a seeded random order per round (seed {seed}); batch "
-        f"{spec.batch_size}, model forward only on {len(queries)} pre-tokenised queries of the task's sentences; "
-        f"{spec.warmup_runs} warm-up queries each, then until >= {spec.paired_min_rounds} rounds and, per model, "
-        f">= {spec.min_runs} queries and >= {spec.min_seconds} s; torch threads {threads}; {mine.runs} + "
-        f"{theirs.runs} queries in {result.wall_seconds:.2f} s"
-    )
-    rows = [
-        Row(variant, name, value, "%" if name.endswith("_pct") else "ms", False, n=mine.runs, measurement=how)
-        for name, value in mine.summary(spec.confidence).items()
-        if "upper" not in name
-    ]
-    for statistic in ("median", "mean"):
-        estimate, low, high = result.speedup(statistic, seed=seed)
-        metric = "speedup_p50" if statistic == "median" else "speedup_mean"
-        rows.append(
-            Row(
-                variant,
-                metric,
-                estimate,
-                "x",
-                True,
-                ci_low=low,
-                ci_high=high,
-                n=len(result.rounds),
-                measurement=f"paired: per round {reference_id}'s {statistic} latency / this variant's, median over "
-                f"{len(result.rounds)} rounds, 95 % CI from a seeded bootstrap over rounds; {how}",
-            )
-        )
-    reference_summary = theirs.summary(spec.confidence)
-    for name in ("latency_p50_ms", "latency_mean_ms"):
-        rows.append(
-            Row(
-                variant,
-                f"reference_{name}",
-                reference_summary[name],
-                "ms",
-                False,
-                n=theirs.runs,
-                measurement=f"'{reference_id}' in the same rounds; {how}",
-            )
-        )
-    return rows

@@ -408,8 +408,11 @@ def nonfinite_verdict(predictions: pa.Table, rows: list[Row]) -> list[Row]:
     ]
 
 
-def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path, out: Path) -> None:
-    """Every system measurement of one variant (on the reference task's sentences); failures become 'failed' rows."""
+def measure(
+    cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path, out: Path, reference_dir: Path | None = None
+) -> None:
+    """Every system measurement of one variant (on the reference task's sentences), timed paired with the reference
+    artefact `reference_dir` (the config's `latency.reference`); failures become 'failed' rows."""
     from suite.artefacts import build_failure, read_record
     from suite.measure import measure_variant
 
@@ -426,7 +429,8 @@ def measure(cfg: SuiteConfig, variant_id: str, model_dir: Path, peak_file: Path,
     if task is None:
         raise SuiteInputError(cfg.label, "tasks", "measuring needs a task with a dataset for its inputs", "add one")
     data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
-    rows = measure_variant(cfg, variant_id, model_dir, data.texts, json.loads(Path(peak_file).read_text()))
+    peak = json.loads(Path(peak_file).read_text())
+    rows = measure_variant(cfg, variant_id, model_dir, data.texts, peak, reference_dir)
     write_table(to_table(rows, _lineage(record, cfg), _provenance(cfg, record, data.data_sha256)), out)
 
 
@@ -461,8 +465,14 @@ def _derived(
     }
 
 
-# (measured metric, derived speedup, whether teacher/variant (a time) or variant/teacher (a rate), how) for the
-# per-token measurements of the llm family; the classifier's latency speedups are derived below as before.
+# (measured metric, derived speedup, whether teacher/variant (a time) or variant/teacher (a rate), how): ratios of
+# two jobs' figures. The classifier's measure jobs write paired speedups themselves (suite.measure.latency_rows);
+# these two are derived only for results written before paired timing.
+UNPAIRED_LATENCY_SPEEDUPS = (
+    ("latency_p50_ms", "speedup_p50", True, "unpaired: teacher latency_p50_ms / variant latency_p50_ms"),
+    ("latency_mean_ms", "speedup_mean", True, "unpaired: teacher latency_mean_ms / variant latency_mean_ms"),
+)
+# the per-token measurements of the llm family (timed in separate jobs)
 SPEEDUPS = (
     ("decode_tokens_per_s", "decode_speedup", False, "variant decode_tokens_per_s / teacher decode_tokens_per_s"),
     ("ttft_p50_ms_128", "ttft_speedup_128", True, "teacher ttft_p50_ms_128 / variant ttft_p50_ms_128"),
@@ -488,42 +498,29 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
         row = system_rows.get((variant, metric))
         return row["value"] if row is not None and row["status"] == "ok" else None
 
-    teacher_p50 = ok_value(TEACHER, "latency_p50_ms")
-    teacher_mean = ok_value(TEACHER, "latency_mean_ms")
     teacher_size = ok_value(TEACHER, "size_mb")
     for variant in cfg.variant_ids:
-        p50_row = system_rows.get((variant, "latency_p50_ms"))
         size_row = system_rows.get((variant, "size_mb"))
-        # a measured (paired) speedup stays as measured; the unpaired ratio is derived only where there is none
-        paired = (variant, "speedup_p50") in system_rows
-        if p50_row and p50_row["status"] == "ok" and teacher_p50 and not paired:
-            derived.append(
-                _derived(
-                    p50_row,
-                    "speedup_p50",
-                    teacher_p50 / p50_row["value"],
-                    "x",
-                    True,
-                    "teacher latency_p50_ms / variant latency_p50_ms",
+        # a measured (paired) speedup stays as measured; a ratio of two jobs' figures is derived only where none is
+        # (results written before paired timing; the llm family's per-token figures), and only within one machine
+        unpaired = [] if (variant, "speedup_p50") in system_rows else list(UNPAIRED_LATENCY_SPEEDUPS)
+        for metric, derived_metric, teacher_over_variant, what in unpaired + list(SPEEDUPS):
+            row, teacher_row = system_rows.get((variant, metric)), system_rows.get((TEACHER, metric))
+            if not (row and row["status"] == "ok" and row["value"] and teacher_row and teacher_row["status"] == "ok"):
+                continue
+            if row["hardware_fingerprint"] != teacher_row["hardware_fingerprint"]:
+                theirs, mine = teacher_row, row
+                error = (
+                    f"{variant}'s {metric} was measured on hardware {mine['hardware_fingerprint']} "
+                    f"({mine.get('hardware_description') or '?'}), the teacher's on {theirs['hardware_fingerprint']} "
+                    f"({theirs.get('hardware_description') or '?'}): no ratio across two machine types; measure "
+                    "both on one type (a cluster profile that sends every measure job to one node type)"
                 )
-            )
-            mean = ok_value(variant, "latency_mean_ms")
-            if mean and teacher_mean:
-                derived.append(
-                    _derived(
-                        p50_row,
-                        "speedup_mean",
-                        teacher_mean / mean,
-                        "x",
-                        True,
-                        "teacher latency_mean_ms / variant latency_mean_ms (the seed's definition)",
-                    )
-                )
-        for metric, derived_metric, teacher_over_variant, what in SPEEDUPS:
-            row, teacher_value = system_rows.get((variant, metric)), ok_value(TEACHER, metric)
-            if row and row["status"] == "ok" and teacher_value and row["value"]:
-                ratio = teacher_value / row["value"] if teacher_over_variant else row["value"] / teacher_value
-                derived.append(_derived(row, derived_metric, ratio, "x", True, what))
+                derived.append(_derived(row, derived_metric, math.nan, "x", True, what, status="failed", error=error))
+                continue
+            teacher_value = teacher_row["value"]
+            ratio = teacher_value / row["value"] if teacher_over_variant else row["value"] / teacher_value
+            derived.append(_derived(row, derived_metric, ratio, "x", True, what))
         if size_row and size_row["status"] == "ok" and teacher_size:
             derived.append(
                 _derived(

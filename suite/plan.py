@@ -45,7 +45,20 @@ def load(config: dict[str, Any], root: Path = REPO_ROOT, label: str = "config/co
         resolved["config"]["variants"] = [v for v in validated["variants"] if v["id"] not in gone]
         cfg = from_resolved(resolved)
     check_device(cfg, family)
+    check_reference(cfg, [s["id"] for s in skipped])
     return cfg
+
+
+def check_reference(cfg: SuiteConfig, skipped: list[str]) -> None:
+    """The timing reference (`latency.reference`) is the teacher or a variant this run builds."""
+    reference = cfg.latency.reference
+    if reference in cfg.variant_ids:
+        return
+    why = "is skipped on this install" if reference in skipped else "is neither 'teacher' nor a variant of this config"
+    raise SuiteInputError(
+        cfg.label, "latency.reference", f"'{reference}' {why}",
+        f"name the teacher or one of the variants ({', '.join(cfg.variant_ids)})",
+    )  # fmt: skip
 
 
 def unavailable_variants(variants: tuple[VariantSpec, ...]) -> list[dict[str, str]]:

@@ -264,6 +264,19 @@ def hardware(threads: int, device: str = "cpu") -> dict[str, Any]:
     }
 
 
+def host_id(salt: str = "compressed-model-benchmark") -> str:
+    """A salted hash of this host's identity (machine-id and host name): rows from two nodes of one type (one
+    hardware fingerprint) can be told apart without publishing either name."""
+    machine = ""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            machine = Path(path).read_text().strip()
+            break
+        except OSError:
+            continue
+    return hashlib.sha256(f"{salt}\0{machine}\0{platform.node()}".encode()).hexdigest()[:16]
+
+
 def provenance(
     *,
     config_hash: str,
@@ -284,5 +297,6 @@ def provenance(
         "library_versions": json.dumps(library_versions(), sort_keys=True),
         "environment_lock": lock_status(),
         **hardware(threads, device),
+        "host_id": host_id(),
         "timestamp": datetime.now(UTC),
     }

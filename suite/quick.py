@@ -2,8 +2,8 @@
 
 The same code as the workflow's jobs, called in a row: an import of a local or pinned-Hub model is `build_variant`
 with the `import` method (the entries' path: sha256 and header checks, no remote code), the evaluation is
-`pipeline.evaluate` for both models, the system figures are `measure.size_rows` and `measure.paired_latency_rows`
-(the model timed against the teacher in interleaved rounds), and the teacher-relative figures come from
+`pipeline.evaluate` for both models, the system figures are `measure.size_rows` and `measure.latency_rows`
+(the model timed paired with the teacher, in interleaved rounds), and the teacher-relative figures come from
 `pipeline.gather`. The leaderboard itself is built by `snakemake`: nothing here is written under results/.
 """
 
@@ -138,7 +138,7 @@ def run_quick(
     """Benchmark `model` against the teacher: accuracy with CIs and fidelity per task, paired latency and size.
     Returns the summary `print_summary` shows (and `--json` prints), with every row."""
     from suite.artefacts import load_artefact
-    from suite.measure import paired_latency_rows, size_rows
+    from suite.measure import Reference, latency_queries, latency_rows, size_rows
     from suite.pipeline import _lineage, _provenance, _torch_setup, evaluate, gather
     from suite.tasks import load_task_data
 
@@ -167,9 +167,11 @@ def run_quick(
         data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
         teacher, teacher_record = load_artefact(teacher_dir, cfg.device)
         student, record = load_artefact(candidate.directory, cfg.device)
-        paired = paired_latency_rows(
-            candidate.variant, student, TEACHER, teacher, data.texts, cfg.latency, cfg.evaluate.max_length,
-            cfg.threads, cfg.seed,
+        max_length = cfg.evaluate.max_length
+        paired = latency_rows(
+            candidate.variant, student, latency_queries(student, data.texts, cfg.latency, max_length, cfg.seed),
+            cfg.latency, cfg.threads, cfg.seed, Reference(TEACHER, teacher),
+            latency_queries(teacher, data.texts, cfg.latency, max_length, cfg.seed),
         )  # fmt: skip
         measured = {
             TEACHER: (size_rows(TEACHER, teacher_dir, teacher), teacher_record),

@@ -13,7 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 6  # 2: `estimate`; 3: `verified`; 4: `family`; 5: `environment_lock`; 6: `hardware_description`
+SCHEMA_VERSION = 7  # 2: `estimate`; 3: `verified`; 4: `family`; 5: `environment_lock`; 6: `hardware_description`;
+# 7: `host_id`
 
 # Provenance columns are the same for every row a job writes; `Row` holds the measurement itself.
 PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -31,6 +32,7 @@ PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("gpu", pa.string()),
     ("hardware_fingerprint", pa.string()),
     ("hardware_description", pa.string()),  # the machine in words (provenance.describe_hardware); null before v6
+    ("host_id", pa.string()),  # salted hash of the host (provenance.host_id): which node of a type; null before v7
     ("timestamp", pa.timestamp("us", tz="UTC")),
 )
 
@@ -62,7 +64,7 @@ SCHEMA = pa.schema(
 )
 COLUMNS = tuple(SCHEMA.names)
 # Columns added after v1: files written before them read with nulls there (older runs stay readable).
-ADDED_COLUMNS = frozenset({"estimate", "verified", "family", "environment_lock", "hardware_description"})
+ADDED_COLUMNS = frozenset({"estimate", "verified", "family", "environment_lock", "hardware_description", "host_id"})
 
 
 # The error of every number of a task on which the model gave non-finite outputs (suite.pipeline.nonfinite_verdict);

@@ -192,8 +192,20 @@ class LatencySpec:
     min_runs: int
     min_seconds: float
     confidence: float  # of the order-statistic upper bounds on p90/p99
-    paired_block: int  # paired timing: queries of each model per interleaved round
+    paired_block: int  # paired timing: timed queries of each model per interleaved round
     paired_min_rounds: int  # paired timing: rounds at least
+    paired_switch_warmup: int  # paired timing: untimed queries before each model's block (caches refill)
+    reference: str  # the variant every variant is timed against in its own job (its own job: A/A)
+
+
+@dataclass(frozen=True)
+class LoadGuardSpec:
+    """Above any of these during its timing, a measure job is `contended` (suite.trackers.host)."""
+
+    max_other_cpu_pct: float
+    max_steal_pct: float
+    max_other_runnable: float
+    max_calibration_drift_pct: float
 
 
 @dataclass(frozen=True)
@@ -259,6 +271,7 @@ class SuiteConfig:
     evaluate: EvaluateSpec
     latency: LatencySpec
     throughput: ThroughputSpec
+    load_guard: LoadGuardSpec
     energy: EnergySpec
     distillation: DistillationSpec
     decode: DecodeSpec

@@ -78,6 +78,15 @@ def test_missing_parent(tiny_config: dict, repo: Path):
     assert err.field == "variants[3].parent" and "'pruned-70'" in str(err)
 
 
+def test_a_timing_reference_that_is_not_a_variant_names_the_field_and_the_choices(tiny_config: dict, repo: Path):
+    tiny_config["latency"] = {"reference": "int8-dynamc"}
+    err = error_of(tiny_config, repo)
+    assert err.field == "latency.reference" and "'int8-dynamc' is neither 'teacher' nor a variant" in str(err)
+    assert "int8-dynamic" in err.fix
+    tiny_config["latency"] = {"reference": "int8-dynamic"}  # any variant of the run may be the baseline
+    assert load(tiny_config, repo).latency.reference == "int8-dynamic"
+
+
 def test_cycle(tiny_config: dict, repo: Path):
     tiny_config["variants"] = [
         {"id": "a", "parent": "b", "method": "l1_unstructured", "params": {"amount": 0.1}},

@@ -134,7 +134,7 @@ def test_failed_teacher_targets_fail_the_distilled_student_and_a_failed_probe_on
         def rows(self, query):
             return 1
 
-    rows = flops_rows("teacher", Model(), ["q"], json.loads(peak.read_text()), latency_p50_ms=10.0)
+    rows = flops_rows("teacher", Model(), ["q"], json.loads(peak.read_text()), latency_p50_ms=10.0, threads=1)
     assert [(r.metric, r.status) for r in rows] == [
         ("gflops_per_sample", "ok"),
         ("achieved_gflops", "ok"),
@@ -228,3 +228,38 @@ def test_a_job_refuses_a_resolved_config_rewritten_after_it_was_planned(cfg, tmp
     assert "run snakemake again" in err
     monkeypatch.setenv(PLANNED_CONFIG_HASHES, f"classifier={cfg.config_hash}")
     assert main(["check-config", "--resolved", str(resolved)]) == 0
+
+
+def test_gather_keeps_paired_speedups_and_refuses_a_ratio_across_two_machine_types(cfg, tmp_path):
+    """A measured (paired) speedup is kept as measured; an unpaired ratio (old results) is derived only within one
+    hardware fingerprint, and refused otherwise, naming both."""
+    from suite.pipeline import gather
+    from suite.provenance import provenance
+    from suite.results import Row, to_table, write_table
+
+    prov = provenance(config_hash="c", artefact_sha256=None, data_sha256=None, seed=0, threads=1)
+    here = {**prov, "hardware_fingerprint": "aaaaaaaaaaaaaaaa", "hardware_description": "CPU A"}
+    there = {**prov, "hardware_fingerprint": "bbbbbbbbbbbbbbbb", "hardware_description": "CPU B"}
+    lineage = {"family": "classifier", "teacher": "t", "parent": "teacher", "method": "m"}
+    tables = {
+        "teacher": (here, [Row("teacher", "latency_p50_ms", 8.0, "ms", False),
+                           Row("teacher", "speedup_p50", 0.99, "x", True, ci_low=0.97, ci_high=1.02, n=40)]),
+        "int8-dynamic": (here, [Row("int8-dynamic", "latency_p50_ms", 3.0, "ms", False),
+                                Row("int8-dynamic", "speedup_p50", 2.5, "x", True, ci_low=2.4, ci_high=2.6, n=40)]),
+        "fp16": (here, [Row("fp16", "latency_p50_ms", 4.0, "ms", False)]),  # written before paired timing
+        "bf16": (there, [Row("bf16", "latency_p50_ms", 2.0, "ms", False)]),  # another machine type, unpaired
+    }  # fmt: skip
+    files = []
+    for variant, (provenance_of, rows) in tables.items():
+        files.append(tmp_path / f"{variant}.parquet")
+        write_table(to_table(rows, lineage, provenance_of), files[-1])
+    gather(cfg, files, [], tmp_path / "all.parquet")
+    rows = pq.read_table(tmp_path / "all.parquet").to_pandas()
+    speedup = rows[rows.metric == "speedup_p50"].set_index("variant")
+    assert len(speedup) == 4  # one each: measured ones kept, no second derived row beside them
+    assert speedup.loc["int8-dynamic", "value"] == 2.5 and speedup.loc["int8-dynamic", "ci_low"] == 2.4
+    assert speedup.loc["teacher", "value"] == 0.99  # the A/A row, not a derived 1.0
+    assert speedup.loc["fp16", "value"] == 2.0 and speedup.loc["fp16", "measurement"].startswith("unpaired")
+    refused = speedup.loc["bf16"]
+    assert refused.status == "failed" and math.isnan(refused.value)
+    assert "bbbbbbbbbbbbbbbb (CPU B), the teacher's on aaaaaaaaaaaaaaaa (CPU A)" in refused.error

@@ -41,9 +41,18 @@ def artefact(cfg, tmp_path):
 
 
 def test_measure_rows(cfg, artefact, peak, tmp_path):
-    measure(cfg, "teacher", artefact, peak, tmp_path / "out.parquet")
+    measure(cfg, "teacher", artefact, peak, tmp_path / "out.parquet", reference_dir=artefact)
     table = pq.read_table(tmp_path / "out.parquet").to_pandas().set_index("metric")
     assert (table.status == "ok").all(), table[table.status != "ok"].error.to_dict()
+    # the teacher's own job: A/A against a second, independently loaded copy, in interleaved rounds
+    aa = table.loc["speedup_p50"]
+    assert aa.ci_low <= aa.value <= aa.ci_high and aa.n >= 20 and "A/A" in aa.measurement
+    assert table.loc["throughput_speedup@bs4", "n"] >= 10
+    assert table.loc["contended", "value"] in (0.0, 1.0) and "calibration loop" in table.loc["contended", "measurement"]
+    assert table.loc["host_other_cpu_pct", "value"] >= 0.0 and table.loc["host_steal_pct", "value"] >= 0.0
+    shares = table[table.index.str.startswith("op_time_share@")]
+    assert shares.value.sum() == pytest.approx(100.0, abs=0.01) and table.loc["profiled_ms_per_query", "value"] > 0
+    assert table.host_id.str.fullmatch(r"[0-9a-f]{16}").all()
     assert table.loc["latency_p50_ms", "n"] >= 10
     assert table.loc["latency_p50_ms", "value"] <= table.loc["latency_p99_ms", "value"]
     weights = os.path.getsize(artefact / "model.safetensors") / (1 << 20)
@@ -71,6 +80,36 @@ def test_broken_artefact_is_recorded_as_failed(cfg, artefact, peak, tmp_path):
     assert set(table.status) == {"failed"}
     assert all(math.isnan(v) for v in table.value)
     assert table.error.str.len().min() > 0 and table.artefact_sha256.iloc[0] == record["artefact_sha256"]
+
+
+def test_a_reference_that_does_not_load_leaves_the_variant_timed_alone_and_its_speedups_failed(
+    cfg, artefact, peak, tmp_path
+):
+    import shutil
+
+    reference = tmp_path / "reference"
+    shutil.copytree(artefact, reference)
+    (reference / "model.safetensors").write_bytes(b"not a safetensors file")
+    measure(cfg, "teacher", artefact, peak, tmp_path / "out.parquet", reference_dir=reference)
+    table = pq.read_table(tmp_path / "out.parquet").to_pandas().set_index("metric")
+    failed = set(table.index[table.status == "failed"])
+    assert failed == {"speedup_p50", "speedup_mean", "reference_latency_p50_ms", "reference_latency_mean_ms",
+                      "throughput_speedup@bs1", "throughput_speedup@bs4"}  # fmt: skip
+    assert table.loc["speedup_p50", "error"].startswith("not timed against the reference 'teacher', which did not load")
+    assert table.loc["latency_p50_ms", "value"] > 0 and "timed alone" in table.loc["latency_p50_ms", "measurement"]
+
+
+def test_a_peak_probed_on_another_machine_type_is_refused_naming_both(cfg, artefact, tmp_path):
+    from suite.provenance import hardware
+
+    peak = tmp_path / "peak.json"
+    peak.write_text(json.dumps({"peak_gflops": 100.0, "method": "test", "hardware_fingerprint": "0123456789abcdef",
+                                "hardware_description": "Other CPU, 64 of 64 logical cores"}))  # fmt: skip
+    measure(cfg, "teacher", artefact, peak, tmp_path / "out.parquet", reference_dir=artefact)
+    row = pq.read_table(tmp_path / "out.parquet").to_pandas().set_index("metric").loc["pct_of_peak_flops"]
+    here = hardware(cfg.threads)["hardware_fingerprint"]
+    assert row.status == "failed" and "0123456789abcdef (Other CPU, 64 of 64 logical cores)" in row.error
+    assert f"ran on {here}" in row.error
 
 
 def test_peak_rss_is_the_fresh_process_not_the_parent(artefact, tmp_path):

@@ -19,7 +19,7 @@ from suite.formats import FORMAT_FP32
 from suite.models import TorchClassifier, load_source_model, load_tokenizer, weights_size_bytes
 from suite.plan import load
 from suite.provenance import sha256_file
-from suite.specs import LatencySpec
+from suite.specs import LatencySpec, ThroughputSpec
 from tests.tiny_models import LABELS, TINY
 
 TEXTS = [
@@ -232,9 +232,10 @@ def test_cuda_without_the_provider_is_refused(built):
 
 
 def test_the_timers_run_on_numpy_encodings(built):
-    from suite.measure import flops_rows, latency_queries, latency_rows, size_rows
+    from suite.measure import Reference, flops_rows, latency_queries, latency_rows, size_rows, throughput_rows
 
     int8, _ = built["dynamic"]
+    teacher, _ = built["teacher"]  # a torch model: the reference of an ONNX Runtime session, in one process
     spec = LatencySpec(
         batch_size=1,
         sample_size=6,
@@ -244,11 +245,21 @@ def test_the_timers_run_on_numpy_encodings(built):
         confidence=0.95,
         paired_block=2,
         paired_min_rounds=2,
+        paired_switch_warmup=1,
+        reference="teacher",
     )
     queries = latency_queries(int8, TEXTS, spec, 32, seed=0)
-    rows = {r.metric: r for r in latency_rows("int8", int8, queries, spec, threads=1, seed=0)}
+    reference = Reference("teacher", teacher)
+    their_queries = latency_queries(teacher, TEXTS, spec, 32, seed=0)
+    rows = {r.metric: r for r in latency_rows("int8", int8, queries, spec, 1, 0, reference, their_queries)}
     assert rows["latency_p50_ms"].value > 0 and rows["latency_p50_ms"].n >= 5
-    flops = {r.metric: r for r in flops_rows("int8", int8, queries, {"peak_gflops": 1.0, "method": "x"}, 1.0)}
+    assert rows["speedup_p50"].ci_low <= rows["speedup_p50"].value <= rows["speedup_p50"].ci_high
+    assert rows["reference_latency_p50_ms"].value > 0
+    throughput = {
+        r.metric: r for r in throughput_rows("int8", int8, TEXTS, ThroughputSpec((2,), 6, 0.0), 32, 0, reference)
+    }
+    assert throughput["throughput_bs2_sps"].value > 0 and throughput["throughput_speedup@bs2"].n >= 10
+    flops = {r.metric: r for r in flops_rows("int8", int8, queries, {"peak_gflops": 1.0, "method": "x"}, 1.0, 1)}
     assert flops["gflops_per_sample"].value > 0
     sizes = {r.metric: r.value for r in size_rows("int8", int8.directory, int8)}
     assert sizes["size_mb"] == pytest.approx(weights_size_bytes(int8.directory) / 2**20)

@@ -56,7 +56,7 @@ def test_quick_benchmarks_a_local_model_directory_against_the_teacher(quick_setu
     rows = summary["rows"]
     assert {r["variant"] for r in rows} == {"teacher", "quick-my-model"} and json.dumps(rows)
     paired = next(r for r in rows if r["metric"] == "speedup_p50")
-    assert paired["measurement"].startswith("paired: per round teacher's median latency")
+    assert paired["measurement"].startswith("paired: per round the median latency of 'teacher'")
     text = print_summary(summary)
     assert "task sst2" in text and "speedup_p50" in text and "the leaderboard is built by `snakemake`" in text
     assert not list(results.glob("classifier/models/quick-*"))  # nothing of quick's under results/

@@ -81,11 +81,32 @@ def test_leaderboard_has_every_variant_and_metric(tiny_run: Path):
         assert value[(variant, "accuracy_drop_pts")] == pytest.approx(
             value[("teacher", "accuracy")] - value[(variant, "accuracy")]
         )
-        assert value[(variant, "speedup_p50")] == pytest.approx(
-            value[("teacher", "latency_p50_ms")] / value[(variant, "latency_p50_ms")]
+    system = table[table.task == "system"]
+    for variant, rows in system.groupby("variant"):  # every variant timed paired with the teacher, in its own job
+        by = rows.set_index("metric")
+        speedup = by.loc["speedup_p50"]
+        assert speedup.ci_low <= speedup.value <= speedup.ci_high and speedup.n >= 20, variant
+        assert speedup.measurement.startswith("paired: per round the median latency of 'teacher'"), variant
+        assert ("A/A" in speedup.measurement) == (variant == "teacher"), variant  # the teacher: against its copy
+        assert by.loc["reference_latency_p50_ms"].value > 0
+        for batch in (1, 8):
+            assert by.loc[f"throughput_speedup@bs{batch}"].n >= 10 and by.loc[f"throughput_bs{batch}_sps"].value > 0
+        assert (
+            by.loc["contended"].value in (0.0, 1.0)
+            and "load guard over the timed steps" in by.loc["contended"].measurement
         )
+        shares = rows[rows.metric.str.startswith("op_time_share@")]
+        assert len(shares) >= 2 and shares.value.sum() == pytest.approx(100.0, abs=0.01), variant
     assert value[("int8-dynamic", "param_mb")] < value[("teacher", "param_mb")]
-    for column in ("git_commit", "config_hash", "artefact_sha256", "data_sha256", "cpu_model", "library_versions"):
+    for column in (
+        "git_commit",
+        "config_hash",
+        "artefact_sha256",
+        "data_sha256",
+        "cpu_model",
+        "library_versions",
+        "host_id",
+    ):
         assert table[column].notna().all() and (table[column] != "").all(), column
     assert (table.threads == 1).all() and (table.seed == 7).all()
 

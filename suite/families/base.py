@@ -21,7 +21,7 @@ CLASSIFIER = "classifier"  # the family every method and task kind written befor
 LLM = "llm"  # causal language models (suite/families/llm.py)
 
 # Every system measurement `suite.measure` knows, in the order it runs them (per_token: the llm family's TTFT/TPOT).
-ALL_MEASUREMENTS = ("size", "latency", "throughput", "flops", "per_token", "memory", "energy")
+ALL_MEASUREMENTS = ("size", "latency", "throughput", "flops", "profile", "per_token", "memory", "energy")
 
 
 class ModelFamily(ABC):

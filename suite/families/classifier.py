@@ -38,7 +38,7 @@ class ClassifierFamily(ModelFamily):
     NAME = CLASSIFIER
     DESCRIPTION = "sequence classifier (encode -> logits over a task's labels), behind suite.models.Classifier"
     FULL_PRECISION_FORMAT = FORMAT_FP32
-    MEASUREMENTS = ("size", "latency", "throughput", "flops", "memory", "energy")
+    MEASUREMENTS = ("size", "latency", "throughput", "flops", "profile", "memory", "energy")
     AUTO_CLASS = "AutoModelForSequenceClassification"
     ARCHITECTURE_SUFFIX = "ForSequenceClassification"
 

@@ -24,11 +24,13 @@ REFERENCE, CANDIDATE = 0, 1
 
 @dataclass(frozen=True)
 class PairedResult:
-    """Per-round samples (ms) of both models: `rounds[i] = (reference_ms, candidate_ms)`, and each round's order."""
+    """Per-round samples (ms) of both models: `rounds[i] = (reference_ms, candidate_ms)`, each round's order, and
+    the positions in `inputs` its timed queries used (the same for both models)."""
 
     rounds: tuple[tuple[np.ndarray, np.ndarray], ...]
     orders: tuple[tuple[int, int], ...]
     wall_seconds: float
+    inputs_used: tuple[tuple[int, ...], ...] = ()
 
     def samples(self, which: int) -> LatencyResult:
         """Every sample of one model (REFERENCE or CANDIDATE) across the rounds, for its absolute figures."""
@@ -83,6 +85,7 @@ def measure_paired(
     min_runs: int,
     min_seconds: float,
     seed: int,
+    switch_warmup: int = 0,
     sync: Callable[[], None] | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
     progress: Callable[[int, int], None] | None = None,
@@ -90,7 +93,9 @@ def measure_paired(
     """Time both models in rounds until there are `min_rounds` rounds and each model has at least `min_runs`
     queries and `min_seconds` of timed queries. A round runs `block` queries of each model, one model after the
     other in a seeded random order, both on the same inputs (`inputs` cycled from where the last round stopped);
-    every query is timed alone with `clock` (`sync` before each stop on an accelerator)."""
+    every query is timed alone with `clock` (`sync` before each stop on an accelerator). `switch_warmup` untimed
+    queries (the inputs that follow the block) run before each model's block: they refill the caches with that
+    model's weights after the other model ran, so a block times the model as it runs in service, not cold."""
     if not inputs:
         raise ValueError("paired timing needs at least one input")
     if block < 1 or min_rounds < 2:
@@ -104,6 +109,7 @@ def measure_paired(
     rng = np.random.default_rng(seed)
     rounds: list[tuple[np.ndarray, np.ndarray]] = []
     orders: list[tuple[int, int]] = []
+    used: list[tuple[int, ...]] = []
     counts, spent = [0, 0], [0, 0]
     start, position = clock(), 0
     min_ns = min_seconds * 1e9
@@ -112,6 +118,8 @@ def measure_paired(
         samples: list[np.ndarray] = [np.empty(0), np.empty(0)]
         for which in order:
             run, timed = models[which], np.empty(block, dtype=np.float64)
+            for j in range(switch_warmup):  # untimed: the caches refill with this model's weights after the switch
+                run(inputs[(position + block + j) % len(inputs)])
             for j in range(block):
                 x = inputs[(position + j) % len(inputs)]
                 t0 = clock()
@@ -122,9 +130,12 @@ def measure_paired(
             samples[which] = timed / 1e6
             counts[which] += block
             spent[which] += int(timed.sum())
+        used.append(tuple((position + j) % len(inputs) for j in range(block)))
         position += block
         rounds.append((samples[REFERENCE], samples[CANDIDATE]))
         orders.append(order)
         if progress:
             progress(len(rounds), min(counts))
-    return PairedResult(rounds=tuple(rounds), orders=tuple(orders), wall_seconds=(clock() - start) / 1e9)
+    return PairedResult(
+        rounds=tuple(rounds), orders=tuple(orders), wall_seconds=(clock() - start) / 1e9, inputs_used=tuple(used)
+    )

@@ -1,0 +1,111 @@
+"""The load guard (suite.trackers.host) on a fake /proc with known tick counts, and on this host."""
+
+import threading
+
+import pytest
+
+from suite.specs import LoadGuardSpec
+from suite.trackers import host
+from suite.trackers.host import HostLoad, LoadGuard
+
+LIMITS = LoadGuardSpec(max_other_cpu_pct=10.0, max_steal_pct=5.0, max_other_runnable=0.5, max_calibration_drift_pct=10)
+
+
+class FakeProc:
+    """A /proc/stat and /proc/self whose counters the test sets: cpu line, procs_running, own ticks, own threads."""
+
+    def __init__(self, root):
+        self.stat, self.me = root / "stat", root / "self"
+        (self.me / "task" / "1").mkdir(parents=True)
+        self.set(cpu=(0, 0, 0, 0, 0, 0, 0, 0), running=1, own=0)
+
+    def set(self, cpu, running, own, thread_state="R"):
+        self.stat.write_text(f"cpu  {' '.join(map(str, cpu))} 0 0\ncpu0 0 0 0 0\nprocs_running {running}\n")
+        # comm with a space and a paren, as a real name may have: fields are counted after the last ')'
+        fields = ["S"] + ["0"] * 10 + [str(own), "0", "0", "0"] + ["0"] * 30
+        (self.me / "stat").write_text(f"123 (python (x) y) {' '.join(fields)}\n")
+        (self.me / "task" / "1" / "stat").write_text(f"123 (python) {thread_state} 0 0\n")
+
+
+@pytest.fixture
+def fake_proc(tmp_path, monkeypatch):
+    proc = FakeProc(tmp_path)
+    monkeypatch.setattr(host, "PROC_STAT", proc.stat)
+    monkeypatch.setattr(host, "PROC_SELF", proc.me)
+    monkeypatch.setattr(host, "calibration_ms", lambda: 10.0)
+    return proc
+
+
+def test_other_processes_cpu_and_steal_are_the_machine_busy_ticks_minus_this_process_own(fake_proc):
+    guard = LoadGuard(interval=3600)  # no runnable samples: only the tick deltas
+    guard.start()
+    # 1000 ticks of all CPUs: user 600 + system 100 busy (this process 400 of them), idle 250, steal 50
+    fake_proc.set(cpu=(600, 0, 100, 250, 0, 0, 0, 50), running=1, own=400)
+    load = guard.stop()
+    assert load.other_cpu_pct == pytest.approx(30.0)  # (700 - 400) / 1000
+    assert load.steal_pct == pytest.approx(5.0)
+    assert load.calibration_drift_pct == 0.0 and load.other_runnable is None
+    assert load.exceeded(LIMITS) == ["other processes' CPU 30.0% > 10%"]
+
+
+def test_runnable_tasks_besides_this_process_own_running_threads_are_sampled(fake_proc):
+    fake_proc.set(cpu=(0,) * 8, running=3, own=0)  # 3 runnable on the machine, 1 of them this process's thread
+    guard = LoadGuard(interval=0.01)
+    sampled = threading.Event()
+    original = host._other_runnable
+
+    def counting():
+        sampled.set()
+        return original()
+
+    host._other_runnable = counting
+    try:
+        guard.start()
+        assert sampled.wait(5)
+        load = guard.stop()
+    finally:
+        host._other_runnable = original
+    assert load.other_runnable == 2.0 and load.samples >= 1
+    assert "other runnable tasks 2.0 > 0.5" in load.exceeded(LIMITS)
+
+
+def test_a_calibration_loop_that_slows_down_during_timing_is_contention():
+    load = HostLoad(10.0, 0.0, 0.0, 0.0, calibration_start_ms=8.0, calibration_end_ms=10.0, samples=40)
+    assert load.calibration_drift_pct == pytest.approx(25.0)
+    assert load.exceeded(LIMITS) == ["calibration drift 25.0% > 10%"]
+    quiet = HostLoad(10.0, 1.0, 0.0, 0.0, calibration_start_ms=8.0, calibration_end_ms=8.4, samples=40)
+    assert quiet.exceeded(LIMITS) == []
+
+
+def test_without_proc_only_the_calibration_is_measured_and_the_text_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(host, "PROC_STAT", tmp_path / "none")
+    monkeypatch.setattr(host, "PROC_SELF", tmp_path / "none-self")
+    guard = LoadGuard(interval=0.01)
+    guard.start()
+    load = guard.stop()
+    assert load.other_cpu_pct is None and load.steal_pct is None and load.other_runnable is None
+    assert "not measurable here (no /proc/stat)" in load.describe()
+    assert load.calibration_start_ms > 0
+
+
+def test_a_busy_loop_beside_the_guard_on_this_host_is_seen_as_contention():
+    """A second process spinning for the whole region: its CPU time is the machine's, not this process's."""
+    import subprocess
+    import sys
+    import time
+
+    if not host.PROC_STAT.is_file():
+        pytest.skip("no /proc/stat on this host")
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 3: pass"])
+    try:
+        time.sleep(0.3)  # the interpreter has started and spins
+        guard = LoadGuard(interval=0.05)
+        guard.start()
+        time.sleep(1.0)
+        load = guard.stop()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    cpus = len(host.PROC_STAT.read_text().split("\ncpu")) - 1  # one spinning CPU out of this many
+    assert load.other_cpu_pct > 0.6 * 100 / cpus
+    assert any(problem.startswith("other processes' CPU") for problem in load.exceeded(LIMITS))
