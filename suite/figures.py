@@ -303,11 +303,17 @@ def overview(
     base_size = teacher.value("size_mb") if teacher else None
     base_accuracy = teacher.value(fm.quality) if teacher else None
     latency = [c.value(fm.speed) for c in shown]
+
+    def speedup_of(c: Candidate) -> float | None:
+        """The measured (paired) speedup row where there is one, else the ratio to the teacher's figure."""
+        measured = c.value(fm.speedup)
+        return measured if measured is not None else _speedup_of(c.value(fm.speed), base_p50, fm)
+
     speed_labels = [
-        f"{v:.2f} {fm.speed_unit}" + (f" · {speedup:.2f}×" if (speedup := _speedup_of(v, base_p50, fm)) else "")
+        f"{v:.2f} {fm.speed_unit}" + (f" · {speedup:.2f}×" if (speedup := speedup_of(c)) else "")
         if v is not None
         else ""
-        for v in latency
+        for c, v in zip(shown, latency, strict=True)
     ]
     accuracy = [c.value(fm.quality) for c in shown]
     accuracy_labels = [f"{v:.2f} %" if v is not None else "" for v in accuracy]
@@ -341,8 +347,7 @@ def overview(
     )
     points = []
     for c in group.candidates:  # the scatter shows every variant: points stay readable where bars would not
-        x, y = c.value(fm.speed), c.value(fm.quality)
-        speedup = _speedup_of(x, base_p50, fm)
+        speedup, y = speedup_of(c), c.value(fm.quality)
         if speedup and y is not None:
             points.append((c.variant, speedup, y, c.value("size_mb"), None))
     scatter_h = max(h3, 320.0)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import SuiteInputError
+from suite.rank import SYSTEM_TASK, contended_variants, row_hardware, speedup_text, timed_absolutely
 from suite.registry import UnknownNameError
 from suite.results import read_results
 from suite.specs import TEACHER
@@ -37,8 +38,23 @@ def _fmt(value: float | None, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
+def variant_machines(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each variant's machine in words (row_hardware): that of its latency row, else of another 'system' row, else of
+    any row that recorded one; variants none of whose rows did are left out."""
+    best: dict[str, tuple[int, str]] = {}
+    for r in rows:
+        if not (r.get("hardware_description") or r.get("cpu_model")):
+            continue
+        rank = 0 if r["metric"] == "latency_p50_ms" else 1 if r["task"] == SYSTEM_TASK else 2
+        if r["variant"] not in best or rank < best[r["variant"]][0]:
+            best[r["variant"]] = (rank, row_hardware(r))
+    return {variant: text for variant, (_, text) in best.items()}
+
+
 def markdown_table(parquet: Path, task: str | None = None) -> str:
-    """Teacher first, then the variants by the task's accuracy; failed or missing numbers are shown, not dropped."""
+    """Teacher first, then the variants by the task's accuracy; failed or missing numbers are shown, not dropped.
+    The machine the numbers were measured on opens the table when every variant shares one (with how many hosts
+    of it, where the results name hosts), else it is a column."""
     rows = read_results([parquet]).to_pylist()
     tasks = sorted({r["task"] for r in rows if r["task"] != "system"})
     if task is not None and task not in tasks:
@@ -58,20 +74,40 @@ def markdown_table(parquet: Path, task: str | None = None) -> str:
         return (0 if variant == TEACHER else 1, -(acc if acc is not None and not math.isnan(acc) else -1.0), variant)
 
     methods = {r["variant"]: r["method"] for r in rows}
-    header = ["variant", "method", *(c[2] for c in COLUMNS)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    machines = variant_machines(rows)
+    contended = {variant: why for variant, (why, _) in contended_variants(rows).items()}
+    distinct = {machines.get(v, "not recorded") for v in variants}
+    one_machine = len(distinct) <= 1
+    header = ["variant", "method", *([] if one_machine else ["hardware"]), *(c[2] for c in COLUMNS)]
+    lines = []
+    if one_machine:
+        hosts = {r["host_id"] for r in rows if r.get("host_id")}  # results schema v7 on; read where present
+        several = f" ({len(hosts)} hosts of this hardware)" if len(hosts) > 1 else ""
+        lines += [f"Hardware: {next(iter(distinct), 'not recorded')}{several}", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant in sorted(variants, key=rank):
         out = [f"`{variant}`", methods.get(variant) or ""]
+        if not one_machine:
+            out.append(machines.get(variant, "not recorded"))
         for metric, where, _, decimals, ci in COLUMNS:
             row = cells.get((variant, where or task, metric))
             if row is not None and row["status"] == "failed":
                 out.append("failed")
                 continue
-            text = _fmt(value(variant, metric, where or task), decimals)
-            if ci and row is not None and row["ci_low"] is not None:
+            number = value(variant, metric, where or task)
+            text = _fmt(number, decimals)
+            if row is not None and row["unit"] == "x" and number is not None and math.isfinite(number):
+                # a speedup: with its interval, and "no measurable change" when that contains 1
+                text = speedup_text(number, row["ci_low"], row["ci_high"], decimals)
+            elif ci and row is not None and row["ci_low"] is not None:
                 text += f" [{_fmt(row['ci_low'], decimals)}, {_fmt(row['ci_high'], decimals)}]"
+            if variant in contended and number is not None and timed_absolutely(metric, row["unit"] if row else ""):
+                text += " †"
             out.append(text)
         lines.append("| " + " | ".join(out) + " |")
+    if contended:
+        lines.append("")
+        lines += [f"† `{variant}`: {why}; its absolute timings are not judged" for variant, why in contended.items()]
     return "\n".join(lines)
 
 

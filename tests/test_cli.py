@@ -120,21 +120,25 @@ def results(tmp_path) -> Path:
         Row("small", "latency_p50_ms", math.nan, "ms", False, status="failed", error="boom"),
     ]
     path = tmp_path / "results.parquet"
-    write_table(to_table(rows, {"method": "m"}, PROV), path)
+    write_table(to_table(rows, {"method": "m"}, {**PROV, "hardware_description": MACHINE}), path)
     return path
 
 
-def test_table_shows_the_main_task_and_says_so(results, capsys):
+MACHINE = "Test CPU @ 3.0GHz, 2 of 16 logical cores, AVX2"
+
+
+def test_table_shows_the_main_task_and_the_hardware_and_says_so(results, capsys):
     assert main(["table", "--input", str(results)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == (
         f"Task `sst2` (the main task of leaderboard/schema.yaml; --task picks another), from {results}:"
     )
-    assert lines[4].startswith("| `teacher` | m | 90.00 [88.00, 92.00] |")
+    assert lines[2] == f"Hardware: {MACHINE}"  # every row on one machine: a line, not a column
+    assert lines[6].startswith("| `teacher` | m | 90.00 [88.00, 92.00] |")
     assert main(["table", "--input", str(results), "--task", "uci-amazon"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"Task `uci-amazon` (given by --task), from {results}:"
-    assert lines[4].startswith("| `teacher` | m | 80.00 |")
+    assert lines[6].startswith("| `teacher` | m | 80.00 |")
 
 
 def test_table_unknown_task_is_one_line_with_did_you_mean(results):

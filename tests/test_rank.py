@@ -21,6 +21,7 @@ from suite.rank import (
     parse_tolerance,
     recommend,
     scorecard,
+    with_speedups,
 )
 
 
@@ -39,7 +40,8 @@ def _candidate(name: str, accuracy: float, p50: float, size: float, n: int = 872
 
 
 def _group(*candidates: Candidate) -> Group:
-    return Group("sst2", "1.0", "hw", tuple(candidates))
+    # as build_groups makes it: a candidate without a paired speedup gets the teacher's p50 over its own
+    return with_speedups(Group("sst2", "1.0", "hw", tuple(candidates)))
 
 
 # The seed's situation: teacher 88.2 %, a fast small int8, an accurate but slow pruned, two dominated variants.
@@ -66,7 +68,10 @@ def test_pareto_front_and_dominators_of_the_seed_results() -> None:
     assert result.front == ("teacher", "int8", "pruned-30")
     assert result.entry("pruned-30-int8").dominated_by == ("int8",)
     assert result.entry("pruned-50").dominated_by == ("teacher", "int8", "pruned-30-int8")
-    assert [o.metric for o in result.objectives] == ["accuracy", "latency_p50_ms", "size_mb"]
+    # speed is the speedup against the teacher: here (no paired speedup rows) the teacher's p50 over each p50
+    assert [o.metric for o in result.objectives] == ["accuracy", "speedup_p50", "size_mb"]
+    assert NOTEBOOK.candidate("int8").value("speedup_p50") == pytest.approx(9.92 / 4.29)
+    assert NOTEBOOK.teacher.value("speedup_p50") == 1.0
     assert dict(result.skipped) == {"peak_rss_mb": "not measured", "energy_per_1k_queries_j": "not measured"}
 
 
@@ -130,7 +135,9 @@ def test_unrankable_variants_are_listed_with_the_reason() -> None:
         {"accuracy": Measure(math.nan, "%"), "latency_p50_ms": Measure(None, "ms", status="failed", error="OOM")},
     )
     result = pareto(_group(_candidate("teacher", 88.0, 10.0, 80.0), broken))
-    assert dict(result.unranked)["broken"] == ("accuracy is nan; latency_p50_ms failed: OOM; size_mb not measured")
+    assert dict(result.unranked)["broken"] == (
+        "accuracy is nan; speedup_p50 failed: latency_p50_ms failed: OOM; size_mb not measured"
+    )
     assert result.front == ("teacher",)
 
 
@@ -242,3 +249,157 @@ def test_recommend_cli_text_and_json(tmp_path, capsys) -> None:
     text = capsys.readouterr().out
     assert "recommended: teacher (fallback: the teacher)" in text
     assert "dq-int8: over-tolerance: accuracy drop 0.56 pts > tolerance 0.10 pts" in text
+
+
+# --- paired speedups: intervals, ties, the A/A noise floor, contended hosts -----------------------------------------
+
+AA = "A/A: 'teacher' against a second, independently loaded copy of itself in one process: 30 rounds"
+PAIRED = "paired: per round teacher's median latency / this variant's, median over 30 rounds"
+LOAD = {"host_other_cpu_pct": 35.0, "host_steal_pct": 0.0, "calibration_drift_pct": 4.2}
+CONTENDED_TEXT = "timed on a contended host (other processes' CPU 35.0 %, steal 0.0 %, calibration drift +4.2 %)"
+
+
+def _paired(
+    name: str,
+    accuracy: tuple[float, float, float],
+    speedup: tuple[float, float, float],
+    size: float = 50.0,
+    contended: bool = False,
+) -> Candidate:
+    """A candidate of results with paired timing: accuracy and speedup with their intervals (value, low, high)."""
+    p50 = 10.0 if name == "teacher" else 10.0 / speedup[0]  # the teacher's A/A is no speedup of its own
+    metrics = {
+        "accuracy": Measure(accuracy[0], "%", ci_low=accuracy[1], ci_high=accuracy[2]),
+        "speedup_p50": Measure(*speedup[:1], "x", *speedup[1:], n=30, measurement=AA if name == "teacher" else PAIRED),
+        "latency_p50_ms": Measure(p50, "ms"),
+        "latency_p99_ms": Measure(p50 * 1.5, "ms"),
+        "size_mb": Measure(size, "MiB"),
+        "nonfinite_rate": Measure(0.0, "%"),
+        "contended": Measure(1.0 if contended else 0.0, "flag"),
+        **{metric: Measure(value, "%") for metric, value in LOAD.items()},
+    }
+    return Candidate(
+        name, "teacher" if name == "teacher" else "m", "" if name == "teacher" else "teacher", "hw", metrics
+    )
+
+
+TEACHER_AA = _paired("teacher", (90.0, 88.0, 92.0), (0.99, 0.97, 1.02), size=80.0)
+
+
+def test_the_teachers_a_a_speedup_is_the_noise_floor_and_its_own_speedup_is_one() -> None:
+    group = _group(TEACHER_AA, _paired("a", (90.0, 88.0, 92.0), (2.0, 1.9, 2.1)))
+    floor = group.noise_floor["speedup_p50"]
+    assert (floor.value, floor.ci_low, floor.ci_high) == (0.99, 0.97, 1.02)
+    reference = group.teacher.metrics["speedup_p50"]
+    assert (reference.value, reference.ci_low, reference.ci_high, reference.derived) == (1.0, 0.97, 1.02, True)
+    assert group.candidate("a").value("speedup_p50") == 2.0  # measured speedups stay as measured
+    assert with_speedups(group) == group  # applying it again changes nothing
+
+
+def test_overlapping_speedup_and_accuracy_intervals_are_ties_on_the_pareto_front() -> None:
+    group = _group(
+        TEACHER_AA,
+        _paired("a", (90.0, 88.0, 92.0), (2.0, 1.9, 2.1)),
+        _paired("b", (89.0, 87.0, 91.0), (1.95, 1.85, 2.05)),  # both intervals overlap a's: a tie
+        _paired("c", (89.0, 87.0, 91.0), (1.5, 1.45, 1.55)),  # accuracy overlaps, speedup does not: dominated
+    )
+    result = pareto(group, resamples=200, seed=1)
+    assert result.front == ("a",)
+    assert (result.entry("b").dominated_by, result.entry("b").tied_with) == (("a",), ("a",))
+    assert (result.entry("c").dominated_by, result.entry("c").tied_with) == (("a", "b"), ())
+    # the teacher is larger on disk: dominated for real, whatever the intervals
+    assert result.entry("teacher").tied_with == ()
+
+
+def test_recommendation_reasons_name_ties_and_no_measurable_change() -> None:
+    group = _group(
+        TEACHER_AA,
+        _paired("a", (90.0, 88.0, 92.0), (2.0, 1.9, 2.1)),
+        _paired("b", (89.0, 87.0, 91.0), (1.95, 1.85, 2.05)),
+        _paired("same", (90.0, 88.0, 92.0), (1.02, 0.98, 1.05)),
+    )
+    rec = recommend(group, "speed", Tolerance(2.0))
+    reasons = {v.variant: (v.outcome, v.reason) for v in rec.verdicts}
+    assert reasons["a"] == (
+        "chosen",
+        "best speedup 2.00× [1.90, 2.10] among candidates; tied with b (speedup and accuracy intervals overlap)",
+    )
+    assert reasons["b"] == (
+        "runner-up",
+        "#2 of 3: speedup 1.95× [1.85, 2.05] vs speedup 2.00× [1.90, 2.10]; tied with a (speedup and accuracy "
+        "intervals overlap)",
+    )
+    assert reasons["same"] == (
+        "runner-up",
+        "#3 of 3: speedup 1.02× [0.98, 1.05] · no measurable change vs speedup 2.00× [1.90, 2.10]",
+    )
+    assert "no measurable change" not in reasons["a"][1] and rec.note == ""
+
+
+def test_speed_priority_never_presents_no_measurable_change_as_faster() -> None:
+    fast = _paired("fast", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4))
+    wide = _paired("wide", (90.0, 88.0, 92.0), (1.5, 0.9, 2.1))  # the higher estimate, but its interval contains 1
+    same = _paired("same", (90.0, 88.0, 92.0), (1.02, 0.98, 1.05))
+    rec = recommend(_group(TEACHER_AA, fast, wide, same), "speed", Tolerance(1.0))
+    assert (rec.chosen, rec.runners_up, rec.note) == ("fast", ("wide", "same"), "")
+    only = recommend(_group(TEACHER_AA, same), "speed", Tolerance(1.0))
+    assert only.chosen == "same"
+    assert only.verdict("same").reason == (
+        "no candidate is measurably faster than the teacher; the highest estimate: speedup 1.02× [0.98, 1.05] · no "
+        "measurable change"
+    )
+    assert only.note == (
+        "same is not measurably faster than the teacher (speedup 1.02× [0.98, 1.05] · no measurable change: the "
+        "interval contains 1)"
+    )
+    slower = recommend(
+        _group(TEACHER_AA, _paired("slow", (90.0, 88.0, 92.0), (0.9, 0.85, 0.95))), "speed", Tolerance(1)
+    )
+    assert slower.note == "slow is slower than the teacher (speedup 0.90× [0.85, 0.95])"
+
+
+def test_scorecard_does_not_judge_absolute_latencies_of_a_contended_host() -> None:
+    targets = SlaTargets(max_accuracy_drop_pts=1.0, min_size_reduction_pct=None, min_latency_p99_reduction_pct=10.0,
+                         max_latency_p99_ms=100.0)  # fmt: skip
+    busy = _paired("busy", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4), contended=True)
+    card = scorecard(_group(TEACHER_AA, busy), "busy", targets)
+    latency = card.kpi("Latency p99")
+    assert (latency.status, latency.reason) == ("not judged", CONTENDED_TEXT)
+    assert latency.improvement == f"23.1 % lower (1.30× faster); {CONTENDED_TEXT}"
+    assert card.status == "incomplete"  # neither a pass nor a fail
+    # the paired speedup stays usable: both models saw the same host
+    speedup = card.kpi("Speedup p50")
+    assert (speedup.student, speedup.improvement) == ("1.30× [1.20, 1.40]", "measurably faster")
+    assert speedup.teacher == "1.00× (the reference); A/A noise floor 0.99× [0.97, 1.02]"
+    # A contended teacher leaves the reduction relative to it not judged; the student's own deadline is judged.
+    busy_teacher = _paired("teacher", (90.0, 88.0, 92.0), (0.99, 0.97, 1.02), size=80.0, contended=True)
+    quiet = _paired("quiet", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4))
+    latency = scorecard(_group(busy_teacher, quiet), "quiet", targets).kpi("Latency p99")
+    assert (latency.status, latency.reason) == ("not judged", f"the teacher was {CONTENDED_TEXT}")
+    only_deadline = SlaTargets(max_accuracy_drop_pts=None, min_size_reduction_pct=None, max_latency_p99_ms=100.0)
+    assert scorecard(_group(busy_teacher, quiet), "quiet", only_deadline).kpi("Latency p99").status == "pass"
+    # a quiet host is judged as always
+    assert scorecard(_group(TEACHER_AA, quiet), "quiet", targets).kpi("Latency p99").status == "pass"
+
+
+def test_a_deadline_cannot_be_checked_on_a_contended_host() -> None:
+    busy = _paired("busy", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4), contended=True)
+    rec = recommend(_group(TEACHER_AA, busy), "speed", Tolerance(1.0), max_p99_ms=100.0)
+    assert rec.verdict("busy").reason == f"p99 latency deadline ≤ 100 ms cannot be checked: {CONTENDED_TEXT}"
+    assert recommend(_group(TEACHER_AA, busy), "speed", Tolerance(1.0)).chosen == "busy"  # no deadline: ranked
+
+
+def test_recommend_cli_reads_paired_speedups(tmp_path, capsys) -> None:
+    from test_render import _paired_leaderboard
+
+    parquet = str(_paired_leaderboard(tmp_path))
+    assert (
+        main(["recommend", "--input", parquet, "--priority", "speed", "--tolerance", "1", "--max-p99-ms", "100"]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "recommended: twin"  # fast is faster, but its p99 was timed on a contended host
+    assert f"  fast: misses-deadline: p99 latency deadline ≤ 100 ms cannot be checked: {CONTENDED_TEXT}" in lines
+    assert (
+        "  same: runner-up: #2 of 2: speedup 1.02× [0.98, 1.05] · no measurable change vs speedup 1.28× [1.18, 1.38]"
+        in lines
+    )

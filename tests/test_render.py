@@ -211,7 +211,7 @@ def test_values_are_formatted_with_units_and_ci(tmp_path: Path) -> None:
     assert _cell(parsed, "teacher", "Accuracy drop (pts)")[0] == "0.00"
     assert _cell(parsed, "dq-int8", "Latency mean ± std (ms)")[0] == "4.20 ± 0.40"
     assert _cell(parsed, "dq-int8", "Latency p99 (ms)")[0] == "6.00"
-    assert _cell(parsed, "dq-int8", "Speedup p50 (×)")[0] == "2.50"
+    assert _cell(parsed, "dq-int8", "Speedup p50 (×)")[0] == "2.50×"  # results before paired timing: no CI
     assert _cell(parsed, "dq-int8", "Size reduction (%)")[0] == "74.5"
     assert _cell(parsed, "dq-int8", "Size on disk (MiB)")[0] == "22.10"
     assert "SST-2 v1.0 · Quality" in parsed.group_headers
@@ -651,8 +651,10 @@ def test_partial_results_show_gaps_and_drop_no_variant(tmp_path: Path) -> None:
     assert (front[0], front[1]["title"]) == ("—", "not ranked: no result on the main task")
     assert (
         f"{SCRIPT_NAME}" not in html
-        and "accuracy is nan; latency_p50_ms failed: " + LATENCY_ERROR.replace("<", "&lt;").replace(">", "&gt;") in html
-    )  # the broken variant is listed as not ranked, with the reason
+        and "accuracy is nan; speedup_p50 failed: latency_p50_ms failed: "
+        + LATENCY_ERROR.replace("<", "&lt;").replace(">", "&gt;")
+        in html
+    )  # the broken variant is listed as not ranked, with the reason (its speedup: derived from the failed latency)
 
 
 def test_sla_targets_from_the_resolved_config(tmp_path: Path) -> None:
@@ -738,3 +740,169 @@ def test_variants_not_built_in_this_environment_are_listed_with_the_reason(tmp_p
     resolved.write_text(json.dumps({**config, "skipped": []}))
     html = render_site(_leaderboard(tmp_path), tmp_path / "site", SCHEMA, resolved=resolved).read_text("utf-8")
     assert "not built in this environment" not in html
+
+
+# --- paired speedups, the A/A noise floor, contended hosts and the operator profile --------------------------------
+
+AA_TEXT = (  # as suite.measure writes it
+    "paired: per round the median latency of 'teacher' / this variant's, median over 30 rounds, 95 % CI from a seeded "
+    "bootstrap over rounds; A/A: 'teacher' against a second, independently loaded copy of itself in one process"
+)
+PAIRED_TEXT = "paired: per round teacher's median latency / this variant's, median over 30 rounds"
+PROFILED = "torch.profiler: one pass of 50 batch-1 queries after 3 warm-up queries; self time excludes nested operators"
+LOAD_TEXT = (
+    "contended: other processes' CPU 35.0% > 20% (limits in the config's load_guard); the absolute latencies of this "
+    "job are not judged against SLAs; its paired speedups are usable (both models saw the same host); load guard "
+    "over the timed steps (latency, throughput): over 12.0 s of timing"
+)
+CONTENDED_TEXT = "timed on a contended host (other processes' CPU 35.0 %, steal 0.0 %, calibration drift +4.2 %)"
+CONTENDED_HTML = CONTENDED_TEXT.replace("'", "&#39;")  # as the pages escape it
+
+
+def _paired_rows(variant: str, speedup: tuple[float, float, float], contended: bool = False) -> list[Row]:
+    """The system rows of results with paired timing: speedups with intervals, the reference's latencies, the load
+    guard and the operator profile (the measure job's rows)."""
+    how = AA_TEXT if variant == "teacher" else PAIRED_TEXT
+    value, low, high = speedup
+    profile = {"n": 50, "measurement": PROFILED}
+    return [
+        Row(variant, "speedup_p50", value, "x", True, ci_low=low, ci_high=high, n=30, measurement=how),
+        Row(variant, "speedup_mean", value, "x", True, ci_low=low - 0.01, ci_high=high + 0.01, n=30, measurement=how),
+        Row(variant, "reference_latency_p50_ms", 10.0, "ms", False, n=500),
+        Row(variant, "reference_latency_mean_ms", 10.2, "ms", False, n=500),
+        Row(variant, "throughput_bs8_sps", 800.0 * value, "samples/s", True, n=400),
+        Row(variant, "throughput_speedup@bs8", value, "x", True, ci_low=low, ci_high=high, n=10, measurement=how),
+        Row(variant, "contended", float(contended), "flag", False, measurement=LOAD_TEXT if contended else "quiet"),
+        Row(variant, "host_other_cpu_pct", 35.0 if contended else 1.0, "%", False),
+        Row(variant, "host_steal_pct", 0.0, "%", False),
+        Row(variant, "calibration_drift_pct", 4.2 if contended else 0.3, "%", False),
+        Row(variant, "op_time_share@aten::gelu", 30.0, "%", None, **profile),
+        Row(variant, "op_time_share@other", 8.5, "%", None, **profile),
+        Row(variant, "op_time_share@aten::addmm", 61.5, "%", None, **profile),
+        Row(variant, "profiled_ms_per_query", 3.2, "ms", False, **profile),
+        Row(variant, "achieved_gflops", 12.3, "GFLOP/s", True),
+        Row(variant, "gflops_per_sample", 0.045, "GFLOP", False),
+    ]
+
+
+def _paired_leaderboard(tmp_path: Path) -> Path:
+    """The teacher (its speedups: the A/A noise floor), `fast` (measurably faster, timed on a contended host), `twin`
+    (a tie with fast: both intervals overlap) and `same` (no measurable change)."""
+    tables = [
+        to_table(
+            _task_rows("teacher", 91.0, (89.0, 93.0))
+            + _system_rows("teacher", 10.0, 86.7)
+            + _paired_rows("teacher", (0.99, 0.97, 1.02)),
+            {"teacher": "minilm", "parent": None, "method": "teacher"},
+            _provenance(),
+        )
+    ]
+    for variant, accuracy, speedup, contended in (
+        ("fast", 90.5, (1.3, 1.2, 1.4), True),
+        ("twin", 90.4, (1.28, 1.18, 1.38), False),
+        ("same", 90.5, (1.02, 0.98, 1.05), False),
+    ):
+        rows = _task_rows(variant, accuracy, (accuracy - 2, accuracy + 2)) + _system_rows(
+            variant, 10 / speedup[0], 43.0
+        )
+        tables.append(
+            to_table(
+                rows + _paired_rows(variant, speedup, contended),
+                {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
+                _provenance(),
+            )
+        )
+    path = tmp_path / "results" / "leaderboard.parquet"
+    write_table(pa.concat_tables(tables), path)
+    return path
+
+
+def test_every_new_measurement_is_described(tmp_path: Path) -> None:
+    from suite.site import load_schema
+
+    names = set(pq.read_table(_paired_leaderboard(tmp_path)).column("metric").to_pylist())
+    schema = load_schema(SCHEMA).describing(names)
+    assert sorted(names - set(schema.metrics)) == []
+    assert schema.metrics["op_time_share@aten::addmm"].display_name == "Time share: aten::addmm"
+    assert schema.metrics["throughput_speedup@bs8"].header == "Throughput speedup, batch 8 (×)"
+    html, _ = _render(tmp_path, _paired_leaderboard(tmp_path))
+    assert "not described in" not in html
+
+
+def test_speedups_show_their_interval_and_no_measurable_change(tmp_path: Path) -> None:
+    html, parsed = _render(tmp_path, _paired_leaderboard(tmp_path))
+    assert _cell(parsed, "fast", "Speedup p50 (×)")[0] == "1.30× [1.20, 1.40]"
+    assert _cell(parsed, "same", "Speedup p50 (×)")[0] == "1.02× [0.98, 1.05] · no measurable change"
+    assert _cell(parsed, "teacher", "Speedup p50 (×)")[0] == "0.99× [0.97, 1.02] · A/A noise floor"
+    same = (tmp_path / "site" / "variants" / "same.html").read_text("utf-8")
+    assert (
+        '<th scope="row" title="speedup_p50">Speedup p50</th><td class="num">1.02× · no measurable change</td>'
+        '<td class="num">[0.98, 1.05]</td>'
+    ) in same
+    assert '<td class="num">1.02× · no measurable change</td><td class="num">[0.98, 1.05]</td>' in same  # bs8
+    fast = (tmp_path / "site" / "variants" / "fast.html").read_text("utf-8")
+    assert '<td class="num">1.30×</td><td class="num">[1.20, 1.40]</td>' in fast
+    assert "1.30× · no measurable change" not in fast
+    # the task page shows the speedup (the front's speed axis) beside the task's numbers
+    task = (tmp_path / "site" / "tasks" / "sst2-v1.0.html").read_text("utf-8")
+    table = _Table(table_id="")
+    table.feed(task.replace('<table class="sortable compact">', '<table id="" class="sortable compact">', 1))
+    row = {r[1][0]: dict(zip(table.group_headers, [text for text, _ in r], strict=True)) for r in table.rows}
+    assert row["same"]["Speedup p50 (×)"] == "1.02× [0.98, 1.05] · no measurable change"
+    assert row["fast"]["Speedup p50 (×)"] == "1.30× [1.20, 1.40]"
+    # the front's speed axis is the paired speedup; twin is dominated by fast only on the measured values
+    assert "Non-dominated over Accuracy (%) ↑, Speedup p50 (×) ↑, Size on disk (MiB) ↓" in html
+    assert '<a href="variants/twin.html">twin</a> — ' in html
+    assert "dominated by fast; a tie with fast (intervals overlap)</li>" in html
+    twin = (tmp_path / "site" / "variants" / "twin.html").read_text("utf-8")
+    assert "; a tie with fast (intervals overlap wherever they are better)</li>" in twin
+
+
+def test_the_noise_floor_opens_the_page_and_older_results_say_nothing(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path, _paired_leaderboard(tmp_path))
+    line = "Noise floor (A/A: teacher vs a second copy of itself): 0.99× [0.97, 1.02], CI width 5 %"
+    assert f'<p class="noise-floor"><strong>{line}</strong>.' in html
+    assert html.index(line) < html.index('<table id="leaderboard"')
+    old, _ = _render(tmp_path / "old", _leaderboard(tmp_path / "old"))
+    assert "Noise floor" not in old
+
+
+def test_a_contended_variant_is_marked_next_to_its_latencies_and_not_judged(tmp_path: Path) -> None:
+    resolved = tmp_path / "config.resolved.json"
+    sla = {"max_accuracy_drop_pts": 1.0, "min_size_reduction_pct": None, "max_latency_p99_ms": 100.0}
+    resolved.write_text(json.dumps({"config": {"seed": 1, "sla": sla, "variants": []}, "tasks": {}}))
+    html = render_site(_paired_leaderboard(tmp_path), tmp_path / "site", SCHEMA, resolved=resolved).read_text("utf-8")
+    parsed = _Table()
+    parsed.feed(html)
+    text, attributes = _cell(parsed, "fast", "Latency p99 (ms)")
+    assert (text, attributes["class"]) == ("9.69 †", "contended")
+    assert attributes["title"] == f"† {CONTENDED_TEXT}"  # the parser unescapes
+    assert _cell(parsed, "fast", "Speedup p50 (×)")[0] == "1.30× [1.20, 1.40]"  # paired: no mark
+    assert _cell(parsed, "same", "Latency p99 (ms)")[0] == "11.80"  # a quiet host: no mark
+    page = (tmp_path / "site" / "variants" / "fast.html").read_text("utf-8")
+    assert f"† This variant was {CONTENDED_HTML}: its" in page
+    assert f'<td class="num contended" title="† {CONTENDED_HTML}">9.69 †</td>' in page
+    assert f'<td class="kpi not-judged">not judged: {CONTENDED_HTML}</td>' in page
+    assert "not judged" not in (tmp_path / "site" / "variants" / "same.html").read_text("utf-8")  # a quiet host
+    scorecards = (tmp_path / "site" / "scorecard.html").read_text("utf-8")
+    assert f"<small>not judged: {CONTENDED_HTML}</small>" in scorecards
+
+
+def test_the_variant_page_says_where_the_time_goes(tmp_path: Path) -> None:
+    _render(tmp_path, _paired_leaderboard(tmp_path))
+    page = (tmp_path / "site" / "variants" / "fast.html").read_text("utf-8")
+    section = page[page.index('<h2 id="profile-heading">Where the time goes</h2>') : page.index('id="metrics-heading"')]
+    table = _Table(table_id="")
+    table.feed(section.replace('<table class="compact op-profile">', '<table id="" class="compact op-profile">'))
+    assert [[text for text, _ in row] for row in table.rows] == [
+        ["aten::addmm", "61.5", "1.968"],
+        ["aten::gelu", "30.0", "0.960"],
+        ["other (every operator not listed)", "8.5", "0.272"],
+    ]
+    assert "self time is the time spent in an" in section
+    assert "Profiled: 3.200 ms per query †; achieved 12.3 GFLOP/s †, 0.045 GFLOP per sample." in section
+    quiet = (tmp_path / "site" / "variants" / "same.html").read_text("utf-8")
+    assert "Profiled: 3.200 ms per query; achieved 12.3 GFLOP/s, 0.045 GFLOP per sample." in quiet
+    old = tmp_path / "old"
+    _render(old, _leaderboard(old))
+    assert "Where the time goes" not in (old / "site" / "variants" / "dq-int8.html").read_text("utf-8")

@@ -17,7 +17,7 @@ import pytest
 from suite.site import render_site
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_render import HARDWARE, SCHEMA, SCRIPT_NAME, _leaderboard
+from test_render import HARDWARE, SCHEMA, SCRIPT_NAME, _leaderboard, _paired_leaderboard
 from test_site_families import LLM_SCHEMA, _resolved, _two_families
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,6 +39,13 @@ def families(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("families")
     index = render_site(_two_families(tmp), tmp / "site", [SCHEMA, LLM_SCHEMA], resolved=_resolved(tmp))
     return index.parent
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Results with paired timing: the noise floor, speedup intervals, a contended variant, operator profiles."""
+    tmp = tmp_path_factory.mktemp("paired")
+    return render_site(_paired_leaderboard(tmp), tmp / "site", SCHEMA).parent
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +166,23 @@ def test_variant_task_and_release_pages_open(browser: object, site: Path) -> Non
     assert len(_variants(browser)) == 3
 
 
+def test_speedups_sort_by_value_and_a_contended_latency_shows_its_figures(browser: object, paired: Path) -> None:
+    browser.get((paired / "index.html").as_uri())  # type: ignore[attr-defined]
+    assert browser.find_element("css selector", "p.noise-floor strong").text == (  # type: ignore[attr-defined]
+        "Noise floor (A/A: teacher vs a second copy of itself): 0.99× [0.97, 1.02], CI width 5 %"
+    )
+    header = browser.find_element(  # type: ignore[attr-defined]
+        "xpath", "//table[@id='leaderboard']//th[@scope='col'][.//button[normalize-space()='Speedup p50 (×)']]"
+    )
+    header.find_element("tag name", "button").click()  # highest first, whatever the text after the number
+    assert _variants(browser) == ["fast", "twin", "same", "teacher"]
+    marked = browser.find_elements("css selector", "#leaderboard tbody td.contended")  # type: ignore[attr-defined]
+    assert marked and all(c.text.endswith(" †") for c in marked)
+    assert {c.get_attribute("title") for c in marked} == {
+        "† timed on a contended host (other processes' CPU 35.0 %, steal 0.0 %, calibration drift +4.2 %)"
+    }
+
+
 def test_the_families_sections_link_to_each_other(browser: object, families: Path) -> None:
     browser.get((families / "index.html").as_uri())  # type: ignore[attr-defined]
     assert _variants(browser) == ["teacher", "int8"]
@@ -175,7 +199,7 @@ def test_the_families_sections_link_to_each_other(browser: object, families: Pat
     assert sizes and all(complete and width > 0 for complete, width in sizes), sizes
 
 
-@pytest.mark.parametrize("which", ["site", "families"])
+@pytest.mark.parametrize("which", ["site", "families", "paired"])
 def test_every_page_passes_the_nu_validator(which: str, request: pytest.FixtureRequest) -> None:
     site = request.getfixturevalue(which)
     if JAVA is None:

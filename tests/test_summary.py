@@ -3,6 +3,8 @@
 import math
 from datetime import UTC, datetime
 
+import pyarrow as pa
+
 from suite.results import Row, to_table, write_table
 from suite.summary import markdown_table
 
@@ -20,7 +22,54 @@ def test_markdown_table(tmp_path):
     ]
     write_table(to_table(rows, {"method": "m"}, PROV), tmp_path / "r.parquet")
     lines = markdown_table(tmp_path / "r.parquet").splitlines()
-    assert [line.split(" | ")[0] for line in lines[2:]] == ["| `teacher`", "| `small`", "| `worse`"]
-    assert "| 90.00 [88.00, 92.00] |" in lines[2] and "| 10.00 |" in lines[2]
-    assert "| 89.50 [87.25, 91.50] |" in lines[3] and "| 4.00 |" in lines[3]
-    assert "| failed |" in lines[4] and "| — |" in lines[4]  # failed p50, unmeasured size
+    assert lines[:2] == ["Hardware: not recorded", ""]  # rows without cpu_model or hardware_description
+    assert [line.split(" | ")[0] for line in lines[4:]] == ["| `teacher`", "| `small`", "| `worse`"]
+    assert "| 90.00 [88.00, 92.00] |" in lines[4] and "| 10.00 |" in lines[4]
+    assert "| 89.50 [87.25, 91.50] |" in lines[5] and "| 4.00 |" in lines[5]
+    assert "| failed |" in lines[6] and "| — |" in lines[6]  # failed p50, unmeasured size
+
+
+MACHINE = "Test CPU @ 3.0GHz, 2 of 16 logical cores, AVX2"
+
+
+def _paired(variant: str, speedup: tuple[float, float, float], contended: float = 0.0) -> list[Row]:
+    value, low, high = speedup
+    return [
+        Row(variant, "accuracy", 90.0, "%", True, task="sst2", task_version="1.0", ci_low=88.0, ci_high=92.0),
+        Row(variant, "latency_p50_ms", 10.0 / value, "ms", False),
+        Row(variant, "speedup_p50", value, "x", True, ci_low=low, ci_high=high, n=30),
+        Row(variant, "contended", contended, "flag", False),
+        Row(variant, "host_other_cpu_pct", 35.0 if contended else 1.0, "%", False),
+    ]
+
+
+def test_markdown_table_names_the_hardware_and_reads_speedups_with_their_interval(tmp_path):
+    prov = {**PROV, "hardware_description": MACHINE, "hardware_fingerprint": "f" * 16}
+    # two nodes of one hardware type (host_id, results schema v7): one machine's numbers, on two hosts
+    quiet = _paired("teacher", (0.99, 0.97, 1.02)) + _paired("same", (1.02, 0.98, 1.05))
+    one = pa.concat_tables(
+        [
+            to_table(quiet, {"method": "m"}, {**prov, "host_id": "a" * 16}),
+            to_table(_paired("fast", (1.3, 1.2, 1.4), 1.0), {"method": "m"}, {**prov, "host_id": "b" * 16}),
+        ]
+    )
+    write_table(one, tmp_path / "r.parquet")
+    lines = markdown_table(tmp_path / "r.parquet").splitlines()
+    assert lines[0] == f"Hardware: {MACHINE} (2 hosts of this hardware)"
+    by_variant = {line.split(" | ")[0]: line for line in lines if line.startswith("| `")}
+    assert "| 1.02× [0.98, 1.05] · no measurable change |" in by_variant["| `same`"]
+    assert "| 1.30× [1.20, 1.40] |" in by_variant["| `fast`"]
+    assert "| 7.69 † |" in by_variant["| `fast`"] and "| 9.80 |" in by_variant["| `same`"]
+    assert (
+        lines[-1]
+        == "† `fast`: timed on a contended host (other processes' CPU 35.0 %); its absolute timings are not judged"
+    )
+    # two machines: a column instead
+    other = to_table(
+        _paired("remote", (1.1, 1.05, 1.15)), {"method": "m"}, {**prov, "hardware_description": "Other CPU"}
+    )
+    write_table(pa.concat_tables([one, other]), tmp_path / "two.parquet")
+    lines = markdown_table(tmp_path / "two.parquet").splitlines()
+    assert lines[0].startswith("| variant | method | hardware |")
+    assert lines[2].startswith(f"| `teacher` | m | {MACHINE} |")
+    assert next(line for line in lines if line.startswith("| `remote`")).startswith("| `remote` | m | Other CPU |")

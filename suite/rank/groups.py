@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import SuiteInputError
+from suite.provenance import describe_hardware
+from suite.rank.speed import CONTENDED, HOST_LOAD, SPEEDUP_UNIT, contended_text, is_aa, speedup_text
+from suite.rank.standings import intervals_overlap
 from suite.results import NONFINITE_ERROR, read_results
 from suite.specs import TEACHER
 
@@ -28,10 +31,12 @@ class Objective:
     required: bool  # a variant without it cannot be ranked; an optional axis is used only where every variant has it
 
 
-# Accuracy is the task's; the rest are 'system' measurements of the same hardware.
+# Accuracy is the task's; the rest are 'system' measurements of the same hardware. Speed is the paired speedup
+# against the reference (the teacher by default), timed in the same process; results without one derive it from
+# the latencies (with_speedups).
 OBJECTIVES: tuple[Objective, ...] = (
     Objective("accuracy", True, True),
-    Objective("latency_p50_ms", False, True),
+    Objective("speedup_p50", True, True),
     Objective("size_mb", False, True),
     Objective("peak_rss_mb", False, False),
     Objective("energy_per_1k_queries_j", False, False),
@@ -112,6 +117,7 @@ class Measure:
     error: str | None = None
     measurement: str = ""
     estimated: bool = False  # the results' `estimate` column: modelled rather than measured
+    derived: bool = False  # made by suite.rank from other rows (with_speedups), not a row of the results
 
     @property
     def ok(self) -> bool:
@@ -122,6 +128,15 @@ class Measure:
     def estimate(self) -> bool:
         # Energy on CPUs without power counters is modelled, and the measurement text says so.
         return self.estimated or bool(re.search(r"\bestimate", self.measurement or "", re.IGNORECASE))
+
+    def overlaps(self, other: Measure | None) -> bool:
+        """Whether both have intervals and they overlap: the two numbers are not distinguishable (a tie)."""
+        return other is not None and intervals_overlap(self.ci_low, self.ci_high, other.ci_low, other.ci_high)
+
+    @property
+    def speedup_label(self) -> str:
+        """A speedup with its interval, "no measurable change" when the interval contains 1 (speed.speedup_text)."""
+        return speedup_text(float(self.value), self.ci_low, self.ci_high) if self.ok else self.error or "not measured"
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,15 @@ class Candidate:
             return f"{metric} is {measure.value}"
         return None
 
+    @property
+    def contended(self) -> str | None:
+        """Why its absolute timings are not judged (its `contended` row is 1: the host was busy while it was timed),
+        with the load guard's figures; None when the host was quiet or the guard did not run."""
+        flag = self.metrics.get(CONTENDED)
+        if flag is None or not flag.ok or flag.value != 1.0:
+            return None
+        return contended_text({metric: self.value(metric) for metric, _ in HOST_LOAD})
+
 
 @dataclass(frozen=True)
 class Group:
@@ -158,6 +182,10 @@ class Group:
     task_version: str
     hardware: str
     candidates: tuple[Candidate, ...]
+    # The reference's own speedups as measured, timed against a second copy of itself (A/A), by metric: the noise
+    # floor of every paired speedup of the group (with_speedups); empty for results without paired timing.
+    noise_floor: Mapping[str, Measure] = dataclasses.field(default_factory=dict)
+    reference: str | None = None  # the candidate timed against a copy of itself (the teacher by default)
 
     @property
     def label(self) -> str:
@@ -180,6 +208,52 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     """All rows of a results Parquet as dicts (checked against the one schema); only numbers the suite measured
     (a submitter's self-reported numbers, `verified` false, are never ranked)."""
     return [r for r in read_results([Path(path)]).to_pylist() if r.get("verified") is not False]
+
+
+DERIVED_SPEEDUP = (
+    "derived by suite.rank: teacher latency_p50_ms / this latency_p50_ms (no paired speedup in the results)"
+)
+
+
+def with_speedups(group: Group) -> Group:
+    """The group with every candidate's `speedup_p50` against the reference, the speed axis of ranking.
+
+    The reference's own A/A rows (its speedups timed against a second copy of itself; their measurement starts with
+    "A/A") become 1, its speedup by definition, keeping their interval; the rows as measured are the group's
+    `noise_floor`. A candidate without a `speedup_p50` row (results before paired timing) gets one derived from the
+    unpaired latencies, teacher p50 / its p50, without an interval; one whose latency failed gets a failed one with
+    the latency's reason. `reference` names the candidate with A/A rows. Applying it twice changes nothing.
+    """
+    teacher = group.teacher
+    base = teacher.value("latency_p50_ms") if teacher is not None else None
+    floor = dict(group.noise_floor)
+    reference = group.reference
+    candidates = []
+    for c in group.candidates:
+        changed: dict[str, Measure] = {}
+        for name, m in c.metrics.items():
+            if m.unit == SPEEDUP_UNIT and m.ok and not m.derived and is_aa(m.measurement):
+                floor.setdefault(name, m)
+                reference = reference or c.variant
+                changed[name] = dataclasses.replace(
+                    m,
+                    value=1.0,
+                    measurement=f"the reference: 1 by definition; the interval is its A/A noise floor's "
+                    f"({m.speedup_label}: {m.measurement})",
+                    derived=True,
+                )
+        latency = c.metrics.get("latency_p50_ms")
+        if "speedup_p50" not in c.metrics and latency is not None:
+            if latency.ok and base and latency.value:
+                changed["speedup_p50"] = Measure(
+                    base / latency.value, SPEEDUP_UNIT, measurement=DERIVED_SPEEDUP, derived=True
+                )
+            elif not latency.ok:
+                changed["speedup_p50"] = Measure(
+                    None, SPEEDUP_UNIT, status="failed", error=c.problem("latency_p50_ms"), derived=True
+                )
+        candidates.append(dataclasses.replace(c, metrics={**c.metrics, **changed}) if changed else c)
+    return dataclasses.replace(group, candidates=tuple(candidates), noise_floor=floor, reference=reference)
 
 
 def _measure(record: Mapping[str, Any]) -> Measure:
@@ -211,6 +285,62 @@ def variant_hardware(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         if r["variant"] not in best or rank < best[r["variant"]][0]:
             best[r["variant"]] = (rank, fingerprint)
     return {v: fp for v, (_, fp) in best.items()}
+
+
+# What the `gpu` column holds when the job saw no GPU (suite.provenance.gpu_name).
+_NO_GPU = ("none", "not checked (torch not loaded)")
+
+
+def row_hardware(row: Mapping[str, Any]) -> str:
+    """The machine a row was measured on, in words: its `hardware_description`, or, for rows written before results
+    schema v6, the same text built from the columns they have (the ISA extensions then read "not recorded").
+
+    >>> row_hardware({"hardware_description": None, "cpu_model": "Test CPU", "cpu_cores": 16, "threads": 2,
+    ...               "gpu": "none"})
+    'Test CPU, 2 of 16 logical cores, ISA extensions not recorded'
+    """
+    if row.get("hardware_description"):
+        return row["hardware_description"]
+    gpu = row.get("gpu")
+    return describe_hardware(
+        row.get("cpu_model") or "CPU not recorded",
+        row.get("cpu_cores") or 0,
+        row.get("threads"),
+        None,
+        None if gpu in (None, "", *_NO_GPU) else gpu,
+    )
+
+
+def hardware_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Each hardware fingerprint in words: the `hardware_description` its rows recorded, those of its 'system' rows
+    (the measurements that depend on the machine) first; only where no row recorded one (files before results schema
+    v6), the text row_hardware builds from the other columns. Several (one machine, runs with other thread counts)
+    are all named, joined by " / "."""
+    # fingerprint -> rank -> texts; rank: recorded on a system row, recorded elsewhere, built on a system row, built
+    texts: dict[str, dict[int, list[str]]] = {}
+    for record in records:
+        fingerprint = record["hardware_fingerprint"]
+        if fingerprint:
+            rank = (0 if record.get("hardware_description") else 2) + (record["task"] != SYSTEM_TASK)
+            texts.setdefault(fingerprint, {}).setdefault(rank, []).append(row_hardware(record))
+    return {fp: " / ".join(dict.fromkeys(by_rank[min(by_rank)])) for fp, by_rank in texts.items()}
+
+
+def contended_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
+    """The variants timed on a contended host (a 'system' `contended` row of 1): (why their absolute timings are not
+    judged, with the load guard's figures of the same system rows; that row's measurement text, listing them all)."""
+    figures: dict[tuple[str, str], dict[str, float | None]] = {}
+    flagged: dict[str, tuple[str, str]] = {}
+    load = {metric for metric, _ in HOST_LOAD}
+    for r in records:
+        if r["task"] != SYSTEM_TASK or r["status"] != "ok":
+            continue
+        where = (r["variant"], r["task_version"] or "")
+        if r["metric"] in load:
+            figures.setdefault(where, {})[r["metric"]] = r["value"]
+        elif r["metric"] == CONTENDED and r["value"] == 1.0:
+            flagged.setdefault(r["variant"], (where[1], r["measurement"] or ""))
+    return {v: (contended_text(figures.get((v, version), {})), text) for v, (version, text) in flagged.items()}
 
 
 def nonfinite_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -249,7 +379,7 @@ def build_groups(records: Sequence[Mapping[str, Any]]) -> list[Group]:
             method, parent = lineage[variant]
             groups.setdefault((task, version, fp), []).append(Candidate(variant, method, parent, fp, merged))
     return [
-        Group(t, v, h, tuple(sorted(c, key=lambda c: (c.variant != TEACHER, c.variant))))
+        with_speedups(Group(t, v, h, tuple(sorted(c, key=lambda c: (c.variant != TEACHER, c.variant)))))
         for (t, v, h), c in sorted(groups.items())
     ]
 

@@ -12,6 +12,7 @@ from functools import cached_property
 import numpy as np
 
 from suite.rank.groups import OBJECTIVES, Candidate, Group, Objective
+from suite.rank.standings import intervals_overlap
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 42
@@ -45,14 +46,49 @@ def pareto_mask(values: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     return ~(at_least & better).any(axis=0)
 
 
+def indistinct(candidates: Sequence[Candidate], objectives: Sequence[Objective]) -> np.ndarray:
+    """[j, i]: on every axis where j is better than i, both were measured with intervals and they overlap, so j is
+    not distinguishable from i there (intervals_overlap). A j that dominates i on the measured values and is
+    indistinct from it is a tie: two variants whose speedup and accuracy intervals overlap, and that are alike on
+    the axes without intervals (size on disk), are ties.
+
+    >>> from suite.rank.groups import Measure
+    >>> def c(name, accuracy, speedup):
+    ...     return Candidate(name, "m", "", "hw", {
+    ...         "accuracy": Measure(accuracy[0], ci_low=accuracy[1], ci_high=accuracy[2]),
+    ...         "speedup_p50": Measure(speedup[0], ci_low=speedup[1], ci_high=speedup[2]),
+    ...         "size_mb": Measure(50.0)})
+    >>> a, b = c("a", (90.0, 88.0, 92.0), (2.0, 1.9, 2.1)), c("b", (89.0, 87.0, 91.0), (1.95, 1.85, 2.05))
+    >>> far = c("far", (80.0, 79.0, 81.0), (1.3, 1.2, 1.4))
+    >>> axes = OBJECTIVES[:3]
+    >>> indistinct([a, b, far], axes).astype(int).tolist()
+    [[1, 1, 0], [1, 1, 0], [1, 1, 1]]
+    """
+    count = len(candidates)
+    alike = np.ones((count, count), dtype=bool)
+    for objective in objectives:
+        measures = [c.metrics.get(objective.metric) for c in candidates]
+        values = np.array([c.value(objective.metric) for c in candidates], dtype=float)
+        low, high = (
+            np.array([np.nan if m is None or getattr(m, end) is None else getattr(m, end) for m in measures], float)
+            for end in ("ci_low", "ci_high")
+        )
+        better = values[:, None] > values[None, :] if objective.maximize else values[:, None] < values[None, :]
+        alike &= ~better | intervals_overlap(low[:, None], high[:, None], low[None, :], high[None, :])
+    return alike
+
+
 @dataclass(frozen=True)
 class ParetoEntry:
-    """A ranked variant: on the front or not, who dominates it, and P(on the front) under accuracy resampling."""
+    """A ranked variant: on the front or not, who dominates it, and P(on the front) under accuracy resampling.
+    `tied_with`: those of `dominated_by` it is a tie with (indistinct: their intervals overlap on every axis where
+    they are better), so dominated by them only on the measured values."""
 
     variant: str
     on_front: bool
     dominated_by: tuple[str, ...]
     probability: float
+    tied_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,7 +203,9 @@ def pareto(
     """The non-dominated variants of a group and each variant's bootstrap probability of being on the front.
 
     Accuracy (the first objective: `objectives[0]`, a family's quality metric) is resampled independently per variant
-    (binomial on its n instances, else normal from its CI); latency, size, memory and energy are taken as measured.
+    (binomial on its n instances, else normal from its CI); speed (the paired speedup of the classifier), size,
+    memory and energy are taken as measured. A dominated variant whose dominators are indistinct from it (their
+    speedup and accuracy intervals overlap) names them in `tied_with`.
     With `adaptive`, groups over 200 variants get fewer resamples (see RESAMPLE_BUDGET).
     Required axes missing for a variant leave it unranked (with the reason); an optional
     axis missing for any variant is dropped for the whole group (and the result says so).
@@ -221,12 +259,14 @@ def pareto(
     probabilities = _front_probabilities(samples, le_fixed, strict_fixed)
     labels = np.array(names, dtype=object)
     dominated_by = np.ascontiguousarray(dominates.T)  # row i: who dominates i, in candidate order
+    tied_with = np.ascontiguousarray((dominates & indistinct(ranked, used)).T)
     entries = tuple(
         ParetoEntry(
             variant=names[i],
             on_front=bool(front[i]),
             dominated_by=tuple(labels[dominated_by[i]].tolist()),
             probability=float(probabilities[i]),
+            tied_with=tuple(labels[tied_with[i]].tolist()) if dominated_by[i].any() else (),
         )
         for i in range(len(ranked))
     )

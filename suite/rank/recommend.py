@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from suite.errors import SuiteInputError
-from suite.rank.groups import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group
-from suite.rank.pareto import _better
+from suite.rank.groups import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group, Measure
+from suite.rank.pareto import _better, indistinct
+from suite.rank.speed import speed_class, speedup_text
 from suite.specs import TEACHER
 
 PRIORITIES = ("speed", "accuracy", "size", "energy", "balanced")
@@ -119,14 +120,41 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{value:.2f}{unit}"
 
 
-def _speedup(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics = CLASSIFIER_METRICS) -> float | None:
-    speedup = c.value(fm.speedup)
-    if speedup is not None:
-        return speedup
+def _speedup_measure(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics = CLASSIFIER_METRICS) -> Measure | None:
+    """The speedup against the reference: the family's speedup row (paired, with its interval, in results since
+    paired timing), else the ratio of the speed metric to the teacher's, without an interval."""
+    measure = c.metrics.get(fm.speedup)
+    if measure is not None and measure.ok:
+        return measure
     speed, base = c.value(fm.speed), teacher.value(fm.speed) if teacher else None
     if not speed or not base:
         return None
-    return speed / base if fm.speed_maximize else base / speed
+    return Measure(speed / base if fm.speed_maximize else base / speed, "x", derived=True)
+
+
+def _speedup(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics = CLASSIFIER_METRICS) -> float | None:
+    measure = _speedup_measure(c, teacher, fm)
+    return None if measure is None else measure.value
+
+
+def _speed_class(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics) -> int:
+    """speed.speed_class of the speedup: 0 measurably faster, 1 no measurable change, 2 measurably slower."""
+    measure = _speedup_measure(c, teacher, fm)
+    if measure is None or measure.value is None:
+        return 1
+    return speed_class(measure.value, measure.ci_low, measure.ci_high)
+
+
+def _ties(a: Candidate, b: Candidate, teacher: Candidate | None, fm: FamilyMetrics) -> bool:
+    """Whether a and b are ties: their speedup intervals overlap and their accuracy intervals overlap."""
+    speed_a, speed_b = _speedup_measure(a, teacher, fm), _speedup_measure(b, teacher, fm)
+    quality_a = a.metrics.get(fm.quality)
+    return (
+        speed_a is not None
+        and speed_a.overlaps(speed_b)
+        and quality_a is not None
+        and quality_a.overlaps(b.metrics.get(fm.quality))
+    )
 
 
 def _size_reduction(c: Candidate, teacher: Candidate | None) -> float | None:
@@ -148,7 +176,7 @@ def _accuracy_drop(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics = 
 
 # What each priority maximises, the metric it needs (for the "not measured" reason) and how its value prints.
 PRIORITY_NEEDS = {
-    "speed": "speedup (latency_p50_ms)",
+    "speed": "speedup (speedup_p50, or latency_p50_ms in results before paired timing)",
     "accuracy": "accuracy",
     "size": "size_mb",
     "energy": "energy_per_1k_queries_j",
@@ -168,8 +196,14 @@ def recommend(
 
     Candidates are the variants whose accuracy drop is within the tolerance (and that meet the deadlines); `speed`
     picks the highest speedup, `size` the smallest size on disk, `accuracy` the highest accuracy, `energy` the lowest
-    energy per 1 000 queries, `balanced` the best speedup/max + size-reduction/max among the candidates. Ties go to
-    the more accurate, then to the name. With no candidate the teacher is recommended, and the note says so.
+    energy per 1 000 queries, `balanced` the best speedup/max + size-reduction/max among the candidates. Equal scores
+    go to the more accurate, then to the name. With no candidate the teacher is recommended, and the note says so.
+
+    The speedup is the paired one, with its interval, where the results have it: `speed` puts the measurably faster
+    (interval above 1) before those with no measurable change (interval containing 1, said so in their reasons)
+    and never calls one of those faster than the teacher. Under `speed` and `accuracy`, candidates whose speedup and
+    accuracy intervals both overlap the chosen one's are ties, and their reasons say so; one dominated only by ties
+    is not called dominated. A p99 deadline cannot be checked against latencies timed on a contended host.
     `metrics` names the family's accuracy, speed and energy metrics (the llm family: mean accuracy, decode tokens/s,
     energy per 1 000 tokens; its p99 deadline checks the time per output token).
     """
@@ -209,29 +243,61 @@ def recommend(
         candidates.append(c)
 
     scores = _scores(candidates, teacher, priority, fm)
-    ordered = sorted(candidates, key=lambda c: (-scores[c.variant], -(c.value(fm.quality) or 0.0), c.variant))
+    # Under `speed`, measurably faster first, then no measurable change, then measurably slower (with no intervals,
+    # the order of the values, as before paired timing).
+    classes = {c.variant: _speed_class(c, teacher, fm) if priority == "speed" else 0 for c in candidates}
+    ordered = sorted(
+        candidates,
+        key=lambda c: (classes[c.variant], -scores[c.variant], -(c.value(fm.quality) or 0.0), c.variant),
+    )
     chosen: str | None
     note = ""
     runners_up: tuple[str, ...] = ()
     if ordered:
         chosen = ordered[0].variant
         best = ordered[0]
-        verdicts[chosen] = Verdict(chosen, "chosen", f"best {_describe(best, teacher, priority, fm)} among candidates")
+        tied = (
+            [c.variant for c in ordered[1:] if _ties(best, c, teacher, fm)] if priority in ("speed", "accuracy") else []
+        )
+        reason = f"best {_describe(best, teacher, priority, fm)} among candidates"
+        if priority == "speed" and classes[chosen] == 1 and _has_interval(best, teacher, fm):
+            reason = (
+                "no candidate is measurably faster than the teacher; the highest estimate: "
+                f"{_describe(best, teacher, priority, fm)}"
+            )
+        if tied:
+            reason += f"; tied with {', '.join(tied)} (speedup and {fm.quality_label} intervals overlap)"
+        verdicts[chosen] = Verdict(chosen, "chosen", reason)
         runners_up = tuple(c.variant for c in ordered[1 : 1 + RUNNERS_UP])
         front = _front_among(ordered, fm)
         for rank, c in enumerate(ordered[1:], start=2):
             what = f"{_describe(c, teacher, priority, fm)} vs {_describe(best, teacher, priority, fm)}"
+            if c.variant in tied:
+                what += f"; tied with {chosen} (speedup and {fm.quality_label} intervals overlap)"
+            dominators, ties = front[c.variant]
             if c.variant in runners_up:
                 verdicts[c.variant] = Verdict(c.variant, "runner-up", f"#{rank} of {len(ordered)}: {what}")
-            elif front[c.variant]:
-                verdicts[c.variant] = Verdict(c.variant, "dominated", f"dominated by {', '.join(front[c.variant])}")
+            elif dominators and len(ties) < len(dominators):
+                real = [d for d in dominators if d not in ties]
+                verdicts[c.variant] = Verdict(c.variant, "dominated", f"dominated by {', '.join(real)}")
+            elif dominators:
+                what += (
+                    f"; dominated on the measured values only by {', '.join(ties)}, ties: their intervals overlap "
+                    "its own wherever they are better"
+                )
+                verdicts[c.variant] = Verdict(c.variant, "lower", f"#{rank} of {len(ordered)}: {what}")
             else:
                 verdicts[c.variant] = Verdict(c.variant, "lower", f"#{rank} of {len(ordered)}: {what}")
         if teacher is not None:
             verdicts[TEACHER] = Verdict(TEACHER, "baseline", "the baseline; recommended only when no variant qualifies")
             # The notebook's rule can pick a variant worse than the teacher on the very priority; say so.
-            if priority == "speed" and (_speedup(best, teacher, fm) or 0.0) < 1.0:
+            if priority == "speed" and classes[chosen] == 2:
                 note = f"{chosen} is slower than the teacher ({_describe(best, teacher, priority, fm)})"
+            elif priority == "speed" and classes[chosen] == 1 and _has_interval(best, teacher, fm):
+                note = (
+                    f"{chosen} is not measurably faster than the teacher ({_describe(best, teacher, priority, fm)}: "
+                    "the interval contains 1)"
+                )
             elif priority == "size" and (_size_reduction(best, teacher) or 0.0) <= 0.0:
                 note = f"{chosen} is no smaller than the teacher on disk"
     else:
@@ -266,11 +332,16 @@ def recommend(
     )
 
 
+def _has_interval(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics) -> bool:
+    measure = _speedup_measure(c, teacher, fm)
+    return measure is not None and measure.ci_low is not None and measure.ci_high is not None
+
+
 def _needs(priority: str, fm: FamilyMetrics) -> str:
     if fm == CLASSIFIER_METRICS:
         return PRIORITY_NEEDS[priority]
     return {
-        "speed": f"speedup ({fm.speed})",
+        "speed": f"speedup ({fm.speedup} or {fm.speed})",
         "accuracy": fm.quality,
         "size": "size_mb",
         "energy": fm.energy,
@@ -289,9 +360,11 @@ def _missed_deadlines(
         if limit is None:
             continue
         value = c.value(metric)
-        if value is None:
+        contended = c.contended if metric == fm.tail_latency else None
+        if value is None or contended:
             # A deadline that cannot be checked is not met: shipping on an unmeasured number is the silent failure.
-            missed.append(f"{label} deadline ≤ {limit:g} {unit} cannot be checked ({c.problem(metric)})")
+            why = f": {contended}" if contended else f" ({c.problem(metric)})"
+            missed.append(f"{label} deadline ≤ {limit:g} {unit} cannot be checked{why}")
         elif value > limit:
             missed.append(f"{label} {_fmt(value)} {unit} > deadline {limit:g} {unit}")
     return "; ".join(missed)
@@ -330,10 +403,18 @@ def _scores(
     }
 
 
+def _speedup_text(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics) -> str:
+    """The speedup with its interval and, when that contains 1, "no measurable change" (speed.speedup_text)."""
+    measure = _speedup_measure(c, teacher, fm)
+    if measure is None or measure.value is None:
+        return "nan×"
+    return speedup_text(measure.value, measure.ci_low, measure.ci_high)
+
+
 def _describe(c: Candidate, teacher: Candidate | None, priority: str, fm: FamilyMetrics = CLASSIFIER_METRICS) -> str:
     inputs = _score_inputs(c, teacher, priority, fm) or (math.nan, math.nan)
     if priority == "speed":
-        return f"speedup {inputs[0]:.2f}×"
+        return f"speedup {_speedup_text(c, teacher, fm)}"
     if priority == "accuracy":
         return f"{fm.quality_label} {inputs[0]:.2f} %"
     if priority == "size":
@@ -341,14 +422,17 @@ def _describe(c: Candidate, teacher: Candidate | None, priority: str, fm: Family
     if priority == "energy":
         per = fm.energy_label.removeprefix("energy ")
         return f"energy {inputs[0]:.2f} J {per}"
-    return f"speedup {inputs[0]:.2f}× with size reduction {inputs[1]:.1f} %"
+    return f"speedup {_speedup_text(c, teacher, fm)} with size reduction {inputs[1]:.1f} %"
 
 
-def _front_among(candidates: Sequence[Candidate], fm: FamilyMetrics) -> dict[str, tuple[str, ...]]:
-    """For each candidate, the other candidates that dominate it on the Pareto axes measured for all of them."""
+def _front_among(
+    candidates: Sequence[Candidate], fm: FamilyMetrics
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """For each candidate, (the other candidates that dominate it on the Pareto axes measured for all of them, those
+    of them it ties with: pareto.indistinct)."""
     axes = [o for o in fm.objectives if all(c.value(o.metric) is not None for c in candidates)]
     if not candidates or not axes:
-        return {c.variant: () for c in candidates}
+        return {c.variant: ((), ()) for c in candidates}
     values = np.array([[c.value(o.metric) for o in axes] for c in candidates], dtype=float)
     oriented = np.where(np.asarray([o.maximize for o in axes]), -values, values)
     at_least, better = _better(oriented)
@@ -356,7 +440,10 @@ def _front_among(candidates: Sequence[Candidate], fm: FamilyMetrics) -> dict[str
     names = [c.variant for c in candidates]
     labels = np.array(names, dtype=object)
     dominated_by = np.ascontiguousarray(dominates.T)  # row i: who dominates i, in candidate order
-    return {names[i]: tuple(labels[dominated_by[i]].tolist()) for i in range(len(names))}
+    tied = np.ascontiguousarray((dominates & indistinct(candidates, axes)).T)
+    return {
+        names[i]: (tuple(labels[dominated_by[i]].tolist()), tuple(labels[tied[i]].tolist())) for i in range(len(names))
+    }
 
 
 def recommendations(

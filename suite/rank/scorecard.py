@@ -9,7 +9,10 @@ from typing import Any
 from suite.errors import SuiteInputError
 from suite.rank.groups import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group
 from suite.rank.recommend import _accuracy_drop
+from suite.rank.speed import NO_CHANGE, speed_class
 from suite.specs import TEACHER
+
+NOT_JUDGED = "not judged"  # a target computed from absolute timings of a contended host: neither pass nor fail
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,9 @@ class Kpi:
     student: str
     improvement: str
     target: str
-    status: str  # pass | fail | no target | not measured
+    status: str  # pass | fail | no target | not measured | not judged
     estimate: bool = False
+    reason: str = ""  # why it is not judged: "timed on a contended host (…figures…)"
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,10 @@ def _reduction_kpi(
     student: Candidate,
     min_reduction: float | None,
     max_value: float | None,
+    timed: bool = False,
 ) -> Kpi:
+    """`timed`: the metric is an absolute timing (latency, energy): a contended host leaves its targets not judged,
+    the student's for both, the teacher's for the reduction relative to it."""
     base, value = teacher.value(metric) if teacher else None, student.value(metric)
     estimate = any(c is not None and metric in c.metrics and c.metrics[metric].estimate for c in (teacher, student))
     targets = [f"≥ {min_reduction:g} % lower" for _ in [0] if min_reduction is not None]
@@ -98,14 +105,33 @@ def _reduction_kpi(
     improvement = f"{reduction:.1f} % lower" if reduction is not None else "—"
     if metric.startswith(("latency", "tpot")) and value and base:
         improvement += f" ({base / value:.2f}× faster)"
-    status = "no target"
-    if targets:
-        checks = []
-        if min_reduction is not None:
-            checks.append(None if reduction is None else reduction >= min_reduction)
-        if max_value is not None:
-            checks.append(None if value is None else value <= max_value)
-        status = "fail" if False in checks else "not measured" if None in checks else "pass"
+    mine = student.contended if timed else None
+    theirs = f"the teacher was {teacher.contended}" if timed and teacher is not None and teacher.contended else None
+    judged: list[bool | None] = []
+    unjudged: list[str] = []
+    if min_reduction is not None:  # relative to the teacher: its own timing counts too
+        if mine or theirs:
+            unjudged += [t for t in (mine, theirs) if t]
+        else:
+            judged.append(None if reduction is None else reduction >= min_reduction)
+    if max_value is not None:
+        if mine:
+            unjudged.append(mine)
+        else:
+            judged.append(None if value is None else value <= max_value)
+    status = (
+        "no target"
+        if not targets
+        else "fail"
+        if False in judged
+        else NOT_JUDGED
+        if unjudged
+        else "not measured"
+        if None in judged
+        else "pass"
+    )
+    if (mine or theirs) and reduction is not None:
+        improvement += "; " + "; ".join(t for t in (mine, theirs) if t)
     return Kpi(
         name,
         metric,
@@ -116,6 +142,7 @@ def _reduction_kpi(
         ", ".join(targets) or "—",
         status,
         estimate,
+        "; ".join(dict.fromkeys(unjudged)) if status == NOT_JUDGED else "",
     )
 
 
@@ -149,10 +176,18 @@ def scorecard(
             student,
             targets.min_latency_p99_reduction_pct,
             targets.max_latency_p99_ms,
+            timed=True,
         ),
     ]
-    if fm.speed_maximize:  # a rate (tokens/s): no SLA target names it; shown beside the latency
+    if not fm.speed_maximize:  # a latency family: the paired speedup beside the absolute latency
+        kpis.append(_speedup_kpi(fm, group, student))
+    else:  # a rate (tokens/s): no SLA target names it; shown beside the latency, with its speedup
         base, value = (teacher.value(fm.speed) if teacher else None), student.value(fm.speed)
+        paired = student.metrics.get(fm.speedup)
+        if paired is not None and paired.ok and paired.ci_low is not None and paired.ci_high is not None:
+            faster = paired.speedup_label  # a measured speedup with its interval ("no measurable change" included)
+        else:
+            faster = f"{value / base:.2f}× faster" if value is not None and base else "—"
         kpis.append(
             Kpi(
                 fm.speed_label.capitalize(),
@@ -160,7 +195,7 @@ def scorecard(
                 fm.speed_unit,
                 _value_text(teacher, fm.speed),
                 _value_text(student, fm.speed),
-                f"{value / base:.2f}× faster" if value is not None and base else "—",
+                faster,
                 "—",
                 "no target",
             )
@@ -188,6 +223,7 @@ def scorecard(
             student,
             targets.min_energy_reduction_pct,
             None,
+            timed=True,
         )
     )
     kpis.append(
@@ -199,6 +235,7 @@ def scorecard(
             student,
             targets.min_co2e_reduction_pct,
             None,
+            timed=True,
         )
     )
     same = teacher is not None and teacher.hardware == student.hardware
@@ -222,17 +259,53 @@ def scorecard(
         else "fail"
         if "fail" in statuses
         else "incomplete"
-        if "not measured" in statuses
+        if "not measured" in statuses or NOT_JUDGED in statuses
         else "pass"
     )
     return Scorecard(variant, tuple(kpis), overall)
+
+
+def _speedup_kpi(fm: FamilyMetrics, group: Group, student: Candidate) -> Kpi:
+    """The paired speedup against the reference (timed in the same rounds of one process: usable on a contended
+    host too, both models saw the same machine), with its interval; no SLA target names it. The teacher's column
+    shows the A/A noise floor when the teacher is the reference."""
+    measure = student.metrics.get(fm.speedup)
+    improvement = "—"
+    if measure is not None and measure.ok and measure.ci_low is not None and measure.ci_high is not None:
+        improvement = ("measurably faster", NO_CHANGE, "measurably slower")[
+            speed_class(float(measure.value), measure.ci_low, measure.ci_high)  # type: ignore[arg-type]
+        ]
+    teacher = group.teacher
+    reference = teacher.metrics.get(fm.speedup) if teacher is not None else None
+    floor = group.noise_floor.get(fm.speedup)
+    if teacher is None:
+        teacher_text = "no teacher"
+    elif reference is None or not reference.ok:
+        teacher_text = _value_text(teacher, fm.speedup)
+    elif floor is not None and reference.derived:
+        low, high = floor.ci_low, floor.ci_high
+        interval = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
+        teacher_text = f"1.00× (the reference); A/A noise floor {floor.value:.2f}×{interval}"
+    else:
+        teacher_text = reference.speedup_label
+    return Kpi(
+        "Speedup p50",
+        fm.speedup,
+        "",
+        teacher_text,
+        measure.speedup_label if measure is not None and measure.ok else _value_text(student, fm.speedup),
+        improvement,
+        "—",
+        "no target",
+    )
 
 
 def _readiness(student: Candidate, targets: SlaTargets, fm: FamilyMetrics = CLASSIFIER_METRICS) -> Kpi:
     """Deployment readiness: nothing failed, no non-finite outputs, and fidelity to the teacher within targets."""
     problems: list[str] = []
     unknown: list[str] = []
-    failed = [m for m, x in student.metrics.items() if x.status != "ok"]
+    # a derived number that failed repeats the failure of the row it comes from
+    failed = [m for m, x in student.metrics.items() if x.status != "ok" and not x.derived]
     if failed:
         problems.append(f"failed: {', '.join(sorted(failed))}")
     checks = ["no failures"]

@@ -12,6 +12,22 @@ def usable_value(row: Mapping[str, Any] | None) -> float | None:
     return row["value"] if row is not None and row["status"] == "ok" else None
 
 
+def intervals_overlap(low: float | None, high: float | None, other_low: float | None, other_high: float | None) -> bool:
+    """Whether two confidence intervals share a point, so the numbers are not distinguishable (a tie); False when
+    either interval is missing or NaN (nothing then says they are alike). The one rule of ties: the standings of a
+    task page, the Pareto front and the recommendation's speed and accuracy all use it. NumPy arrays (NaN for no
+    interval) compare element by element.
+
+    >>> intervals_overlap(88.0, 92.0, 89.0, 93.0), intervals_overlap(0.98, 1.05, 1.2, 1.4)
+    (True, False)
+    >>> intervals_overlap(88.0, 92.0, None, None), intervals_overlap(1.0, 2.0, 2.0, 3.0)
+    (False, True)
+    """
+    if low is None or high is None or other_low is None or other_high is None:
+        return False
+    return (high >= other_low) & (low <= other_high)
+
+
 def rank_key(value: float | None, variant: str, maximize: bool = True) -> tuple:
     """Sort key: highest value first (lowest when not `maximize`: perplexity), then the name; unranked (not
     measured, failed, NaN) rows last, by name, so they are shown but never ranked.
@@ -56,9 +72,11 @@ def standings(rows: Mapping[str, Mapping[str, Any] | None], maximize: bool = Tru
         row = rows[variant]
         value = values[variant]
         ranked = value is not None and math.isfinite(value)
-        tie = False
-        if ranked and previous is not None and row["ci_low"] is not None and previous["ci_high"] is not None:
-            tie = row["ci_high"] >= previous["ci_low"] and row["ci_low"] <= previous["ci_high"]
+        tie = (
+            ranked
+            and previous is not None
+            and intervals_overlap(row["ci_low"], row["ci_high"], previous["ci_low"], previous["ci_high"])
+        )
         out.append(Standing(variant, position, ranked, tie))
         previous = row if ranked else previous
     return out

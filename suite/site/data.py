@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from suite.errors import SuiteInputError
-from suite.provenance import describe_hardware
 from suite.rank import (
     SYSTEM_TASK,
     FamilyMetrics,
@@ -27,7 +26,9 @@ from suite.rank import (
     Scorecard,
     SlaTargets,
     build_groups,
+    contended_variants,
     family_metrics,
+    hardware_labels,
     mean_rows,
     paretos,
     rank_key,
@@ -103,6 +104,7 @@ def _main_version(task_versions: list[tuple[str, str]], schema: LeaderboardSchem
     return max(versions, key=_version_key) if versions else None
 
 
+HOST_ID = "host_id"  # which node of a hardware type (results schema v7); read where present, never required
 PROVENANCE_FIELDS = (
     ("Suite version", "suite_version"),
     ("Git commit", "git_commit"),
@@ -113,6 +115,7 @@ PROVENANCE_FIELDS = (
     ("GPU", "gpu"),
     ("Hardware", "hardware_description"),
     ("Hardware fingerprint", "hardware_fingerprint"),
+    ("Host (salted hash)", HOST_ID),
     ("Seed", "seed"),
     ("Libraries vs constraints.txt", "environment_lock"),
 )
@@ -164,50 +167,14 @@ def _provenance_values(combinations: tuple[tuple[Any, ...], ...], source: Path) 
         {"name": name, "versions": versions, "differs": len(versions) > 1}
         for name, versions in sorted(libraries.items())
     ]
+    # Nodes of one hardware type differ without making numbers incomparable (the fingerprint would differ too):
+    # marked on their line, not warned about.
+    hosts = next(i for (_, key), i in zip(PROVENANCE_FIELDS, items, strict=True) if key == HOST_ID)
     return {
         "items": items,
         "libraries": library_items,
-        "differs": any(i["differs"] for i in items) or any(i["differs"] for i in library_items),
+        "differs": any(i["differs"] for i in items if i is not hosts) or any(i["differs"] for i in library_items),
     }
-
-
-# What the `gpu` column holds when the job saw no GPU (suite.provenance.gpu_name).
-_NO_GPU = ("none", "not checked (torch not loaded)")
-
-
-def row_hardware(row: Mapping[str, Any]) -> str:
-    """The machine a row was measured on, in words: its `hardware_description`, or, for rows written before results
-    schema v6, the same text built from the columns they have (the ISA extensions then read "not recorded").
-
-    >>> row_hardware({"hardware_description": None, "cpu_model": "Test CPU", "cpu_cores": 16, "threads": 2,
-    ...               "gpu": "none"})
-    'Test CPU, 2 of 16 logical cores, ISA extensions not recorded'
-    """
-    if row.get("hardware_description"):
-        return row["hardware_description"]
-    gpu = row.get("gpu")
-    return describe_hardware(
-        row.get("cpu_model") or "CPU not recorded",
-        row.get("cpu_cores") or 0,
-        row.get("threads"),
-        None,
-        None if gpu in (None, "", *_NO_GPU) else gpu,
-    )
-
-
-def hardware_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Each hardware fingerprint in words: the `hardware_description` its rows recorded, those of its 'system' rows
-    (the measurements that depend on the machine) first; only where no row recorded one (files before results schema
-    v6), the text row_hardware builds from the other columns. Several (one machine, runs with other thread counts)
-    are all named, joined by " / "."""
-    # fingerprint -> rank -> texts; rank: recorded on a system row, recorded elsewhere, built on a system row, built
-    texts: dict[str, dict[int, list[str]]] = {}
-    for record in records:
-        fingerprint = record["hardware_fingerprint"]
-        if fingerprint:
-            rank = (0 if record.get("hardware_description") else 2) + (record["task"] != SYSTEM_TASK)
-            texts.setdefault(fingerprint, {}).setdefault(rank, []).append(row_hardware(record))
-    return {fp: " / ".join(_distinct(by_rank[min(by_rank)])) for fp, by_rank in texts.items()}
 
 
 def slug(name: str, taken: set[str]) -> str:
@@ -255,6 +222,9 @@ class SiteData:
     rank_metrics: FamilyMetrics = field(default_factory=lambda: family_metrics("classifier"))
     directions: dict[str, bool] = field(default_factory=dict)  # metric -> higher is better (from the rows)
     hardware: dict[str, str] = field(default_factory=dict)  # fingerprint -> the machine in words (hardware_labels)
+    # variant -> (why its absolute timings are not judged, with the figures; the load guard's whole text): the
+    # variants whose `contended` row is 1 (contended_variants)
+    contended: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Built once and shared by the pages that show them: id(row) -> Texts (see `texts`), provenance blocks (see
     # _provenance), ...
     texts_by_row: dict[int, Texts] = field(default_factory=dict, repr=False)
@@ -266,6 +236,12 @@ class SiteData:
     @property
     def family(self) -> str:
         return self.schema.family
+
+    @functools.cached_property
+    def system_versions(self) -> list[str]:
+        """The versions of the 'system' rows, newest first."""
+        versions = [v for t, v in self.metrics_by_tv if t == SYSTEM_TASK]
+        return sorted(versions, key=_version_key, reverse=True)
 
     def ranking_metric(self, task: str, version: str) -> str:
         """The metric a task version's page ranks by (_ranking_metric)."""
@@ -396,6 +372,7 @@ def _collect(
         fm,
         directions,
         hardware_labels(records),
+        contended_variants(records),
     )
 
 
@@ -427,6 +404,8 @@ def read_resolved_config(path: Path) -> tuple[dict[str, Any], SlaTargets]:
 def read_records(table: pa.Table) -> list[dict[str, Any]]:
     """The rows of a results table as dicts, only those the suite measured: self-reported numbers (`verified` false)
     are never shown as a result nor ranked; they come from the entries."""
+    if HOST_ID not in table.column_names:  # results before schema v7 (read_results adds it; a plain table may not)
+        table = table.append_column(HOST_ID, pa.nulls(table.num_rows, pa.string()))
     # Column-wise conversion, then rows: three times faster than Table.to_pylist() on 100 000 rows.
     names = table.column_names  # a new list on every access
     values = [_python_values(table.column(name)) for name in names]

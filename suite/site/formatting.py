@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from markupsafe import Markup
 
+from suite.rank.speed import NO_CHANGE, SPEEDUP_UNIT, contains_one, is_aa
 from suite.site.schema import MetricDisplay
 from suite.text import visible
 
@@ -48,6 +49,8 @@ def _sort_value(value: float) -> str | None:
 
 UNSTABLE_MARK = "⚠"
 UNSTABLE_TITLE = "unstable timing: IQR / median > 0.1 in this run (see the variant page)"
+CONTENDED_MARK = "†"  # an absolute timing measured while the host was busy (the load guard's `contended`)
+AA_NOISE_FLOOR = "A/A noise floor"
 
 
 def _escape(text: str) -> str:
@@ -75,7 +78,7 @@ class Cell(NamedTuple):
     text: str
     title: str = ""
     sort_value: str | None = None  # a number as _sort_value writes it
-    state: str = "ok"  # ok | failed | missing | nonfinite | estimate | unstable
+    state: str = "ok"  # ok | failed | missing | nonfinite | estimate | unstable | contended (space-separated)
 
     @property
     def html(self) -> str:
@@ -162,7 +165,9 @@ def _metric_cell(
     numbers = texts(row, fmt)
     text = numbers.value
     title = _measurement_title(row) if tooltips else ""
-    if fmt.show_ci and numbers.ci_low is not None:
+    if fmt.unit == SPEEDUP_UNIT:
+        text = _speedup_cell_text(row, numbers)
+    elif fmt.show_ci and numbers.ci_low is not None:
         text += f" [{numbers.ci_low}, {numbers.ci_high}]"
     if fmt.spread is not None:
         if spread_row is not None and spread_row["status"] == "ok" and spread_row["value"] is not None:
@@ -174,6 +179,26 @@ def _metric_cell(
         text, state = f"≈ {text}", "estimate"
         title = "; ".join(t for t in ("estimate", title) if t)
     return Cell(text, title, numbers.sort_value, state)
+
+
+def _speedup_cell_text(row: Mapping[str, Any], numbers: Texts) -> str:
+    """A speedup (unit x) always with its interval, and what the interval says: "no measurable change" when it
+    contains 1, or, for the reference timed against a copy of itself, that it is the A/A noise floor.
+
+    >>> _speedup_cell_text({"ci_low": 0.98, "ci_high": 1.05}, Texts("1.02", "0.98", "1.05", "1.02"))
+    '1.02× [0.98, 1.05] · no measurable change'
+    >>> _speedup_cell_text({"ci_low": 1.2, "ci_high": 1.4}, Texts("1.30", "1.20", "1.40", "1.3"))
+    '1.30× [1.20, 1.40]'
+    >>> row = {"ci_low": 0.97, "ci_high": 1.02, "measurement": "A/A: 'teacher' against a second copy of itself"}
+    >>> _speedup_cell_text(row, Texts("0.99", "0.97", "1.02", "0.99"))
+    '0.99× [0.97, 1.02] · A/A noise floor'
+    """
+    text = f"{numbers.value}×"
+    if numbers.ci_low is not None:
+        text += f" [{numbers.ci_low}, {numbers.ci_high}]"
+    if is_aa(row.get("measurement")):
+        return f"{text} · {AA_NOISE_FLOOR}"
+    return text + (f" · {NO_CHANGE}" if contains_one(row.get("ci_low"), row.get("ci_high")) else "")
 
 
 def _where(task: str, version: str) -> str:

@@ -14,15 +14,19 @@ from suite import entries, figures
 from suite.rank import (
     PRIORITIES,
     SYSTEM_TASK,
+    Group,
     ParetoResult,
     Recommendation,
     Scorecard,
     SlaTargets,
+    interval_width_pct,
     self_reported,
     standings,
+    timed_absolutely,
 )
 from suite.site.data import RowParts, SiteData, _distinct, _provenance, _version_key
 from suite.site.formatting import (
+    CONTENDED_MARK,
     EM_DASH,
     UNSTABLE_MARK,
     UNSTABLE_TITLE,
@@ -37,6 +41,8 @@ from suite.site.formatting import (
 from suite.site.schema import MetricDisplay
 from suite.specs import TEACHER
 from suite.summary import failure_groups, listed
+from suite.trackers.profile import METRIC_PREFIX as OP_SHARE
+from suite.trackers.profile import OTHER as OTHER_OPS
 
 WHY_ROWS = 100  # the recommendations page explains the first 100 variants; each variant's page has its own verdicts
 
@@ -138,6 +144,7 @@ def _row_cells(
 ) -> list[Cell]:
     cells = []
     index = data.index
+    contended = data.contended.get(variant)
     for task, version, fmt in displays:
         row = index.get((variant, task, version, fmt.name))
         spread = index.get((variant, task, version, fmt.spread)) if fmt.spread else None
@@ -146,8 +153,19 @@ def _row_cells(
             flag = index.get((variant, task, version, "latency_unstable"))
             if flag is not None and flag["status"] == "ok" and flag["value"] == 1:
                 cell = cell._replace(text=f"{cell.text} {UNSTABLE_MARK}", title=UNSTABLE_TITLE, state="unstable")
+        if contended is not None and task == SYSTEM_TASK:
+            cell = _contended_cell(cell, fmt, contended[0])
         cells.append(cell)
     return cells
+
+
+def _contended_cell(cell: Cell, fmt: MetricDisplay, reason: str) -> Cell:
+    """An absolute timing of a contended job marked †, the load guard's figures on hover; others as they are."""
+    if cell.state in ("failed", "missing") or not timed_absolutely(fmt.name, fmt.unit):
+        return cell
+    state = "contended" if cell.state == "ok" else f"{cell.state} contended"
+    title = "; ".join(t for t in (cell.title, f"{CONTENDED_MARK} {reason}") if t)
+    return cell._replace(text=f"{cell.text} {CONTENDED_MARK}", title=title, state=state)
 
 
 def _probability_cell(result: ParetoResult | None, variant: str) -> Cell:
@@ -213,9 +231,10 @@ def _pareto_context(data: SiteData, result: ParetoResult, root: str) -> dict[str
                 "href": root + data.variant_pages[e.variant],
                 "probability": f"{e.probability:.0%}",
                 "dominated_by": ", ".join(e.dominated_by[:3]) + (" …" if len(e.dominated_by) > 3 else ""),
+                "tied_with": ", ".join(e.tied_with[:3]) + (" …" if len(e.tied_with) > 3 else ""),
             }
             for e in entries
-            if not e.on_front and e.probability >= 0.05
+            if not e.on_front and (e.probability >= 0.05 or e.tied_with)
         ],
         "unranked": [{"variant": v, "href": root + data.variant_pages[v], "why": why} for v, why in result.unranked],
         "resamples": result.resamples,
@@ -438,8 +457,9 @@ def _row_parts(data: SiteData, task: str, version: str, metric: str, unit: str) 
     )
 
 
-def _all_metrics(data: SiteData, records: list[dict[str, Any]]) -> Markup:
-    """Every number of a variant, in task then schema order, each with its CI, n and how it was measured."""
+def _all_metrics(data: SiteData, records: list[dict[str, Any]], contended: str | None = None) -> Markup:
+    """Every number of a variant, in task then schema order, each with its CI, n and how it was measured; with
+    `contended` (why), its absolute timings marked †."""
     shared, measurements = data.metric_row_parts, data.escaped_measurements
     lines = []
     for r in records:
@@ -452,8 +472,12 @@ def _all_metrics(data: SiteData, records: list[dict[str, Any]]) -> Markup:
     rows = []
     for parts, r in lines:
         cell = _metric_cell(r, None, parts.fmt, False, data.texts)
+        if contended is not None and r["task"] == SYSTEM_TASK:
+            cell = _contended_cell(cell, parts.fmt, contended)
         numbers = data.texts(r, parts.fmt)
         ci = EM_DASH if numbers.ci_low is None else f"[{numbers.ci_low}, {numbers.ci_high}]"
+        # the interval has its own column; what the cell says about it ("no measurable change") stays
+        value = cell.text if numbers.ci_low is None else cell.text.replace(f" {ci}", "", 1)
         error = r["error"] or ("failed without an error message" if r["status"] != "ok" else "")
         if error:
             how = f'<span class="failed-text">{_escape(error)}</span>'
@@ -463,9 +487,10 @@ def _all_metrics(data: SiteData, records: list[dict[str, Any]]) -> Markup:
             if how is None:
                 how = measurements[measurement] = _escape(measurement)
         css = "num" if cell.state == "ok" else f"num {cell.state}"
+        title = f' title="{_escape(cell.title)}"' if "contended" in cell.state else ""
         # Built here, not in the template: 1 000 pages × 100 numbers would otherwise dominate the render time.
         rows.append(
-            f'{parts.start}<td class="{css}">{_escape(cell.text.split(" [")[0])}</td><td class="num">{_escape(ci)}</td>'
+            f'{parts.start}<td class="{css}"{title}>{_escape(value)}</td><td class="num">{_escape(ci)}</td>'
             f'{parts.unit}<td class="num">{"" if r["n"] is None else r["n"]}</td><td>{how}</td></tr>'
         )
     return Markup("\n".join(rows))
@@ -512,6 +537,7 @@ def _index_context(
     return {
         "title": schema.title,
         "description": schema.description,
+        "noise_floors": _noise_floors(data),
         "teacher": _teacher_context(data),
         "schema_file": schema.file_label,
         "energy_label": data.rank_metrics.energy_label,
@@ -566,6 +592,87 @@ def _index_context(
     }
 
 
+def _noise_floor_text(group: Group, metric: str) -> str | None:
+    """The A/A noise floor of a group's paired speedups in words, or None for results without one.
+
+    >>> from suite.rank import Measure
+    >>> group = Group("sst2", "1.0", "hw", (), {"speedup_p50": Measure(0.99, "x", 0.97, 1.02)}, "teacher")
+    >>> _noise_floor_text(group, "speedup_p50")
+    'Noise floor (A/A: teacher vs a second copy of itself): 0.99× [0.97, 1.02], CI width 5 %'
+    """
+    floor = group.noise_floor.get(metric)
+    if floor is None or floor.value is None:
+        return None
+    text = f"Noise floor (A/A: {group.reference or 'the reference'} vs a second copy of itself): {floor.value:.2f}×"
+    if floor.ci_low is not None and floor.ci_high is not None:
+        width = interval_width_pct(floor.ci_low, floor.ci_high)
+        text += f" [{floor.ci_low:.2f}, {floor.ci_high:.2f}], CI width {round(width, 1):g} %"
+    return text
+
+
+def _noise_floors(data: SiteData) -> list[dict[str, Any]]:
+    """The noise floor of each machine of the main task (the reference's A/A speedup); none for older results."""
+    floors, seen = [], set()
+    groups = data.main_groups()
+    for group in groups:
+        text = _noise_floor_text(group, data.rank_metrics.speedup)
+        if text is not None and group.hardware not in seen:
+            seen.add(group.hardware)
+            where = _hardware_html(data, group.hardware) if len({g.hardware for g in groups}) > 1 else ""
+            floors.append({"text": text, "where": Markup(where)})
+    return floors
+
+
+def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: str | None) -> dict[str, Any] | None:
+    """Where the time goes: each operator's share of the profiled self time, highest first and `other` last, with
+    the profiled time per query, the achieved GFLOP/s and the GFLOP per sample; None without a profile."""
+    system = [r for r in records if r["task"] == SYSTEM_TASK]
+    shares = [r for r in system if r["metric"].startswith(OP_SHARE) and r["status"] == "ok" and r["value"] is not None]
+    if not shares:
+        return None
+    version = max({r["task_version"] or "" for r in shares}, key=_version_key)  # the newest profile
+    shares = [r for r in shares if (r["task_version"] or "") == version]
+    shares.sort(key=lambda r: (r["metric"] == OP_SHARE + OTHER_OPS, -r["value"], r["metric"]))
+    figures = {
+        r["metric"]: r
+        for r in system
+        if (r["task_version"] or "") == version and r["status"] == "ok" and r["value"] is not None
+    }
+    profiled = figures.get("profiled_ms_per_query")
+
+    def shown(metric: str, unit: str) -> str:
+        row = figures.get(metric)
+        if row is None:
+            return EM_DASH
+        mark = f" {CONTENDED_MARK}" if contended and timed_absolutely(metric, row["unit"] or "") else ""
+        return f"{_fmt_value(data, metric, row['value'])} {unit}{mark}"
+
+    return {
+        "rows": [
+            {
+                "op": r["metric"].removeprefix(OP_SHARE),
+                "other": r["metric"] == OP_SHARE + OTHER_OPS,
+                "share": _fmt_value(data, r["metric"], r["value"]),
+                "ms": EM_DASH if profiled is None else f"{profiled['value'] * r['value'] / 100:.3f}",
+            }
+            for r in shares
+        ],
+        "profiled_ms": shown("profiled_ms_per_query", "ms per query"),
+        "achieved_gflops": shown("achieved_gflops", "GFLOP/s"),
+        "gflops_per_sample": shown("gflops_per_sample", "GFLOP per sample"),
+        "measurement": shares[0]["measurement"] or "",
+    }
+
+
+def _system_row(data: SiteData, variant: str, metric: str) -> dict[str, Any] | None:
+    """A variant's system row of `metric`, of the newest system version that has one."""
+    for version in data.system_versions:
+        row = data.index.get((variant, SYSTEM_TASK, version, metric))
+        if row is not None:
+            return row
+    return None
+
+
 def _unshown(data: SiteData, unshown: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     """The numbers the index table leaves out, per task version (with its page, where they are columns), each by its
     display name with the name in the results on hover."""
@@ -613,6 +720,8 @@ def _variant_context(
             status = f"on the front; P(on the front) {entry.probability:.0%}"
         else:
             status = f"dominated by {', '.join(entry.dominated_by[:5])}; P(on the front) {entry.probability:.0%}"
+            if entry.tied_with:
+                status += f"; a tie with {', '.join(entry.tied_with[:5])} (intervals overlap wherever they are better)"
         memberships.append(
             {"label": _on(data, _where(group.task, group.task_version), group.hardware), "status": status}
         )
@@ -633,6 +742,7 @@ def _variant_context(
                     )
     card = cards.get(variant)
     recipe = _resolved_recipe(data, variant)
+    contended = data.contended.get(variant)
     return {
         "title": f"{variant} · {data.schema.title}",
         "variant": variant,
@@ -642,7 +752,9 @@ def _variant_context(
         "lineage": _lineage_chain(data, variant),
         "children": [{"variant": v, "href": f"../{data.variant_pages[v]}"} for v in data.children.get(variant, [])],
         "recipe": json.dumps(recipe, indent=2, sort_keys=True) if recipe else None,
-        "metrics": _all_metrics(data, records),
+        "metrics": _all_metrics(data, records, contended[0] if contended else None),
+        "contended": {"reason": contended[0], "measurement": contended[1]} if contended else None,
+        "op_profile": _op_profile(data, records, contended[0] if contended else None),
         "metric_count": len(records),
         "failures": _failures(records),
         "provenance": _provenance(records, data.source, data.provenance_cache),
@@ -672,6 +784,20 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
     maximize = data.maximize(main_metric)
     displays = [_display(data, m) for m in names]
     index = data.index
+    # the family's speedup (a system row: the Pareto front's speed axis), with its interval, after the task's numbers
+    speedup = data.rank_metrics.speedup
+    speedup_fmt = _display(data, speedup)
+    if any(speedup in data.metrics_by_tv.get((SYSTEM_TASK, v), set()) for v in data.system_versions):
+        headers.append({"text": speedup_fmt.header, "title": f"{speedup}: {speedup_fmt.description}"})
+    else:
+        speedup_fmt = None
+
+    def row_cells(variant: str) -> Markup:
+        cells = [_metric_cell(index.get((variant, task, version, f.name)), None, f, True, data.texts) for f in displays]
+        if speedup_fmt is not None:
+            cells.append(_metric_cell(_system_row(data, variant, speedup), None, speedup_fmt, True, data.texts))
+        return _cells_html(cells)
+
     rankings = []
     for group in (g for g in data.groups if g.task == task and g.task_version == version):
         result = data.pareto_of(group)
@@ -687,10 +813,7 @@ def _task_context(data: SiteData, task: str, version: str, scatter: dict[tuple[s
                 "href": f"../{data.variant_pages[place.variant]}",
                 "tie": place.tie,
                 "front": Markup(_probability_cell(result, place.variant).html),
-                "cells": _cells_html(
-                    _metric_cell(index.get((place.variant, task, version, fmt.name)), None, fmt, True, data.texts)
-                    for fmt in displays
-                ),
+                "cells": row_cells(place.variant),
             }
             for place in places
         ]
