@@ -23,7 +23,7 @@ def test_the_classifier_family_is_the_default_and_is_registered(tiny_config, rep
     family = FAMILIES.get(cfg.family)()
     assert isinstance(family, ModelFamily)
     assert family.FULL_PRECISION_FORMAT == FORMAT_FP32
-    assert family.MEASUREMENTS == ("size", "latency", "throughput", "flops", "memory", "energy")
+    assert family.MEASUREMENTS == ("size", "latency", "throughput", "flops", "profile", "memory", "energy")
     # the tiny teacher's shape, read from its config without loading weights
     assert family.teacher_arch(cfg.teacher.source) == {
         "num_hidden_layers": 2,
@@ -69,7 +69,7 @@ def test_suite_families_lists_task_kinds_methods_and_measurements():
     assert lines[0].startswith("classifier: ")
     assert "  full-precision format: torch-fp32" in lines
     assert "  task kinds: checklist, classification, contrast, fairness, perturbation, stability" in lines
-    assert "  measurements: size, latency, throughput, flops, memory, energy" in lines
+    assert "  measurements: size, latency, throughput, flops, profile, memory, energy" in lines
     methods = next(line for line in lines if line.startswith("  methods: "))
     classifier = {name for name in METHODS.names() if "classifier" in METHODS.get(name).FAMILIES}
     assert set(methods.removeprefix("  methods: ").split(", ")) == classifier
