@@ -3,6 +3,7 @@ causal LM, per-token serving latency (TTFT, TPOT) in place of the classifier's p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -22,17 +23,21 @@ from suite.models import Classifier, weights_size_bytes
 from suite.results import Row
 from suite.specs import DecodeSpec, EnergySpec, LatencySpec, LoadGuardSpec, SuiteConfig, ThroughputSpec
 from suite.trackers.decode import (
+    DecodeResult,
+    first_token,
     forward_convention,
     greedy_decode,
     ids_digest,
     measure_decode,
     measure_ttft,
+    prompt_tensor,
     prompt_windows,
 )
 from suite.trackers.energy import measure_energy
 from suite.trackers.host import HostLoad, LoadGuard
 from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, LatencyResult, measure_latency, timer_overhead_ns
 from suite.trackers.memory import peak_rss_in_subprocess
+from suite.trackers.paired import CANDIDATE, REFERENCE, PairedResult, measure_paired
 from suite.trackers.profile import profile_rows
 from suite.trackers.throughput import length_bucketed, measure_throughput
 
@@ -208,8 +213,6 @@ def latency_rows(
                   ("reference_latency_mean_ms", "ms")]  # fmt: skip
         unpaired = _failed(variant, tuple(failed), _unpaired_error(reference))
         return _latency_summary_rows(variant, alone, spec, how) + unpaired
-    from suite.trackers.paired import CANDIDATE, REFERENCE, measure_paired
-
     theirs_model = reference.model
     their_queries = reference_queries if reference_queries is not None else queries
     sync = model.synchronize() or theirs_model.synchronize()
@@ -283,8 +286,6 @@ def throughput_rows(
     paired with the reference: rounds of one batch of each model, the same batch, in a seeded random order, until
     each model has >= `min_seconds` and there are >= `min_rounds` rounds. `throughput_speedup@bs<k>`: per round
     the reference's batch time over the variant's, the median over rounds with a seeded bootstrap 95 % CI."""
-    from suite.trackers.paired import CANDIDATE, REFERENCE, measure_paired
-
     rng = np.random.default_rng(seed)
     sample = [texts[i] for i in rng.choice(len(texts), size=min(spec.sample_size, len(texts)), replace=False)]
     rows = []
@@ -555,74 +556,110 @@ def per_token_rows(
     spec: DecodeSpec,
     threads: int,
     seed: int,
+    reference: Reference | None = None,
+    reference_prompts: dict[int, list[list[int]]] | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
 ) -> list[Row]:
     """TTFT and prefill tokens/s at each prompt length; TPOT and decode tokens/s over a greedy decode of
-    `spec.new_tokens` tokens after a prompt of the first length."""
+    `spec.new_tokens` tokens after a prompt of the first length.
+
+    With a loaded `reference` (the job's `latency.reference`; a second copy of itself in the reference's own job:
+    A/A) both models are timed in one process in interleaved rounds (suite.trackers.paired) on the same text (in
+    each model's own tokens: `reference_prompts`), and the paired `ttft_speedup_<length>` and `decode_speedup` rows
+    carry a bootstrap CI over rounds, beside the reference's own figures from the same rounds. A reference that did
+    not load leaves the variant timed alone and those rows failed with the reason; without a reference (None) the
+    variant is timed alone and no speedup is written."""
     module = model.callable
     convention = forward_convention(module)
     sync = model.synchronize()
     overhead_ms = timer_overhead_ns() / 1e6
+    paired = reference is not None and reference.model is not None
     timing = "time.perf_counter_ns" + (", torch.cuda.synchronize before each stop" if sync else "")
-    minimums = (
-        f"{spec.warmup_runs} warm-up runs, then until >= {spec.min_runs} runs and >= {spec.min_seconds} s; "
-        f"{timing}; torch threads {threads}; device {model.device}"
-    )
+    if paired:
+        minimums = (
+            f"{reference.compared_with()} in one process: rounds of {spec.paired_switch_warmup} untimed + "
+            f"{spec.paired_block} timed runs of each model on the same prompts, in a seeded random order per round "
+            f"(seed {seed}); {spec.warmup_runs} warm-up runs each, then until >= {spec.paired_min_rounds} rounds and, "
+            f"per model, >= {spec.min_runs} runs and >= {spec.min_seconds} s; {timing}; torch threads {threads}; "
+            f"device {model.device}"
+        )
+    else:
+        minimums = (
+            f"{spec.warmup_runs} warm-up runs, then until >= {spec.min_runs} runs and >= {spec.min_seconds} s; "
+            f"{timing}; torch threads {threads}; device {model.device}"
+            + (f"; timed alone ({_unpaired_error(reference)})" if reference is not None else "")
+        )
+    theirs = _TheirDecoder(reference, reference_prompts or prompts, spec, clock) if paired else None
+    timing_args = {"warmup_runs": spec.warmup_runs, "min_runs": spec.min_runs, "min_seconds": spec.min_seconds}
+    paired_args = {**timing_args, "block": spec.paired_block, "switch_warmup": spec.paired_switch_warmup,
+                   "min_rounds": spec.paired_min_rounds, "seed": seed, "clock": clock}  # fmt: skip
     rows: list[Row] = []
-    with model.inference():
+    with model.inference(), theirs.model.inference() if theirs else contextlib.nullcontext():
         for length, windows in prompts.items():
-            result = measure_ttft(
-                module,
-                windows,
-                warmup_runs=spec.warmup_runs,
-                min_runs=spec.min_runs,
-                min_seconds=spec.min_seconds,
-                device=model.device,
-                convention=convention,
-                sync=sync,
-                clock=clock,
-            )
+            if theirs:
+                inputs = [prompt_tensor(w, model.device) for w in windows]
+                result = measure_paired(
+                    theirs.ttft(length),
+                    lambda i, inputs=inputs: first_token(module, inputs[i], convention),
+                    list(range(len(windows))),
+                    sync=sync or theirs.sync,
+                    **paired_args,
+                )
+                ttft, their_ttft = result.samples(CANDIDATE), result.samples(REFERENCE)
+                runs_text = f"{ttft.runs} + {their_ttft.runs} runs in {result.wall_seconds:.2f} s"
+            else:
+                ttft = measure_ttft(module, windows, device=model.device, convention=convention, sync=sync,
+                                    clock=clock, **timing_args)  # fmt: skip
+                runs_text = f"{ttft.runs} runs in {ttft.wall_seconds:.2f} s"
             how = (
                 f"time to first token: prompt of exactly {length} tokens ({len(windows)} windows of the reference "
                 f"task's text, seed {seed}, ids sha256 {ids_digest(windows)}), one prefill forward with KV cache, "
-                f"{convention.describe()}, greedy argmax, token id copied to the host; {minimums}; {result.runs} runs "
-                f"in {result.wall_seconds:.2f} s; {_spread(result, overhead_ms)}"
+                f"{convention.describe()}, greedy argmax, token id copied to the host; {minimums}; {runs_text}; "
+                f"{_spread(ttft, overhead_ms)}"
             )
             names = {s: f"ttft_{s}_ms_{length}" for s in PERCENTILE_STATS}
-            rows += _percentile_rows(variant, names, result, spec.confidence, how, result.runs)
+            rows += _percentile_rows(variant, names, ttft, spec.confidence, how, ttft.runs)
             rows.append(
                 Row(
                     variant,
                     f"prefill_tokens_per_s_{length}",
-                    float(np.mean(length / (result.samples_ms / 1e3))),
+                    float(np.mean(length / (ttft.samples_ms / 1e3))),
                     "tokens/s",
                     True,
-                    n=result.runs,
+                    n=ttft.runs,
                     measurement=f"{how}; {length} / TTFT per run, mean over runs",
                 )
             )
+            if theirs:
+                rows += _paired_speedup_rows(variant, f"ttft_speedup_{length}", f"TTFT at {length} tokens", result,
+                                             reference.id, seed, how)  # fmt: skip
+                rows.append(Row(variant, f"reference_ttft_p50_ms_{length}", float(np.median(their_ttft.samples_ms)),
+                                "ms", False, n=their_ttft.runs,
+                                measurement=f"'{reference.id}' in the same rounds; {how}"))  # fmt: skip
+            elif reference is not None:
+                rows += _failed(variant, ((f"ttft_speedup_{length}", "x"), (f"reference_ttft_p50_ms_{length}", "ms")),
+                                _unpaired_error(reference))  # fmt: skip
         length = spec.prompt_lengths[0]
         windows = prompts[length]
-        decode = measure_decode(
-            module,
-            windows,
-            spec.new_tokens,
-            warmup_runs=spec.warmup_runs,
-            min_runs=spec.min_runs,
-            min_seconds=spec.min_seconds,
-            device=model.device,
-            convention=convention,
-            sync=sync,
-            clock=clock,
-        )
+        if theirs:
+            mine = _decoder(module, windows, model.device, spec.new_tokens, convention, sync, clock)
+            result = measure_paired(theirs.decode(length), mine, list(range(len(windows))), self_timed=True,
+                                    **paired_args)  # fmt: skip
+            decode = _decode_result(result.details[CANDIDATE], result.wall_seconds)
+            their_decode = _decode_result(result.details[REFERENCE], result.wall_seconds)
+            runs_text = f"{decode.runs} + {their_decode.runs} runs in {result.wall_seconds:.2f} s"
+        else:
+            decode = measure_decode(module, windows, spec.new_tokens, device=model.device, convention=convention,
+                                    sync=sync, clock=clock, **timing_args)  # fmt: skip
+            runs_text = f"{decode.runs} runs in {decode.wall_seconds:.2f} s"
     steps = spec.new_tokens - 1
     tpot = decode.tpot
     how = (
         f"time per output token: greedy decode of exactly {spec.new_tokens} tokens (EOS ignored) with KV cache after "
         f"a {length}-token prompt (ids sha256 {ids_digest(windows)}), the {steps} steps after the first token each "
-        f"timed (one cached forward, argmax, token id to the host); {minimums}; {decode.runs} runs in "
-        f"{decode.wall_seconds:.2f} s; samples pooled over runs and steps (steps of one run are not independent: the "
-        f"bounds are indicative); {_spread(tpot, overhead_ms)}"
+        f"timed (one cached forward, argmax, token id to the host); {minimums}; {runs_text}; samples pooled over "
+        f"runs and steps (steps of one run are not independent: the bounds are indicative); "
+        f"{_spread(tpot, overhead_ms)}"
     )
     names = {s: f"tpot_{s}_ms" for s in PERCENTILE_STATS}
     rows += _percentile_rows(variant, names, tpot, spec.confidence, how, tpot.runs)
@@ -637,7 +674,86 @@ def per_token_rows(
             measurement=f"{how}; {steps} tokens after the first / the time of their steps, per run, mean over runs",
         )
     )
+    if theirs:
+        rows += _paired_speedup_rows(variant, "decode_speedup", "time per output token (mean over a decode's steps)",
+                                     result, reference.id, seed, how)  # fmt: skip
+        rows.append(Row(variant, "reference_tpot_p50_ms", float(np.median(their_decode.step_ms)), "ms", False,
+                        n=their_decode.step_ms.size,
+                        measurement=f"'{reference.id}' in the same rounds; {how}"))  # fmt: skip
+    elif reference is not None:
+        rows += _failed(variant, (("decode_speedup", "x"), ("reference_tpot_p50_ms", "ms")),
+                        _unpaired_error(reference))  # fmt: skip
     return rows
+
+
+def _paired_speedup_rows(
+    variant: str, metric: str, what: str, result: PairedResult, reference_id: str, seed: int, how: str
+) -> list[Row]:
+    """A paired speedup: per round the reference's median over this variant's, the median over rounds, with a seeded
+    bootstrap 95 % CI over rounds."""
+    estimate, low, high = result.speedup("median", seed=seed)
+    return [
+        Row(
+            variant,
+            metric,
+            estimate,
+            "x",
+            True,
+            ci_low=low,
+            ci_high=high,
+            n=len(result.rounds),
+            measurement=f"paired: per round the median {what} of '{reference_id}' / this variant's, median over "
+            f"{len(result.rounds)} rounds, 95 % CI from a seeded bootstrap over rounds; {how}",
+        )
+    ]
+
+
+def _decoder(
+    module: Any,
+    prompts: list[list[int]],
+    device: str,
+    new_tokens: int,
+    convention: Any,
+    sync: Any,
+    clock: Callable[[], int],
+) -> Callable[[int], tuple[float, tuple[list[int], tuple[int, ...]]]]:
+    """A self-timed greedy decode for measure_paired: (mean ns of its steps after the first token, (the steps' ns,
+    the generated ids)); the prefill runs but is not part of the sample (TTFT is measured on its own)."""
+
+    def run(i: int) -> tuple[float, tuple[list[int], tuple[int, ...]]]:
+        steps: list[int] = []
+        tokens = greedy_decode(module, prompts[i], new_tokens, device=device, convention=convention, step_ns=steps,
+                               sync=sync, clock=clock)  # fmt: skip
+        return float(np.mean(steps)), (steps, tuple(tokens))
+
+    return run
+
+
+def _decode_result(details: Sequence[tuple[list[int], tuple[int, ...]]], wall_seconds: float) -> DecodeResult:
+    return DecodeResult(
+        step_ms=np.asarray([steps for steps, _ in details], dtype=np.float64) / 1e6,
+        wall_seconds=wall_seconds,
+        tokens=tuple(tokens for _, tokens in details),
+    )
+
+
+class _TheirDecoder:
+    """The reference's side of paired per-token timing: its prefill and its self-timed decode on its own prompts."""
+
+    def __init__(self, reference: Reference, prompts: dict[int, list[list[int]]], spec: DecodeSpec, clock: Any):
+        self.model = reference.model
+        self.module = self.model.callable
+        self.convention = forward_convention(self.module)
+        self.sync = self.model.synchronize()
+        self.prompts, self.spec, self.clock = prompts, spec, clock
+
+    def ttft(self, length: int) -> Callable[[int], Any]:
+        inputs = [prompt_tensor(w, self.model.device) for w in self.prompts[length]]
+        return lambda i: first_token(self.module, inputs[i], self.convention)
+
+    def decode(self, length: int) -> Callable[[int], Any]:
+        return _decoder(self.module, self.prompts[length], self.model.device, self.spec.new_tokens, self.convention,
+                        self.sync, self.clock)  # fmt: skip
 
 
 def decode_energy_rows(
@@ -759,20 +875,30 @@ def _classifier_steps(
 
 
 def _causal_lm_steps(
-    cfg: SuiteConfig, variant: str, model_dir: Path, model: CausalLM, texts: list[str]
+    cfg: SuiteConfig, variant: str, model_dir: Path, model: CausalLM, texts: list[str], reference: Reference
 ) -> dict[str, Step]:
     spec = cfg.decode
     # Tokenised once, on first use, inside the steps that need it: a prompt length the task's text cannot fill fails
-    # per_token only, and memory and energy (first length) still run. The windows: the same ids for every variant.
+    # per_token only, and memory and energy (first length) still run. The windows: the same ids for every variant
+    # of one tokenizer; the reference's are cut from the same text in its own tokens.
     corpus = functools.cache(lambda: prompt_corpus(model.tokenizer, texts))
     windows = functools.cache(lambda length: prompt_windows(corpus(), length, PROMPTS_PER_LENGTH, cfg.seed))
+    their_corpus = functools.cache(lambda: prompt_corpus(reference.model.tokenizer, texts))
+    their_windows = functools.cache(lambda length: prompt_windows(their_corpus(), length, PROMPTS_PER_LENGTH, cfg.seed))
     first = spec.prompt_lengths[0]
     return {
         "size": ((("size_mb", "MiB"),), lambda: size_rows(variant, model_dir, model)),
         "per_token": (
             per_token_metrics(spec),
             lambda: per_token_rows(
-                variant, model, {n: windows(n) for n in spec.prompt_lengths}, spec, cfg.threads, cfg.seed
+                variant,
+                model,
+                {n: windows(n) for n in spec.prompt_lengths},
+                spec,
+                cfg.threads,
+                cfg.seed,
+                reference,
+                {n: their_windows(n) for n in spec.prompt_lengths} if reference.model is not None else None,
             ),
         ),
         "memory": (
@@ -794,9 +920,12 @@ def wanted_measurements(cfg: SuiteConfig) -> list[str]:
 TIMED_STEPS = ("latency", "throughput", "per_token")  # the steps the load guard brackets
 
 
-def load_reference(cfg: SuiteConfig, variant: str, model_dir: Path, reference_dir: Path | None) -> Reference:
-    """The reference a classifier variant is timed against, loaded on its own (a second copy when the variant is the
-    reference: A/A). A reference that did not build or does not load is recorded with the reason."""
+def load_reference(
+    cfg: SuiteConfig, variant: str, model_dir: Path, reference_dir: Path | None, interface: type = Classifier
+) -> Reference:
+    """The reference a variant is timed against, loaded on its own (a second copy when the variant is the
+    reference: A/A). A reference that did not build, does not load or is not a model of the variant's interface
+    (a Classifier, a CausalLM) is recorded with the reason."""
     from suite.artefacts import build_failure, load_artefact, read_record
 
     reference_id = cfg.latency.reference
@@ -810,6 +939,12 @@ def load_reference(cfg: SuiteConfig, variant: str, model_dir: Path, reference_di
         model, _ = load_artefact(reference_dir, cfg.device)
     except Exception as exc:  # the variant is still measured alone; the speedups fail with this reason
         return Reference(reference_id, error=exception_line(exc), same_artefact=same)
+    if not isinstance(model, interface):
+        why = (
+            f"{reference_dir} loads as a {type(model).__name__}, not a {interface.__name__} like the variant: name a "
+            "reference of this family in latency.reference"
+        )
+        return Reference(reference_id, error=why, same_artefact=same)
     return Reference(reference_id, model, same_artefact=same)
 
 
@@ -838,18 +973,17 @@ def measure_variant(
         variant, f"loaded in {time.perf_counter() - job_started:.1f} s: {type(model).__name__}, {len(texts)} task texts"
     )
     rows: list[Row] = []
+    if not isinstance(model, (CausalLM, Classifier)):
+        raise TypeError(f"{model_dir}: a {type(model).__name__} is neither a Classifier nor a CausalLM")
+    interface = CausalLM if isinstance(model, CausalLM) else Classifier
+    reference = load_reference(cfg, variant, model_dir, reference_dir, interface)
+    _log(variant, f"reference: {reference.compared_with()}" + (f"; NOT LOADED: {reference.error}"
+                                                                if reference.model is None else ""))  # fmt: skip
     # name (suite.families.base.ALL_MEASUREMENTS) -> (the metrics recorded as failed if it raises, the step)
     if isinstance(model, CausalLM):
-        _log(variant, "per-token timing is not paired: its speedups are ratios of two jobs' figures (gather), "
-                      "made only within one hardware fingerprint")  # fmt: skip
-        steps = _causal_lm_steps(cfg, variant, model_dir, model, texts)
-    elif isinstance(model, Classifier):
-        reference = load_reference(cfg, variant, model_dir, reference_dir)
-        _log(variant, f"reference: {reference.compared_with()}" + (f"; NOT LOADED: {reference.error}"
-                                                                    if reference.model is None else ""))  # fmt: skip
-        steps = _classifier_steps(cfg, variant, model_dir, model, texts, peak, rows, reference)
+        steps = _causal_lm_steps(cfg, variant, model_dir, model, texts, reference)
     else:
-        raise TypeError(f"{model_dir}: a {type(model).__name__} is neither a Classifier nor a CausalLM")
+        steps = _classifier_steps(cfg, variant, model_dir, model, texts, peak, rows, reference)
     unknown = [name for name in wanted if name not in steps]
     if unknown:
         raise ValueError(
@@ -915,7 +1049,9 @@ def _workloads(cfg: SuiteConfig, n_texts: int, causal_lm: bool) -> dict[str, str
         return {
             "size": "weights on disk and in memory",
             "per_token": f"TTFT at prompt lengths {list(dec.prompt_lengths)} and TPOT over {dec.new_tokens} new "
-            f"tokens; {dec.warmup_runs} warm-up runs, then >= {dec.min_runs} runs and >= {dec.min_seconds} s each",
+            f"tokens, paired with '{lat.reference}' in rounds of {dec.paired_switch_warmup} untimed + "
+            f"{dec.paired_block} timed runs each; {dec.warmup_runs} warm-up runs, then >= {dec.paired_min_rounds} "
+            f"rounds, >= {dec.min_runs} runs and >= {dec.min_seconds} s per model each",
             "memory": f"peak RSS of a fresh process generating {dec.new_tokens} tokens",
             "energy": f"greedy decodes of {dec.new_tokens} tokens for {energy.seconds} s",
         }

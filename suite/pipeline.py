@@ -472,7 +472,8 @@ UNPAIRED_LATENCY_SPEEDUPS = (
     ("latency_p50_ms", "speedup_p50", True, "unpaired: teacher latency_p50_ms / variant latency_p50_ms"),
     ("latency_mean_ms", "speedup_mean", True, "unpaired: teacher latency_mean_ms / variant latency_mean_ms"),
 )
-# the per-token measurements of the llm family (timed in separate jobs)
+# the per-token measurements of the llm family: its measure jobs write them paired (suite.measure.per_token_rows);
+# derived only for results written before paired per-token timing
 SPEEDUPS = (
     ("decode_tokens_per_s", "decode_speedup", False, "variant decode_tokens_per_s / teacher decode_tokens_per_s"),
     ("ttft_p50_ms_128", "ttft_speedup_128", True, "teacher ttft_p50_ms_128 / variant ttft_p50_ms_128"),
@@ -501,10 +502,12 @@ def gather(cfg: SuiteConfig, metric_files: list[Path], prediction_files: list[Pa
     teacher_size = ok_value(TEACHER, "size_mb")
     for variant in cfg.variant_ids:
         size_row = system_rows.get((variant, "size_mb"))
-        # a measured (paired) speedup stays as measured; a ratio of two jobs' figures is derived only where none is
-        # (results written before paired timing; the llm family's per-token figures), and only within one machine
+        # a measured (paired) speedup stays as measured, failed or not; a ratio of two jobs' figures is derived only
+        # where none is (results written before paired timing), and only within one machine
         unpaired = [] if (variant, "speedup_p50") in system_rows else list(UNPAIRED_LATENCY_SPEEDUPS)
         for metric, derived_metric, teacher_over_variant, what in unpaired + list(SPEEDUPS):
+            if (variant, derived_metric) in system_rows:
+                continue
             row, teacher_row = system_rows.get((variant, metric)), system_rows.get((TEACHER, metric))
             if not (row and row["status"] == "ok" and row["value"] and teacher_row and teacher_row["status"] == "ok"):
                 continue

@@ -234,6 +234,9 @@ class DecodeSpec:
     min_runs: int
     min_seconds: float
     confidence: float
+    paired_block: int = 1  # paired timing: timed runs of each model per interleaved round
+    paired_switch_warmup: int = 0  # paired timing: untimed runs before each model's block
+    paired_min_rounds: int = 10  # paired timing: rounds at least
 
 
 @dataclass(frozen=True)

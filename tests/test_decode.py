@@ -13,7 +13,7 @@ import torch
 
 from suite.families.llm import CausalLM
 from suite.formats import FORMAT_FP32
-from suite.measure import measure_variant, per_token_metrics, per_token_rows, prompt_corpus
+from suite.measure import Reference, measure_variant, per_token_metrics, per_token_rows, prompt_corpus
 from suite.specs import DecodeSpec
 from suite.trackers.decode import (
     DecodeResult,
@@ -35,11 +35,19 @@ class FakeLM:
     cycled) on its own clock, which moves only when the model runs. It always predicts EOS, which must not stop a
     decode; its "cache" is the number of positions seen."""
 
-    def __init__(self, prefill_ns, step_ns, vocab=8):
-        self.now = 0
+    def __init__(self, prefill_ns, step_ns, vocab=8, same_clock_as=None):
+        self.time = same_clock_as.time if same_clock_as else [0]  # two models in one process share one clock
         self.prefill_ns, self.step_ns = list(prefill_ns), list(step_ns)
         self.prefills, self.steps, self.vocab = 0, 0, vocab
         self.prompt_lengths = []
+
+    @property
+    def now(self):
+        return self.time[0]
+
+    @now.setter
+    def now(self, value):
+        self.time[0] = value
 
     def clock(self):
         return self.now
@@ -211,6 +219,46 @@ def test_per_token_rows_hold_the_hand_computed_values():
     assert f"ids sha256 {ids_digest(prompts[4])}" in how
 
 
+def test_paired_per_token_rows_hold_the_hand_computed_speedups():
+    """Teacher: 20 ms prefills, 6 ms steps; the variant: 10 and 2 ms, on one clock. TTFT speedup 2, decode speedup 3
+    in every round (CI on the point), the variant's own figures as when timed alone, the reference's beside them."""
+    teacher = FakeLM(prefill_ns=[20 * MS], step_ns=[6 * MS])
+    lm = FakeLM(prefill_ns=[10 * MS], step_ns=[2 * MS], same_clock_as=teacher)
+    model = CausalLM(module=lm, tokenizer=None, format=FORMAT_FP32)
+    reference = Reference("teacher", CausalLM(module=teacher, tokenizer=None, format=FORMAT_FP32))
+    spec = DecodeSpec(prompt_lengths=(4,), new_tokens=3, warmup_runs=1, min_runs=4, min_seconds=0, confidence=0.95,
+                      paired_block=2, paired_switch_warmup=1, paired_min_rounds=3)  # fmt: skip
+    prompts = {4: [[1, 2, 3, 4], [5, 6, 7, 8]]}
+    rows = per_token_rows("v", model, prompts, spec, 2, 7, reference, prompts, clock=lm.clock)
+    by = {r.metric: r for r in rows}
+    assert by["ttft_p50_ms_4"].value == 10.0 and by["ttft_p50_ms_4"].n == 6  # 3 rounds of 2
+    assert (by["ttft_speedup_4"].value, by["ttft_speedup_4"].ci_low, by["ttft_speedup_4"].ci_high) == (2.0, 2.0, 2.0)
+    assert by["ttft_speedup_4"].n == 3 and by["reference_ttft_p50_ms_4"].value == 20.0
+    assert by["tpot_p50_ms"].value == 2.0 and by["tpot_p50_ms"].n == 2 * 6  # 2 steps after the first, 6 decodes
+    assert by["decode_tokens_per_s"].value == pytest.approx(500.0)
+    assert (by["decode_speedup"].value, by["decode_speedup"].ci_low, by["decode_speedup"].ci_high) == (3.0, 3.0, 3.0)
+    assert by["reference_tpot_p50_ms"].value == 6.0 and by["decode_speedup"].higher_is_better
+    how = by["decode_speedup"].measurement
+    assert how.startswith("paired: per round the median time per output token") and "paired with 'teacher'" in how
+    assert "1 untimed + 2 timed runs of each model" in how
+    # each model ran: 1 warm-up, then per round 1 untimed + 2 timed prefills (TTFT) and decodes (TPOT)
+    assert teacher.prefills == lm.prefills == (1 + 3 * 3) + (1 + 3 * 3)
+    assert teacher.steps == lm.steps == (1 + 3 * 3) * 2
+
+
+def test_per_token_rows_without_a_loaded_reference_fail_only_the_paired_rows():
+    lm = FakeLM(prefill_ns=[10 * MS], step_ns=[2 * MS])
+    model = CausalLM(module=lm, tokenizer=None, format=FORMAT_FP32)
+    spec = DecodeSpec(prompt_lengths=(4,), new_tokens=3, warmup_runs=0, min_runs=2, min_seconds=0, confidence=0.95)
+    reference = Reference("teacher", error="OSError: no model.safetensors")
+    rows = per_token_rows("v", model, {4: [[1, 2, 3, 4]]}, spec, 2, 7, reference, clock=lm.clock)
+    failed = {r.metric: r.error for r in rows if r.status == "failed"}
+    assert set(failed) == {"ttft_speedup_4", "reference_ttft_p50_ms_4", "decode_speedup", "reference_tpot_p50_ms"}
+    assert all("'teacher', which did not load: OSError: no model.safetensors" in e for e in failed.values())
+    ok = {r.metric: r for r in rows if r.status == "ok"}
+    assert ok["ttft_p50_ms_4"].value == 10.0 and "timed alone" in ok["ttft_p50_ms_4"].measurement
+
+
 # --- a real (tiny, random) Llama --------------------------------------------------------------------------------
 
 
@@ -289,9 +337,14 @@ TEXTS = [f"review {i}: the film was {'good' if i % 2 else 'dull'}, and the cast 
 
 @pytest.mark.slow
 def test_measure_variant_llm_rows(llm_cfg, llm_artefact):
-    rows = measure_variant(llm_cfg, "teacher", llm_artefact, TEXTS, {})
+    rows = measure_variant(llm_cfg, "teacher", llm_artefact, TEXTS, {}, reference_dir=llm_artefact)
     by = {r.metric: r for r in rows}
     assert all(r.status == "ok" for r in rows), {r.metric: r.error for r in rows if r.status != "ok"}
+    # the teacher's own job: paired against a second copy of itself (A/A), a CI over rounds on every speedup
+    for metric in ("ttft_speedup_16", "ttft_speedup_48", "decode_speedup"):
+        assert by[metric].ci_low <= by[metric].value <= by[metric].ci_high and by[metric].n >= 6
+        assert "A/A: 'teacher' against a second, independently loaded copy" in by[metric].measurement
+    assert by["reference_tpot_p50_ms"].value > 0 and by["reference_ttft_p50_ms_48"].value > 0
     expected = [name for name, _ in per_token_metrics(llm_cfg.decode)]
     assert set(expected) <= set(by)
     assert "latency_p50_ms" not in by and "throughput_bs1_sps" not in by  # the classifier's steps do not run

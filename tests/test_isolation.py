@@ -243,10 +243,14 @@ def test_gather_keeps_paired_speedups_and_refuses_a_ratio_across_two_machine_typ
     lineage = {"family": "classifier", "teacher": "t", "parent": "teacher", "method": "m"}
     tables = {
         "teacher": (here, [Row("teacher", "latency_p50_ms", 8.0, "ms", False),
-                           Row("teacher", "speedup_p50", 0.99, "x", True, ci_low=0.97, ci_high=1.02, n=40)]),
+                           Row("teacher", "speedup_p50", 0.99, "x", True, ci_low=0.97, ci_high=1.02, n=40),
+                           Row("teacher", "decode_tokens_per_s", 20.0, "tokens/s", True)]),
         "int8-dynamic": (here, [Row("int8-dynamic", "latency_p50_ms", 3.0, "ms", False),
-                                Row("int8-dynamic", "speedup_p50", 2.5, "x", True, ci_low=2.4, ci_high=2.6, n=40)]),
-        "fp16": (here, [Row("fp16", "latency_p50_ms", 4.0, "ms", False)]),  # written before paired timing
+                                Row("int8-dynamic", "speedup_p50", 2.5, "x", True, ci_low=2.4, ci_high=2.6, n=40),
+                                Row("int8-dynamic", "decode_tokens_per_s", 50.0, "tokens/s", True),
+                                Row("int8-dynamic", "decode_speedup", 2.4, "x", True, ci_low=2.3, ci_high=2.6)]),
+        "fp16": (here, [Row("fp16", "latency_p50_ms", 4.0, "ms", False),  # written before paired timing
+                        Row("fp16", "decode_tokens_per_s", 30.0, "tokens/s", True)]),
         "bf16": (there, [Row("bf16", "latency_p50_ms", 2.0, "ms", False)]),  # another machine type, unpaired
     }  # fmt: skip
     files = []
@@ -263,3 +267,8 @@ def test_gather_keeps_paired_speedups_and_refuses_a_ratio_across_two_machine_typ
     refused = speedup.loc["bf16"]
     assert refused.status == "failed" and math.isnan(refused.value)
     assert "bbbbbbbbbbbbbbbb (CPU B), the teacher's on aaaaaaaaaaaaaaaa (CPU A)" in refused.error
+    # per-token speedups alike: a paired decode_speedup stays as measured, an old result's is the ratio of rates
+    decode = rows[rows.metric == "decode_speedup"].set_index("variant")
+    assert sorted(decode.index) == ["fp16", "int8-dynamic", "teacher"]  # one row each
+    assert decode.loc["int8-dynamic", "value"] == 2.4 and decode.loc["int8-dynamic", "ci_low"] == 2.3
+    assert decode.loc["fp16", "value"] == 1.5 and decode.loc["teacher", "value"] == 1.0

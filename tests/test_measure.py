@@ -99,6 +99,20 @@ def test_a_reference_that_does_not_load_leaves_the_variant_timed_alone_and_its_s
     assert table.loc["latency_p50_ms", "value"] > 0 and "timed alone" in table.loc["latency_p50_ms", "measurement"]
 
 
+def test_a_reference_of_another_family_is_refused_with_the_fix(cfg, artefact, tmp_path):
+    from suite.families.llm import CausalLM
+    from suite.measure import load_reference
+    from suite.models import Classifier
+
+    assert load_reference(cfg, "int8", tmp_path / "int8", artefact, Classifier).model is not None
+    reference = load_reference(cfg, "a-language-model", tmp_path / "lm", artefact, CausalLM)
+    assert reference.model is None and reference.id == "teacher"
+    assert reference.error == (
+        f"{artefact} loads as a TorchClassifier, not a CausalLM like the variant: name a reference of this family in "
+        "latency.reference"
+    )
+
+
 def test_a_peak_probed_on_another_machine_type_is_refused_naming_both(cfg, artefact, tmp_path):
     from suite.provenance import hardware
 

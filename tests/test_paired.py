@@ -107,3 +107,24 @@ def test_bad_settings_are_refused():
             seed=0,
             clock=host.clock,
         )
+
+
+def test_self_timed_runs_give_their_own_samples_and_keep_the_timed_details():
+    """A decode times its own steps: the sample is what the call returns, the clock is not read for it, and only the
+    timed calls' details are kept (not the warm-up's or the untimed switch runs')."""
+    calls = []
+
+    def model(ns):
+        def run(i):
+            calls.append((ns, i))
+            return ns, f"{ns}:{i}"
+
+        return run
+
+    result = measure_paired(model(6e6), model(2e6), [0, 1, 2], warmup_runs=1, block=2, switch_warmup=1,
+                            min_rounds=3, min_runs=1, min_seconds=0, seed=0, self_timed=True,
+                            clock=lambda: 0)  # fmt: skip
+    assert result.speedup() == (3.0, 3.0, 3.0)
+    assert len(result.details[REFERENCE]) == len(result.details[CANDIDATE]) == 6
+    assert all(d.startswith("2000000.0:") for d in result.details[CANDIDATE])
+    assert len(calls) == 2 * (1 + 3 * 3)  # warm-up, then per round 1 untimed + 2 timed each

@@ -99,7 +99,7 @@ def decode_step(
     return _next_token(model(input_ids=token, **convention.kwargs(cache)))
 
 
-def _as_input(prompt: Sequence[int], device: str) -> Any:
+def prompt_tensor(prompt: Sequence[int], device: str) -> Any:
     import torch
 
     return torch.tensor([list(prompt)], dtype=torch.long, device=device)
@@ -121,7 +121,7 @@ def greedy_decode(
     if new_tokens < 1:
         raise ValueError(f"a decode needs new_tokens >= 1, got {new_tokens}")
     convention = convention or ForwardConvention()
-    tok, token, cache = first_token(model, _as_input(prompt, device), convention)
+    tok, token, cache = first_token(model, prompt_tensor(prompt, device), convention)
     generated = [tok]
     for _ in range(new_tokens - 1):
         t0 = clock()
@@ -155,7 +155,7 @@ def measure_ttft(
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("TTFT prompts must all have the same length")
     convention = convention or ForwardConvention()
-    inputs = [_as_input(p, device) for p in prompts]
+    inputs = [prompt_tensor(p, device) for p in prompts]
     return measure_latency(
         lambda ids: first_token(model, ids, convention),
         inputs,

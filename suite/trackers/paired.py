@@ -31,6 +31,8 @@ class PairedResult:
     orders: tuple[tuple[int, int], ...]
     wall_seconds: float
     inputs_used: tuple[tuple[int, ...], ...] = ()
+    # self-timed runs only: per model, what each timed call returned beside its duration, in call order
+    details: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
 
     def samples(self, which: int) -> LatencyResult:
         """Every sample of one model (REFERENCE or CANDIDATE) across the rounds, for its absolute figures."""
@@ -89,6 +91,7 @@ def measure_paired(
     sync: Callable[[], None] | None = None,
     clock: Callable[[], int] = time.perf_counter_ns,
     progress: Callable[[int, int], None] | None = None,
+    self_timed: bool = False,
 ) -> PairedResult:
     """Time both models in rounds until there are `min_rounds` rounds and each model has at least `min_runs`
     queries and `min_seconds` of timed queries. A round runs `block` queries of each model, one model after the
@@ -110,6 +113,7 @@ def measure_paired(
     rounds: list[tuple[np.ndarray, np.ndarray]] = []
     orders: list[tuple[int, int]] = []
     used: list[tuple[int, ...]] = []
+    details: tuple[list[Any], list[Any]] = ([], [])
     counts, spent = [0, 0], [0, 0]
     start, position = clock(), 0
     min_ns = min_seconds * 1e9
@@ -122,6 +126,10 @@ def measure_paired(
                 run(inputs[(position + block + j) % len(inputs)])
             for j in range(block):
                 x = inputs[(position + j) % len(inputs)]
+                if self_timed:
+                    timed[j], detail = run(x)
+                    details[which].append(detail)
+                    continue
                 t0 = clock()
                 run(x)
                 if sync:
@@ -137,5 +145,9 @@ def measure_paired(
         if progress:
             progress(len(rounds), min(counts))
     return PairedResult(
-        rounds=tuple(rounds), orders=tuple(orders), wall_seconds=(clock() - start) / 1e9, inputs_used=tuple(used)
+        rounds=tuple(rounds),
+        orders=tuple(orders),
+        wall_seconds=(clock() - start) / 1e9,
+        inputs_used=tuple(used),
+        details=(tuple(details[REFERENCE]), tuple(details[CANDIDATE])),
     )
