@@ -246,6 +246,20 @@ def test_paired_per_token_rows_hold_the_hand_computed_speedups():
     assert teacher.steps == lm.steps == (1 + 3 * 3) * 2
 
 
+def test_paired_decodes_count_their_whole_step_time_toward_the_minimum_seconds():
+    """min_seconds holds for the decodes' timed steps (each 9 steps of 10 ms: 90 ms a decode), not for one step's."""
+    teacher = FakeLM(prefill_ns=[MS], step_ns=[20 * MS])
+    lm = FakeLM(prefill_ns=[MS], step_ns=[10 * MS], same_clock_as=teacher)
+    model = CausalLM(module=lm, tokenizer=None, format=FORMAT_FP32)
+    reference = Reference("teacher", CausalLM(module=teacher, tokenizer=None, format=FORMAT_FP32))
+    spec = DecodeSpec(prompt_lengths=(4,), new_tokens=10, warmup_runs=0, min_runs=1, min_seconds=0.3,
+                      confidence=0.95, paired_min_rounds=2)  # fmt: skip
+    rows = {r.metric: r for r in per_token_rows("v", model, {4: [[1, 2, 3, 4]]}, spec, 2, 7, reference,
+                                                clock=lm.clock)}  # fmt: skip
+    assert rows["decode_speedup"].n == 4  # 4 decodes of 90 ms >= 0.3 s; per step (10 ms) it would take 30 rounds
+    assert rows["decode_speedup"].value == 2.0 and rows["decode_tokens_per_s"].value == pytest.approx(100.0)
+
+
 def test_per_token_rows_without_a_loaded_reference_fail_only_the_paired_rows():
     lm = FakeLM(prefill_ns=[10 * MS], step_ns=[2 * MS])
     model = CausalLM(module=lm, tokenizer=None, format=FORMAT_FP32)
