@@ -241,21 +241,7 @@ def latency_rows(
     )
     rows = _latency_summary_rows(variant, mine, spec, how)
     for statistic, metric in (("median", "speedup_p50"), ("mean", "speedup_mean")):
-        estimate, low, high = result.speedup(statistic, seed=seed)
-        rows.append(
-            Row(
-                variant,
-                metric,
-                estimate,
-                "x",
-                True,
-                ci_low=low,
-                ci_high=high,
-                n=len(result.rounds),
-                measurement=f"paired: per round the {statistic} latency of '{reference.id}' / this variant's, "
-                f"median over {len(result.rounds)} rounds, 95 % CI from a seeded bootstrap over rounds; {how}",
-            )
-        )
+        rows.append(_paired_speedup_row(variant, metric, result, statistic, "latency", reference.id, seed, how))
     reference_summary = theirs.summary(spec.confidence)
     for name in ("latency_p50_ms", "latency_mean_ms"):
         rows.append(
@@ -631,8 +617,8 @@ def per_token_rows(
                 )
             )
             if theirs:
-                rows += _paired_speedup_rows(variant, f"ttft_speedup_{length}", f"TTFT at {length} tokens", result,
-                                             reference.id, seed, how)  # fmt: skip
+                rows.append(_paired_speedup_row(variant, f"ttft_speedup_{length}", result, "median",
+                                                f"TTFT at {length} tokens", reference.id, seed, how))  # fmt: skip
                 rows.append(Row(variant, f"reference_ttft_p50_ms_{length}", float(np.median(their_ttft.samples_ms)),
                                 "ms", False, n=their_ttft.runs,
                                 measurement=f"'{reference.id}' in the same rounds; {how}"))  # fmt: skip
@@ -675,8 +661,9 @@ def per_token_rows(
         )
     )
     if theirs:
-        rows += _paired_speedup_rows(variant, "decode_speedup", "time per output token (mean over a decode's steps)",
-                                     result, reference.id, seed, how)  # fmt: skip
+        rows.append(_paired_speedup_row(variant, "decode_speedup", result, "median",
+                                        "time per output token (mean over a decode's steps)", reference.id, seed,
+                                        how))  # fmt: skip
         rows.append(Row(variant, "reference_tpot_p50_ms", float(np.median(their_decode.step_ms)), "ms", False,
                         n=their_decode.step_ms.size,
                         measurement=f"'{reference.id}' in the same rounds; {how}"))  # fmt: skip
@@ -686,26 +673,31 @@ def per_token_rows(
     return rows
 
 
-def _paired_speedup_rows(
-    variant: str, metric: str, what: str, result: PairedResult, reference_id: str, seed: int, how: str
-) -> list[Row]:
-    """A paired speedup: per round the reference's median over this variant's, the median over rounds, with a seeded
-    bootstrap 95 % CI over rounds."""
-    estimate, low, high = result.speedup("median", seed=seed)
-    return [
-        Row(
-            variant,
-            metric,
-            estimate,
-            "x",
-            True,
-            ci_low=low,
-            ci_high=high,
-            n=len(result.rounds),
-            measurement=f"paired: per round the median {what} of '{reference_id}' / this variant's, median over "
-            f"{len(result.rounds)} rounds, 95 % CI from a seeded bootstrap over rounds; {how}",
-        )
-    ]
+def _paired_speedup_row(
+    variant: str,
+    metric: str,
+    result: PairedResult,
+    statistic: str,
+    what: str,
+    reference_id: str,
+    seed: int,
+    how: str,
+) -> Row:
+    """A paired speedup: per round the reference's `statistic` (median, mean) of `what` over this variant's, the
+    median over rounds, with a seeded bootstrap 95 % CI over rounds."""
+    estimate, low, high = result.speedup(statistic, seed=seed)
+    return Row(
+        variant,
+        metric,
+        estimate,
+        "x",
+        True,
+        ci_low=low,
+        ci_high=high,
+        n=len(result.rounds),
+        measurement=f"paired: per round the {statistic} {what} of '{reference_id}' / this variant's, median over "
+        f"{len(result.rounds)} rounds, 95 % CI from a seeded bootstrap over rounds; {how}",
+    )
 
 
 def _decoder(
