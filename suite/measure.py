@@ -318,20 +318,16 @@ def throughput_rows(
             f"per model; {counted} samples in {seconds[CANDIDATE]:.2f} s"
         )
         rows.append(Row(variant, metric, counted / seconds[CANDIDATE], "samples/s", True, n=counted, measurement=how))
-        estimate, low, high = result.speedup("mean", seed=seed)
         rows.append(
-            Row(
+            _paired_speedup_row(
                 variant,
                 f"throughput_speedup@bs{batch_size}",
-                estimate,
-                "x",
-                True,
-                ci_low=low,
-                ci_high=high,
-                n=len(result.rounds),
-                measurement=f"paired: per round the batch time of '{reference.id}' / this variant's, median over "
-                f"rounds, 95 % CI from a seeded bootstrap over rounds; the reference ran "
-                f"{counted / seconds[REFERENCE]:.1f} samples/s in the same rounds; {how}",
+                result,
+                "mean",
+                "batch time",
+                reference.id,
+                seed,
+                f"the reference ran {counted / seconds[REFERENCE]:.1f} samples/s in the same rounds; {how}",
             )
         )
     return rows

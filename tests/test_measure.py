@@ -53,6 +53,7 @@ def test_measure_rows(cfg, artefact, peak, tmp_path):
     shares = table[table.index.str.startswith("op_time_share@")]
     assert shares.value.sum() == pytest.approx(100.0, abs=0.01) and table.loc["profiled_ms_per_query", "value"] > 0
     assert table.host_id.str.fullmatch(r"[0-9a-f]{16}").all()
+    assert "per round the mean batch time of 'teacher'" in table.loc["throughput_speedup@bs4", "measurement"]
     assert table.loc["latency_p50_ms", "n"] >= 10
     assert table.loc["latency_p50_ms", "value"] <= table.loc["latency_p99_ms", "value"]
     weights = os.path.getsize(artefact / "model.safetensors") / (1 << 20)
