@@ -7,7 +7,7 @@ import json
 import os
 import platform
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -264,6 +264,45 @@ def hardware(threads: int, device: str = "cpu") -> dict[str, Any]:
     }
 
 
+# Environment variables that change how the runtimes schedule threads, wait for work, allocate or pick kernels, and so
+# what a latency means (OMP_WAIT_POLICY=PASSIVE alone nearly doubled the teacher's p50 on a 2-core VM): recorded with
+# every row, so two runs' numbers are seen to come from two configurations. Names that end in a directory or file
+# setting (caches, logs) do not change a timing and are left out.
+RUNTIME_ENV_PREFIXES = (
+    "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "ONEDNN_", "DNNL_", "ORT_", "ATEN_CPU_CAPABILITY", "TORCHINDUCTOR_",
+    "PYTORCH_", "CUDA_VISIBLE_DEVICES", "LD_PRELOAD", "MALLOC_", "GLIBC_TUNABLES",
+)  # fmt: skip
+_NOT_TIMING = ("_DIR", "_PATH", "_FILE")
+
+
+def runtime_env(environ: Mapping[str, str] | None = None) -> str:
+    """The timing-relevant environment variables set for this process (RUNTIME_ENV_PREFIXES), as a sorted JSON object;
+    "{}" when none is set.
+
+    >>> runtime_env({"OMP_WAIT_POLICY": "PASSIVE", "HOME": "/root", "TORCHINDUCTOR_CACHE_DIR": "/tmp/x"})
+    '{"OMP_WAIT_POLICY": "PASSIVE"}'
+    """
+    environ = os.environ if environ is None else environ
+    chosen = {
+        name: value
+        for name, value in environ.items()
+        if name.startswith(RUNTIME_ENV_PREFIXES) and not name.endswith(_NOT_TIMING)
+    }
+    return json.dumps(dict(sorted(chosen.items())))
+
+
+def describe_runtime_env(recorded: str | None) -> str:
+    """A row's `runtime_env` in a reader's words: "" when none was set or the row predates it (results schema v8).
+
+    >>> describe_runtime_env('{"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}')
+    'runtime env OMP_WAIT_POLICY=PASSIVE KMP_BLOCKTIME=0'
+    >>> describe_runtime_env("{}"), describe_runtime_env(None)
+    ('', '')
+    """
+    chosen = json.loads(recorded) if recorded else {}
+    return "runtime env " + " ".join(f"{name}={value}" for name, value in chosen.items()) if chosen else ""
+
+
 def host_id(salt: str = "compressed-model-benchmark") -> str:
     """A salted hash of this host's identity (machine-id and host name): rows from two nodes of one type (one
     hardware fingerprint) can be told apart without publishing either name."""
@@ -298,5 +337,6 @@ def provenance(
         "environment_lock": lock_status(),
         **hardware(threads, device),
         "host_id": host_id(),
+        "runtime_env": runtime_env(),
         "timestamp": datetime.now(UTC),
     }

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 7  # 2: `estimate`; 3: `verified`; 4: `family`; 5: `environment_lock`; 6: `hardware_description`;
-# 7: `host_id`
+SCHEMA_VERSION = 8  # 2: `estimate`; 3: `verified`; 4: `family`; 5: `environment_lock`; 6: `hardware_description`;
+# 7: `host_id`; 8: `runtime_env`
 
 # Provenance columns are the same for every row a job writes; `Row` holds the measurement itself.
 PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
@@ -33,6 +33,7 @@ PROVENANCE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("hardware_fingerprint", pa.string()),
     ("hardware_description", pa.string()),  # the machine in words (provenance.describe_hardware); null before v6
     ("host_id", pa.string()),  # salted hash of the host (provenance.host_id): which node of a type; null before v7
+    ("runtime_env", pa.string()),  # JSON {name: value} of the timing-relevant env vars set (provenance.runtime_env)
     ("timestamp", pa.timestamp("us", tz="UTC")),
 )
 
@@ -64,7 +65,9 @@ SCHEMA = pa.schema(
 )
 COLUMNS = tuple(SCHEMA.names)
 # Columns added after v1: files written before them read with nulls there (older runs stay readable).
-ADDED_COLUMNS = frozenset({"estimate", "verified", "family", "environment_lock", "hardware_description", "host_id"})
+ADDED_COLUMNS = frozenset(
+    {"estimate", "verified", "family", "environment_lock", "hardware_description", "host_id", "runtime_env"}
+)
 
 
 # The error of every number of a task on which the model gave non-finite outputs (suite.pipeline.nonfinite_verdict);

@@ -136,7 +136,7 @@ def _not_results(tmp_path: Path, kind: str) -> tuple[Path, str]:
     if kind == "other-columns":
         pq.write_table(pa.table({"x": [1], "variant": ["a"]}), path)
         return path, (
-            "not a results Parquet: 28 of the 35 columns of results schema v7 are missing "
+            "not a results Parquet: 28 of the 36 columns of results schema v8 are missing "
             "(teacher, parent, method, task, task_version, …) — " + FIX
         )
     if kind == "directory":

@@ -40,7 +40,9 @@ def artefact(cfg, tmp_path):
     return tmp_path / "m"
 
 
-def test_measure_rows(cfg, artefact, peak, tmp_path):
+def test_measure_rows(cfg, artefact, peak, tmp_path, monkeypatch):
+    monkeypatch.setenv("KMP_BLOCKTIME", "7")  # recorded, not acted on: libgomp was set up when torch loaded
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # a cache location: not a timing setting
     measure(cfg, "teacher", artefact, peak, tmp_path / "out.parquet", reference_dir=artefact)
     table = pq.read_table(tmp_path / "out.parquet").to_pandas().set_index("metric")
     assert (table.status == "ok").all(), table[table.status != "ok"].error.to_dict()
@@ -53,6 +55,8 @@ def test_measure_rows(cfg, artefact, peak, tmp_path):
     shares = table[table.index.str.startswith("op_time_share@")]
     assert shares.value.sum() == pytest.approx(100.0, abs=0.01) and table.loc["profiled_ms_per_query", "value"] > 0
     assert table.host_id.str.fullmatch(r"[0-9a-f]{16}").all()
+    env = json.loads(table.runtime_env.iloc[0])
+    assert env["KMP_BLOCKTIME"] == "7" and "TORCHINDUCTOR_CACHE_DIR" not in env and table.runtime_env.nunique() == 1
     assert "per round the mean batch time of 'teacher'" in table.loc["throughput_speedup@bs4", "measurement"]
     assert table.loc["latency_p50_ms", "n"] >= 10
     assert table.loc["latency_p50_ms", "value"] <= table.loc["latency_p99_ms", "value"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import SuiteInputError
-from suite.provenance import describe_hardware
+from suite.provenance import describe_hardware, describe_runtime_env
 from suite.rank.speed import CONTENDED, HOST_LOAD, SPEEDUP_UNIT, contended_text, is_aa, speedup_text
 from suite.rank.standings import intervals_overlap
 from suite.results import NONFINITE_ERROR, read_results
@@ -294,22 +294,29 @@ _NO_GPU = ("none", "not checked (torch not loaded)")
 
 def row_hardware(row: Mapping[str, Any]) -> str:
     """The machine a row was measured on, in words: its `hardware_description`, or, for rows written before results
-    schema v6, the same text built from the columns they have (the ISA extensions then read "not recorded").
+    schema v6, the same text built from the columns they have (the ISA extensions then read "not recorded"); with
+    the timing-relevant environment variables the job ran under, where any was set (results schema v8).
 
     >>> row_hardware({"hardware_description": None, "cpu_model": "Test CPU", "cpu_cores": 16, "threads": 2,
     ...               "gpu": "none"})
     'Test CPU, 2 of 16 logical cores, ISA extensions not recorded'
+    >>> row_hardware({"hardware_description": "Test CPU, 2 of 16 logical cores, AVX2",
+    ...               "runtime_env": '{"OMP_WAIT_POLICY": "PASSIVE"}'})
+    'Test CPU, 2 of 16 logical cores, AVX2; runtime env OMP_WAIT_POLICY=PASSIVE'
     """
+    env = describe_runtime_env(row.get("runtime_env"))
     if row.get("hardware_description"):
-        return row["hardware_description"]
-    gpu = row.get("gpu")
-    return describe_hardware(
-        row.get("cpu_model") or "CPU not recorded",
-        row.get("cpu_cores") or 0,
-        row.get("threads"),
-        None,
-        None if gpu in (None, "", *_NO_GPU) else gpu,
-    )
+        text = row["hardware_description"]
+    else:
+        gpu = row.get("gpu")
+        text = describe_hardware(
+            row.get("cpu_model") or "CPU not recorded",
+            row.get("cpu_cores") or 0,
+            row.get("threads"),
+            None,
+            None if gpu in (None, "", *_NO_GPU) else gpu,
+        )
+    return f"{text}; {env}" if env else text
 
 
 def hardware_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:

@@ -105,6 +105,7 @@ def _main_version(task_versions: list[tuple[str, str]], schema: LeaderboardSchem
 
 
 HOST_ID = "host_id"  # which node of a hardware type (results schema v7); read where present, never required
+RUNTIME_ENV = "runtime_env"  # timing-relevant environment variables (results schema v8); likewise
 PROVENANCE_FIELDS = (
     ("Suite version", "suite_version"),
     ("Git commit", "git_commit"),
@@ -116,6 +117,7 @@ PROVENANCE_FIELDS = (
     ("Hardware", "hardware_description"),
     ("Hardware fingerprint", "hardware_fingerprint"),
     ("Host (salted hash)", HOST_ID),
+    ("Timing environment variables", RUNTIME_ENV),  # provenance.runtime_env: "{}" when none was set
     ("Seed", "seed"),
     ("Libraries vs constraints.txt", "environment_lock"),
 )
@@ -404,8 +406,9 @@ def read_resolved_config(path: Path) -> tuple[dict[str, Any], SlaTargets]:
 def read_records(table: pa.Table) -> list[dict[str, Any]]:
     """The rows of a results table as dicts, only those the suite measured: self-reported numbers (`verified` false)
     are never shown as a result nor ranked; they come from the entries."""
-    if HOST_ID not in table.column_names:  # results before schema v7 (read_results adds it; a plain table may not)
-        table = table.append_column(HOST_ID, pa.nulls(table.num_rows, pa.string()))
+    for name in (HOST_ID, RUNTIME_ENV):  # results before schema v7 / v8 (read_results adds them; a plain table may not)
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
     # Column-wise conversion, then rows: three times faster than Table.to_pylist() on 100 000 rows.
     names = table.column_names  # a new list on every access
     values = [_python_values(table.column(name)) for name in names]
