@@ -2,14 +2,15 @@
 
 `bench_speedup_repro.py` compares two passes, each a fresh process. This script separates the causes. It runs
 `--processes` fresh processes one after the other. Each loads the teacher and six classifier variants once and
-takes three paired estimates of each (suite.measure.latency_rows, what the measure jobs run):
+takes three paired estimates of each (bench_speedup_repro.paired_latency_rows: suite.measure.latency_rows,
+what the measure jobs run):
 - loop 1: right after loading;
-- loop 2: the same loaded models, about a minute later;
+- loop 2: the same loaded models, about 45 s later;
 - loop 3: after loading the teacher and every variant again, in the same process.
-Loops 1 and 2 of one process are about 45 s apart; two processes' loop 1 about 2.5 min. If the loops of one process
-differ as much as two processes do, the spread comes from the host over time, not from the process (memory layout,
-thread placement): then more fresh processes per job (as pyperf runs) would not steady the speedup. The printed
-spreads are the largest ratio - 1 over the processes (max / min - 1 across processes and over all estimates).
+Two processes' loop 1 are about 2.5 min apart. If the loops of one process differ as much as two processes do, the
+spread comes from the host over time, not from the process (memory layout, thread placement): then more fresh
+processes per job (as pyperf runs) would not steady the speedup. The printed spreads are the largest ratio - 1 over
+the processes (max / min - 1 across processes and over all estimates).
 
     python scripts/bench_speedup_drift.py [--processes 4] [--results results]
 
@@ -32,18 +33,12 @@ LOOPS = 3  # the third reloads every model first
 def worker(results: Path, out: Path) -> None:
     """One process: LOOPS paired estimates per variant, written to `out` as {variant: [[speedup, ci_low, ci_high,
     reference p50 ms, variant p50 ms, unix time], ...]}."""
-    from suite.artefacts import load_artefact
-    from suite.config import read_resolved
-    from suite.measure import Reference, latency_queries, latency_rows
-    from suite.pipeline import _torch_setup
-    from suite.tasks import load_task_data
+    from bench_speedup_repro import paired_latency_rows, track_for_timing  # beside this script
 
-    track = "classifier"
-    cfg = read_resolved(results / track / "config.resolved.json")
-    _torch_setup(cfg.threads, cfg.device)
-    spec, max_length = cfg.latency, cfg.evaluate.max_length
-    texts = load_task_data(cfg.reference_task, cfg.data_mirror, cfg.data_cache).texts
-    models = results / track / "models"
+    from suite.artefacts import load_artefact
+    from suite.measure import latency_queries
+
+    cfg, texts, models = track_for_timing(results, "classifier")
 
     def load_all():
         teacher, _ = load_artefact(models / "teacher", cfg.device)
@@ -55,13 +50,9 @@ def worker(results: Path, out: Path) -> None:
         if loop == LOOPS - 1:
             del teacher, variants
             teacher, variants = load_all()
-        teacher_queries = latency_queries(teacher, texts, spec, max_length, cfg.seed)
+        teacher_queries = latency_queries(teacher, texts, cfg.latency, cfg.evaluate.max_length, cfg.seed)
         for variant in VARIANTS:
-            model = variants[variant]
-            queries = latency_queries(model, texts, spec, max_length, cfg.seed)
-            reference = Reference("teacher", teacher, same_artefact=variant == "teacher")
-            rows = {r.metric: r for r in latency_rows(variant, model, queries, spec, cfg.threads, cfg.seed, reference,
-                                                      teacher_queries)}  # fmt: skip
+            rows = paired_latency_rows(cfg, texts, variant, variants[variant], teacher, teacher_queries)
             s, ref_p50, p50 = rows["speedup_p50"], rows["reference_latency_p50_ms"].value, rows["latency_p50_ms"].value
             estimates[variant].append([s.value, s.ci_low, s.ci_high, ref_p50, p50, time.time()])
             print(f"{loop} {variant} {s.value:.3f} [{s.ci_low:.3f},{s.ci_high:.3f}] ref {ref_p50:.2f} mine {p50:.2f}",

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,20 +34,39 @@ AA_RANGE = (0.97, 1.03)
 BUSY_LOOP = "while True: pass"
 
 
-def one_pass(results: Path, track: str, variants: list[str]) -> dict:
-    """One pass in this process: the teacher alone, then per variant alone and paired (A/A for the teacher)."""
-    from suite.artefacts import load_artefact
+def track_for_timing(results: Path, track: str) -> tuple[Any, list[str], Path]:
+    """A run's track set up in this process for timing as its measure jobs are (threads, device): its resolved
+    config, the reference task's sentences and the folder of its built models."""
     from suite.config import read_resolved
-    from suite.measure import Reference, latency_queries, latency_rows
     from suite.pipeline import _torch_setup
     from suite.tasks import load_task_data
-    from suite.trackers.latency import measure_latency
 
     cfg = read_resolved(results / track / "config.resolved.json")
     _torch_setup(cfg.threads, cfg.device)
-    spec, max_length = cfg.latency, cfg.evaluate.max_length
     texts = load_task_data(cfg.reference_task, cfg.data_mirror, cfg.data_cache).texts
-    models = results / track / "models"
+    return cfg, texts, results / track / "models"
+
+
+def paired_latency_rows(cfg: Any, texts: list[str], variant: str, model: Any, teacher: Any, teacher_queries: list[Any]
+                        ) -> dict[str, Any]:  # fmt: skip
+    """suite.measure.latency_rows as the measure jobs run it, by metric: `model` timed paired with the loaded teacher
+    (an A/A comparison when `model` is the teacher's own artefact, loaded a second time)."""
+    from suite.measure import Reference, latency_queries, latency_rows
+
+    queries = latency_queries(model, texts, cfg.latency, cfg.evaluate.max_length, cfg.seed)
+    reference = Reference("teacher", teacher, same_artefact=variant == "teacher")
+    rows = latency_rows(variant, model, queries, cfg.latency, cfg.threads, cfg.seed, reference, teacher_queries)
+    return {r.metric: r for r in rows}
+
+
+def one_pass(results: Path, track: str, variants: list[str]) -> dict:
+    """One pass in this process: the teacher alone, then per variant alone and paired (A/A for the teacher)."""
+    from suite.artefacts import load_artefact
+    from suite.measure import latency_queries
+    from suite.trackers.latency import measure_latency
+
+    cfg, texts, models = track_for_timing(results, track)
+    spec, max_length = cfg.latency, cfg.evaluate.max_length
 
     def alone_p50(model) -> float:
         queries = latency_queries(model, texts, spec, max_length, cfg.seed)
@@ -63,10 +83,7 @@ def one_pass(results: Path, track: str, variants: list[str]) -> dict:
         started = time.perf_counter()
         model, _ = load_artefact(models / variant, cfg.device)  # the teacher's A/A copy: a second, independent load
         mine = alone_p50(model)
-        queries = latency_queries(model, texts, spec, max_length, cfg.seed)
-        reference = Reference("teacher", teacher, same_artefact=variant == "teacher")
-        rows = {r.metric: r for r in latency_rows(variant, model, queries, spec, cfg.threads, cfg.seed, reference,
-                                                  teacher_queries)}  # fmt: skip
+        rows = paired_latency_rows(cfg, texts, variant, model, teacher, teacher_queries)
         paired = rows["speedup_p50"]
         out["variants"][variant] = {
             "unpaired": teacher_alone / mine,
