@@ -10,7 +10,7 @@ from html import escape
 
 import numpy as np
 
-from suite.rank import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group, ParetoResult, pareto_mask
+from suite.rank import CLASSIFIER_METRICS, CONTENDED_MARK, Candidate, FamilyMetrics, Group, ParetoResult, pareto_mask
 from suite.specs import TEACHER
 from suite.text import visible
 
@@ -310,7 +310,9 @@ def overview(
         return measured if measured is not None else _speedup_of(c.value(fm.speed), base_p50, fm)
 
     speed_labels = [
-        f"{v:.2f} {fm.speed_unit}" + (f" · {speedup:.2f}×" if (speedup := speedup_of(c)) else "")
+        f"{v:.2f} {fm.speed_unit}"
+        + (f" · {speedup:.2f}×" if (speedup := speedup_of(c)) else "")
+        + (f" {CONTENDED_MARK}" if c.contended else "")  # timed on a contended host (the site says how)
         if v is not None
         else ""
         for c, v in zip(shown, latency, strict=True)
@@ -346,9 +348,10 @@ def overview(
         10, top + row1 + 10, panel_w, "Size on disk (reduction vs teacher)", names, size, size_labels, "MiB"
     )
     points = []
+    shared = [c.variant for c in group.candidates if c.oversubscribed]  # their speedups describe the host
     for c in group.candidates:  # the scatter shows every variant: points stay readable where bars would not
         speedup, y = speedup_of(c), c.value(fm.quality)
-        if speedup and y is not None:
+        if speedup and y is not None and c.variant not in shared:
             points.append((c.variant, speedup, y, c.value("size_mb"), None))
     scatter_h = max(h3, 320.0)
     p4 = _scatter_panel(
@@ -368,7 +371,7 @@ def overview(
     if note:
         body.insert(0, f'<text x="10" y="20" fill="{MUTED}">{_t(note)}</text>')
     plotted = {p[0] for p in points}
-    missing = [c.variant for c in group.candidates if c.variant not in plotted]
+    missing = [c.variant for c in group.candidates if c.variant not in plotted and c.variant not in shared]
     title = f"Overview of {_label(group, hardware)}"
     speed_name = "latency p50" if classifier else fm.speed_label
     alt = (
@@ -380,6 +383,8 @@ def overview(
         alt += f" Not in the scatter (a number is missing): {', '.join(missing[:10])}" + (
             f" and {len(missing) - 10} more." if len(missing) > 10 else "."
         )
+    if shared:
+        alt += f" Not in the scatter (other work shared the CPUs while they were timed): {', '.join(shared)}."
     svg = _svg(panel_w * 2 + 30, height, title, body)
     return Figure(name, svg, visible(alt), note or f"{len(group.candidates)} models")
 

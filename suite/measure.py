@@ -34,7 +34,7 @@ from suite.trackers.decode import (
     prompt_windows,
 )
 from suite.trackers.energy import measure_energy
-from suite.trackers.host import HostLoad, LoadGuard
+from suite.trackers.host import ABSOLUTE_CONSEQUENCE, DRIFT_CONSEQUENCE, SHARED_CONSEQUENCE, HostLoad, LoadGuard
 from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, LatencyResult, measure_latency, timer_overhead_ns
 from suite.trackers.memory import peak_rss_in_subprocess
 from suite.trackers.paired import CANDIDATE, REFERENCE, PairedResult, measure_paired
@@ -998,28 +998,35 @@ def measure_variant(
         _log(variant, f"[{number}/{len(wanted)}] {name} in {time.perf_counter() - started:.1f} s: {_headline(new)}")
         if timed and name == timed[-1]:
             load = guard.stop()
-            rows += load_guard_rows(variant, load, cfg.load_guard, timed)
-            _log(variant, f"load guard: {_headline(rows[-4:])}; {load.describe()}")
+            guarded = load_guard_rows(variant, load, cfg.load_guard, timed)
+            rows += guarded
+            _log(variant, f"load guard: {_headline(guarded)}; {load.describe()}")
     _log(variant, f"{len(rows)} rows in {time.perf_counter() - job_started:.1f} s")
     return rows
 
 
 def load_guard_rows(variant: str, load: HostLoad, limits: LoadGuardSpec, steps: list[str]) -> list[Row]:
-    """`contended` (1 when the host went over any limit while the timed steps ran) and the figures behind it."""
-    over = load.exceeded(limits)
-    verdict = (
-        f"contended: {'; '.join(over)} (limits in the config's load_guard); the absolute latencies of this job are "
-        "not judged against SLAs; its paired speedups are usable (both models saw the same host)"
-        if over
-        else "quiet: within every load_guard limit"
-    )
+    """`contended` (1 when the host went over any limit while the timed steps ran), `oversubscribed` (1 when over a
+    limit on sharing its CPUs: other processes' CPU, steal, runnable tasks) and the figures behind them."""
+    over, shared = load.exceeded(limits), load.oversubscribed(limits)
+    verdict = "quiet: within every load_guard limit"
+    if over:
+        consequence = (
+            f"{ABSOLUTE_CONSEQUENCE}, {SHARED_CONSEQUENCE}"
+            if shared
+            else f"{ABSOLUTE_CONSEQUENCE}; {DRIFT_CONSEQUENCE}"
+        )
+        verdict = f"contended: {'; '.join(over)} (limits in the config's load_guard); {consequence}"
     how = f"load guard over the timed steps ({', '.join(steps)}): {load.describe()}"
     figures = (
         ("host_other_cpu_pct", load.other_cpu_pct, "%"),
         ("host_steal_pct", load.steal_pct, "%"),
         ("calibration_drift_pct", load.calibration_drift_pct, "%"),
     )
-    rows = [Row(variant, "contended", float(bool(over)), "flag", False, measurement=f"{verdict}; {how}")]
+    rows = [
+        Row(variant, "contended", float(bool(over)), "flag", False, measurement=f"{verdict}; {how}"),
+        Row(variant, "oversubscribed", float(bool(shared)), "flag", False, measurement=how),
+    ]
     # without /proc a figure is not measured; the contended row's text says so ("not measurable here")
     rows += [Row(variant, metric, value, unit, False, measurement=how) for metric, value, unit in figures
              if value is not None]  # fmt: skip

@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import SuiteInputError
-from suite.rank import SYSTEM_TASK, contended_variants, row_hardware, speedup_text, timed_absolutely
+from suite.rank import (
+    ABSOLUTE_CONSEQUENCE,
+    DRIFT_CONSEQUENCE,
+    SHARED_CONSEQUENCE,
+    SYSTEM_TASK,
+    contended_variants,
+    row_hardware,
+    speedup_text,
+)
 from suite.registry import UnknownNameError
 from suite.results import read_results
 from suite.specs import TEACHER
@@ -75,7 +83,7 @@ def markdown_table(parquet: Path, task: str | None = None) -> str:
 
     methods = {r["variant"]: r["method"] for r in rows}
     machines = variant_machines(rows)
-    contended = {variant: why for variant, (why, _) in contended_variants(rows).items()}
+    contended = contended_variants(rows)
     distinct = {machines.get(v, "not recorded") for v in variants}
     one_machine = len(distinct) <= 1
     header = ["variant", "method", *([] if one_machine else ["hardware"]), *(c[2] for c in COLUMNS)]
@@ -101,13 +109,18 @@ def markdown_table(parquet: Path, task: str | None = None) -> str:
                 text = speedup_text(number, row["ci_low"], row["ci_high"], decimals)
             elif ci and row is not None and row["ci_low"] is not None:
                 text += f" [{_fmt(row['ci_low'], decimals)}, {_fmt(row['ci_high'], decimals)}]"
-            if variant in contended and number is not None and timed_absolutely(metric, row["unit"] if row else ""):
+            busy = contended.get(variant)
+            if busy is not None and number is not None and busy.taints(metric, row["unit"] if row else ""):
                 text += " †"
             out.append(text)
         lines.append("| " + " | ".join(out) + " |")
     if contended:
         lines.append("")
-        lines += [f"† `{variant}`: {why}; its absolute timings are not judged" for variant, why in contended.items()]
+        lines += [
+            f"† `{variant}`: {busy.reason}; {ABSOLUTE_CONSEQUENCE}"
+            + (f", {SHARED_CONSEQUENCE}" if busy.oversubscribed else f"; {DRIFT_CONSEQUENCE}")
+            for variant, busy in contended.items()
+        ]
     return "\n".join(lines)
 
 

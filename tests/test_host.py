@@ -75,6 +75,30 @@ def test_a_calibration_loop_that_slows_down_during_timing_is_contention():
     assert load.exceeded(LIMITS) == ["calibration drift 25.0% > 10%"]
     quiet = HostLoad(10.0, 1.0, 0.0, 0.0, calibration_start_ms=8.0, calibration_end_ms=8.4, samples=40)
     assert quiet.exceeded(LIMITS) == []
+    assert load.oversubscribed(LIMITS) == []  # the host's speed changed: no other work shared the CPUs
+
+
+def test_shared_cpus_make_a_job_oversubscribed_and_its_rows_say_what_its_speedups_are_worth():
+    from suite.measure import load_guard_rows
+
+    shared = HostLoad(10.0, 30.0, 6.0, 1.0, calibration_start_ms=8.0, calibration_end_ms=10.0, samples=40)
+    assert shared.oversubscribed(LIMITS) == [
+        "other processes' CPU 30.0% > 10%",
+        "CPU steal 6.0% > 5%",
+        "other runnable tasks 1.0 > 0.5",
+    ]
+    assert shared.exceeded(LIMITS) == [*shared.oversubscribed(LIMITS), "calibration drift 25.0% > 10%"]
+    drift = HostLoad(10.0, 1.0, 0.0, 0.0, calibration_start_ms=8.0, calibration_end_ms=10.0, samples=40)
+    quiet = HostLoad(10.0, 1.0, 0.0, 0.0, calibration_start_ms=8.0, calibration_end_ms=8.4, samples=40)
+    for load, contended, oversubscribed, says in (
+        (shared, 1.0, 1.0, "not judged against SLAs, nor are its speedups ranked: other work shared the CPUs"),
+        (drift, 1.0, 0.0, "not judged against SLAs; its paired speedups stand: no other work shared the CPUs"),
+        (quiet, 0.0, 0.0, "quiet: within every load_guard limit; load guard over the timed steps (latency)"),
+    ):
+        rows = {r.metric: r for r in load_guard_rows("v", load, LIMITS, ["latency"])}
+        assert (rows["contended"].value, rows["oversubscribed"].value) == (contended, oversubscribed)
+        assert says in rows["contended"].measurement
+        assert rows["calibration_drift_pct"].value == pytest.approx(load.calibration_drift_pct)
 
 
 def test_without_proc_only_the_calibration_is_measured_and_the_text_says_so(tmp_path, monkeypatch):

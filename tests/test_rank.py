@@ -16,6 +16,7 @@ from suite.rank import (
     Measure,
     SlaTargets,
     Tolerance,
+    Verdict,
     pareto,
     pareto_mask,
     parse_tolerance,
@@ -265,8 +266,10 @@ def _paired(
     speedup: tuple[float, float, float],
     size: float = 50.0,
     contended: bool = False,
+    oversubscribed: bool | None = None,
 ) -> Candidate:
-    """A candidate of results with paired timing: accuracy and speedup with their intervals (value, low, high)."""
+    """A candidate of results with paired timing: accuracy and speedup with their intervals (value, low, high);
+    `oversubscribed` None: no such row (results from before it was written)."""
     p50 = 10.0 if name == "teacher" else 10.0 / speedup[0]  # the teacher's A/A is no speedup of its own
     metrics = {
         "accuracy": Measure(accuracy[0], "%", ci_low=accuracy[1], ci_high=accuracy[2]),
@@ -278,6 +281,8 @@ def _paired(
         "contended": Measure(1.0 if contended else 0.0, "flag"),
         **{metric: Measure(value, "%") for metric, value in LOAD.items()},
     }
+    if oversubscribed is not None:
+        metrics["oversubscribed"] = Measure(float(oversubscribed), "flag")
     return Candidate(
         name, "teacher" if name == "teacher" else "m", "" if name == "teacher" else "teacher", "hw", metrics
     )
@@ -361,16 +366,26 @@ def test_speed_priority_never_presents_no_measurable_change_as_faster() -> None:
 def test_scorecard_does_not_judge_absolute_latencies_of_a_contended_host() -> None:
     targets = SlaTargets(max_accuracy_drop_pts=1.0, min_size_reduction_pct=None, min_latency_p99_reduction_pct=10.0,
                          max_latency_p99_ms=100.0)  # fmt: skip
-    busy = _paired("busy", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4), contended=True)
+    busy = _paired("busy", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4), contended=True, oversubscribed=False)
     card = scorecard(_group(TEACHER_AA, busy), "busy", targets)
     latency = card.kpi("Latency p99")
     assert (latency.status, latency.reason) == ("not judged", CONTENDED_TEXT)
     assert latency.improvement == f"23.1 % lower (1.30× faster); {CONTENDED_TEXT}"
     assert card.status == "incomplete"  # neither a pass nor a fail
-    # the paired speedup stays usable: both models saw the same host
+    # contended but not oversubscribed (the host's speed changed): the paired speedup stands
     speedup = card.kpi("Speedup p50")
-    assert (speedup.student, speedup.improvement) == ("1.30× [1.20, 1.40]", "measurably faster")
+    assert (speedup.student, speedup.improvement, speedup.reason) == ("1.30× [1.20, 1.40]", "measurably faster", "")
     assert speedup.teacher == "1.00× (the reference); A/A noise floor 0.99× [0.97, 1.02]"
+    # other work shared the CPUs (or results without the row say nothing): the speedup is marked and not ranked
+    for shared in (True, None):
+        crowded = _paired("busy", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4), contended=True, oversubscribed=shared)
+        speedup = scorecard(_group(TEACHER_AA, crowded), "busy", targets).kpi("Speedup p50")
+        assert (speedup.student, speedup.improvement, speedup.status, speedup.reason) == (
+            "1.30× [1.20, 1.40] †",
+            "not ranked",
+            "no target",
+            CONTENDED_TEXT,
+        )
     # A contended teacher leaves the reduction relative to it not judged; the student's own deadline is judged.
     busy_teacher = _paired("teacher", (90.0, 88.0, 92.0), (0.99, 0.97, 1.02), size=80.0, contended=True)
     quiet = _paired("quiet", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4))
@@ -383,10 +398,40 @@ def test_scorecard_does_not_judge_absolute_latencies_of_a_contended_host() -> No
 
 
 def test_a_deadline_cannot_be_checked_on_a_contended_host() -> None:
-    busy = _paired("busy", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4), contended=True)
+    busy = _paired("busy", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4), contended=True, oversubscribed=False)
     rec = recommend(_group(TEACHER_AA, busy), "speed", Tolerance(1.0), max_p99_ms=100.0)
     assert rec.verdict("busy").reason == f"p99 latency deadline ≤ 100 ms cannot be checked: {CONTENDED_TEXT}"
     assert recommend(_group(TEACHER_AA, busy), "speed", Tolerance(1.0)).chosen == "busy"  # no deadline: ranked
+
+
+def test_speedups_of_a_job_whose_cpus_were_shared_are_not_ranked() -> None:
+    """One busy loop on 2 vCPUs made a 2.9x paired speedup read 59x: an oversubscribed job's speedup ranks nothing."""
+    crowded = _paired("crowded", (90.0, 88.0, 92.0), (59.0, 50.0, 70.0), contended=True, oversubscribed=True)
+    drifted = _paired("drifted", (90.0, 88.0, 92.0), (1.3, 1.2, 1.4), contended=True, oversubscribed=False)
+    quiet = _paired("quiet", (90.0, 88.0, 92.0), (1.5, 1.4, 1.6))
+    group = _group(TEACHER_AA, crowded, drifted, quiet)
+    rec = recommend(group, "speed", Tolerance(1.0))
+    assert (rec.chosen, rec.runners_up) == ("quiet", ("drifted",))
+    assert rec.verdict("crowded") == Verdict(
+        "crowded",
+        "contended",
+        f"speedup (speedup_p50, or latency_p50_ms in results before paired timing) not ranked: {CONTENDED_TEXT}; "
+        "rerun its measure job on a quiet host",
+    )
+    assert recommend(group, "balanced", Tolerance(1.0)).verdict("crowded").outcome == "contended"
+    # energy is an absolute timing: any contended job's is left out; size is no timing: both stay
+    energy = recommend(group, "energy", Tolerance(1.0))
+    assert {energy.verdict(v).outcome for v in ("crowded", "drifted")} == {"contended"}
+    assert recommend(group, "size", Tolerance(1.0)).verdict("crowded").outcome in ("chosen", "runner-up", "lower")
+    # the Pareto front leaves it unranked, with the reason; the drifted job's paired speedup stands
+    result = pareto(group)
+    assert dict(result.unranked) == {"crowded": f"speedup_p50 {CONTENDED_TEXT}"}
+    assert result.entry("drifted") is not None
+    legacy = _paired("legacy", (90.0, 88.0, 92.0), (59.0, 50.0, 70.0), contended=True)  # no oversubscribed row
+    assert _group(TEACHER_AA, legacy).candidate("legacy").unrankable("speedup_p50") == f"speedup_p50 {CONTENDED_TEXT}"
+    assert _group(TEACHER_AA, drifted).candidate("drifted").unrankable("latency_p50_ms") == (
+        f"latency_p50_ms {CONTENDED_TEXT}"
+    )
 
 
 def test_recommend_cli_reads_paired_speedups(tmp_path, capsys) -> None:

@@ -751,17 +751,18 @@ AA_TEXT = (  # as suite.measure writes it
 PAIRED_TEXT = "paired: per round teacher's median latency / this variant's, median over 30 rounds"
 PROFILED = "torch.profiler: one pass of 50 batch-1 queries after 3 warm-up queries; self time excludes nested operators"
 LOAD_TEXT = (
-    "contended: other processes' CPU 35.0% > 20% (limits in the config's load_guard); the absolute latencies of this "
-    "job are not judged against SLAs; its paired speedups are usable (both models saw the same host); load guard "
-    "over the timed steps (latency, throughput): over 12.0 s of timing"
+    "contended: other processes' CPU 35.0% > 20% (limits in the config's load_guard); its absolute timings are not "
+    "judged against SLAs; load guard over the timed steps (latency, throughput): over 12.0 s of timing"
 )
 CONTENDED_TEXT = "timed on a contended host (other processes' CPU 35.0 %, steal 0.0 %, calibration drift +4.2 %)"
 CONTENDED_HTML = CONTENDED_TEXT.replace("'", "&#39;")  # as the pages escape it
 
 
-def _paired_rows(variant: str, speedup: tuple[float, float, float], contended: bool = False) -> list[Row]:
+def _paired_rows(
+    variant: str, speedup: tuple[float, float, float], contended: bool = False, shared: bool = False
+) -> list[Row]:
     """The system rows of results with paired timing: speedups with intervals, the reference's latencies, the load
-    guard and the operator profile (the measure job's rows)."""
+    guard (`shared`: other work shared the CPUs, `oversubscribed`) and the operator profile (the measure job's rows)."""
     how = AA_TEXT if variant == "teacher" else PAIRED_TEXT
     value, low, high = speedup
     profile = {"n": 50, "measurement": PROFILED}
@@ -773,6 +774,7 @@ def _paired_rows(variant: str, speedup: tuple[float, float, float], contended: b
         Row(variant, "throughput_bs8_sps", 800.0 * value, "samples/s", True, n=400),
         Row(variant, "throughput_speedup@bs8", value, "x", True, ci_low=low, ci_high=high, n=10, measurement=how),
         Row(variant, "contended", float(contended), "flag", False, measurement=LOAD_TEXT if contended else "quiet"),
+        Row(variant, "oversubscribed", float(shared), "flag", False),
         Row(variant, "host_other_cpu_pct", 35.0 if contended else 1.0, "%", False),
         Row(variant, "host_steal_pct", 0.0, "%", False),
         Row(variant, "calibration_drift_pct", 4.2 if contended else 0.3, "%", False),
@@ -785,9 +787,10 @@ def _paired_rows(variant: str, speedup: tuple[float, float, float], contended: b
     ]
 
 
-def _paired_leaderboard(tmp_path: Path) -> Path:
-    """The teacher (its speedups: the A/A noise floor), `fast` (measurably faster, timed on a contended host), `twin`
-    (a tie with fast: both intervals overlap) and `same` (no measurable change)."""
+def _paired_leaderboard(tmp_path: Path, shared: bool = False) -> Path:
+    """The teacher (its speedups: the A/A noise floor), `fast` (measurably faster, timed on a contended host; with
+    `shared` its CPUs were shared too, else its speedups stand), `twin` (a tie with fast: both intervals overlap) and
+    `same` (no measurable change)."""
     tables = [
         to_table(
             _task_rows("teacher", 91.0, (89.0, 93.0))
@@ -807,7 +810,7 @@ def _paired_leaderboard(tmp_path: Path) -> Path:
         )
         tables.append(
             to_table(
-                rows + _paired_rows(variant, speedup, contended),
+                rows + _paired_rows(variant, speedup, contended, shared and contended),
                 {"teacher": "minilm", "parent": "teacher", "method": "dynamic_quant"},
                 _provenance(),
             )
@@ -877,15 +880,39 @@ def test_a_contended_variant_is_marked_next_to_its_latencies_and_not_judged(tmp_
     text, attributes = _cell(parsed, "fast", "Latency p99 (ms)")
     assert (text, attributes["class"]) == ("9.69 †", "contended")
     assert attributes["title"] == f"† {CONTENDED_TEXT}"  # the parser unescapes
-    assert _cell(parsed, "fast", "Speedup p50 (×)")[0] == "1.30× [1.20, 1.40]"  # paired: no mark
+    assert _cell(parsed, "fast", "Speedup p50 (×)")[0] == "1.30× [1.20, 1.40]"  # CPUs not shared: the pair stands
     assert _cell(parsed, "same", "Latency p99 (ms)")[0] == "11.80"  # a quiet host: no mark
     page = (tmp_path / "site" / "variants" / "fast.html").read_text("utf-8")
     assert f"† This variant was {CONTENDED_HTML}: its" in page
+    assert "No other work shared its CPUs (the host's speed changed while it timed), so its paired speedups" in page
     assert f'<td class="num contended" title="† {CONTENDED_HTML}">9.69 †</td>' in page
     assert f'<td class="kpi not-judged">not judged: {CONTENDED_HTML}</td>' in page
     assert "not judged" not in (tmp_path / "site" / "variants" / "same.html").read_text("utf-8")  # a quiet host
     scorecards = (tmp_path / "site" / "scorecard.html").read_text("utf-8")
     assert f"<small>not judged: {CONTENDED_HTML}</small>" in scorecards
+
+
+def test_speedups_of_a_job_whose_cpus_were_shared_are_marked_and_not_ranked(tmp_path: Path) -> None:
+    html, parsed = _render(tmp_path, _paired_leaderboard(tmp_path, shared=True))
+    text, attributes = _cell(parsed, "fast", "Speedup p50 (×)")
+    assert (text, attributes["class"], attributes["title"]) == (
+        "1.30× [1.20, 1.40] †",
+        "contended",
+        f"† {CONTENDED_TEXT}",
+    )
+    assert _cell(parsed, "twin", "Speedup p50 (×)")[0] == "1.28× [1.18, 1.38]"  # a quiet job: no mark
+    # off the front, with the reason; twin, which fast dominated on the measured values, is on it now
+    assert f'<li><a href="variants/fast.html">fast</a>: speedup_p50 {CONTENDED_HTML}</li>' in html
+    assert "dominated by fast" not in html
+    # the overview's scatter leaves it out and its text alternative says why
+    assert (
+        "front teacher, same, twin). Not in the scatter (other work shared the CPUs while they were timed): fast."
+        in html
+    )
+    page = (tmp_path / "site" / "variants" / "fast.html").read_text("utf-8")
+    assert "Other work shared its CPUs, so its speedups are marked † and not ranked either" in page
+    assert f'<td class="num contended" title="† {CONTENDED_HTML}">1.30× †</td><td class="num">[1.20, 1.40]</td>' in page
+    assert "not ranked" in page  # the scorecard's speedup line
 
 
 def test_the_variant_page_says_where_the_time_goes(tmp_path: Path) -> None:

@@ -32,21 +32,25 @@ def test_markdown_table(tmp_path):
 MACHINE = "Test CPU @ 3.0GHz, 2 of 16 logical cores, AVX2"
 
 
-def _paired(variant: str, speedup: tuple[float, float, float], contended: float = 0.0) -> list[Row]:
+def _paired(
+    variant: str, speedup: tuple[float, float, float], contended: float = 0.0, shared: float | None = None
+) -> list[Row]:
+    """`shared` None: no `oversubscribed` row (results from before it was written)."""
     value, low, high = speedup
     return [
+        *([] if shared is None else [Row(variant, "oversubscribed", shared, "flag", False)]),
         Row(variant, "accuracy", 90.0, "%", True, task="sst2", task_version="1.0", ci_low=88.0, ci_high=92.0),
         Row(variant, "latency_p50_ms", 10.0 / value, "ms", False),
         Row(variant, "speedup_p50", value, "x", True, ci_low=low, ci_high=high, n=30),
         Row(variant, "contended", contended, "flag", False),
-        Row(variant, "host_other_cpu_pct", 35.0 if contended else 1.0, "%", False),
+        Row(variant, "host_other_cpu_pct", 35.0 if contended and shared != 0.0 else 1.0, "%", False),
     ]
 
 
 def test_markdown_table_names_the_hardware_and_reads_speedups_with_their_interval(tmp_path):
     prov = {**PROV, "hardware_description": MACHINE, "hardware_fingerprint": "f" * 16}
     # two nodes of one hardware type (host_id, results schema v7): one machine's numbers, on two hosts
-    quiet = _paired("teacher", (0.99, 0.97, 1.02)) + _paired("same", (1.02, 0.98, 1.05))
+    quiet = _paired("teacher", (0.99, 0.97, 1.02)) + _paired("same", (1.02, 0.98, 1.05), 1.0, 0.0)
     one = pa.concat_tables(
         [
             to_table(quiet, {"method": "m"}, {**prov, "host_id": "a" * 16}),
@@ -57,13 +61,18 @@ def test_markdown_table_names_the_hardware_and_reads_speedups_with_their_interva
     lines = markdown_table(tmp_path / "r.parquet").splitlines()
     assert lines[0] == f"Hardware: {MACHINE} (2 hosts of this hardware)"
     by_variant = {line.split(" | ")[0]: line for line in lines if line.startswith("| `")}
+    # `same` was contended by a drift alone: its latency is marked, its paired speedup stands
     assert "| 1.02× [0.98, 1.05] · no measurable change |" in by_variant["| `same`"]
-    assert "| 1.30× [1.20, 1.40] |" in by_variant["| `fast`"]
-    assert "| 7.69 † |" in by_variant["| `fast`"] and "| 9.80 |" in by_variant["| `same`"]
-    assert (
-        lines[-1]
-        == "† `fast`: timed on a contended host (other processes' CPU 35.0 %); its absolute timings are not judged"
-    )
+    assert "| 9.80 † |" in by_variant["| `same`"]
+    # `fast` has no oversubscribed row (older results): read as shared CPUs, its speedup is marked too
+    assert "| 1.30× [1.20, 1.40] † |" in by_variant["| `fast`"] and "| 7.69 † |" in by_variant["| `fast`"]
+    assert lines[-2:] == [
+        "† `same`: timed on a contended host (other processes' CPU 1.0 %); its absolute timings are not judged against "
+        "SLAs; its paired speedups stand: no other work shared the CPUs and both models were timed in the same rounds",
+        "† `fast`: timed on a contended host (other processes' CPU 35.0 %); its absolute timings are not judged "
+        "against SLAs, nor are its speedups ranked: other work shared the CPUs, which slows models unlike, so pairing "
+        "does not cancel it",
+    ]
     # two machines: a column instead
     other = to_table(
         _paired("remote", (1.1, 1.05, 1.15)), {"method": "m"}, {**prov, "hardware_description": "Other CPU"}

@@ -9,11 +9,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from suite.errors import SuiteInputError
 from suite.provenance import describe_hardware, describe_runtime_env
-from suite.rank.speed import CONTENDED, HOST_LOAD, SPEEDUP_UNIT, contended_text, is_aa, speedup_text
+from suite.rank.speed import (
+    CONTENDED,
+    HOST_LOAD,
+    OVERSUBSCRIBED,
+    SPEEDUP_UNIT,
+    contended_text,
+    is_aa,
+    speedup_text,
+    tainted,
+)
 from suite.rank.standings import intervals_overlap
 from suite.results import NONFINITE_ERROR, read_results
 from suite.specs import TEACHER
@@ -165,6 +174,17 @@ class Candidate:
             return f"{metric} is {measure.value}"
         return None
 
+    def unrankable(self, metric: str) -> str | None:
+        """Why `metric` cannot rank this candidate: it is unusable (problem), or a timing its job's load guard taints
+        (speed.tainted: an absolute timing of a contended job, a speedup of an oversubscribed one); None when it can."""
+        problem = self.problem(metric)
+        if problem is not None:
+            return problem
+        contended = self.contended
+        if contended and tainted(metric, self.metrics[metric].unit, True, self.oversubscribed is not None):
+            return f"{metric} {contended}"
+        return None
+
     @property
     def contended(self) -> str | None:
         """Why its absolute timings are not judged (its `contended` row is 1: the host was busy while it was timed),
@@ -173,6 +193,16 @@ class Candidate:
         if flag is None or not flag.ok or flag.value != 1.0:
             return None
         return contended_text({metric: self.value(metric) for metric, _ in HOST_LOAD})
+
+    @property
+    def oversubscribed(self) -> str | None:
+        """Why its speedups are not ranked either: contended, and other work shared its CPUs (its `oversubscribed`
+        row is 1, or absent in results from before it was written); None otherwise."""
+        contended = self.contended
+        flag = self.metrics.get(OVERSUBSCRIBED)
+        if contended is None or (flag is not None and flag.ok and flag.value == 0.0):
+            return None
+        return contended
 
 
 @dataclass(frozen=True)
@@ -334,11 +364,24 @@ def hardware_labels(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return {fp: " / ".join(dict.fromkeys(by_rank[min(by_rank)])) for fp, by_rank in texts.items()}
 
 
-def contended_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
-    """The variants timed on a contended host (a 'system' `contended` row of 1): (why their absolute timings are not
-    judged, with the load guard's figures of the same system rows; that row's measurement text, listing them all)."""
+class Contention(NamedTuple):
+    """A variant timed on a contended host, as its load guard rows say."""
+
+    reason: str  # "timed on a contended host (…the load guard's figures…)"
+    measurement: str  # the `contended` row's text, every figure and limit
+    oversubscribed: bool  # other work shared its CPUs: its speedups are tainted too (speed.tainted)
+
+    def taints(self, metric: str, unit: str) -> bool:
+        """Whether this number of the variant is marked †: speed.tainted."""
+        return tainted(metric, unit, True, self.oversubscribed)
+
+
+def contended_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, Contention]:
+    """The variants timed on a contended host (a 'system' `contended` row of 1), with the load guard's figures of the
+    same system rows; oversubscribed unless its `oversubscribed` row is 0 (Candidate.oversubscribed)."""
     figures: dict[tuple[str, str], dict[str, float | None]] = {}
     flagged: dict[str, tuple[str, str]] = {}
+    quiet_cpus: set[tuple[str, str]] = set()
     load = {metric for metric, _ in HOST_LOAD}
     for r in records:
         if r["task"] != SYSTEM_TASK or r["status"] != "ok":
@@ -348,7 +391,12 @@ def contended_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[
             figures.setdefault(where, {})[r["metric"]] = r["value"]
         elif r["metric"] == CONTENDED and r["value"] == 1.0:
             flagged.setdefault(r["variant"], (where[1], r["measurement"] or ""))
-    return {v: (contended_text(figures.get((v, version), {})), text) for v, (version, text) in flagged.items()}
+        elif r["metric"] == OVERSUBSCRIBED and r["value"] == 0.0:
+            quiet_cpus.add(where)
+    return {
+        v: Contention(contended_text(figures.get((v, version), {})), text, (v, version) not in quiet_cpus)
+        for v, (version, text) in flagged.items()
+    }
 
 
 def nonfinite_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:

@@ -207,14 +207,14 @@ def pareto(
     memory and energy are taken as measured. A dominated variant whose dominators are indistinct from it (their
     speedup and accuracy intervals overlap) names them in `tied_with`.
     With `adaptive`, groups over 200 variants get fewer resamples (see RESAMPLE_BUDGET).
-    Required axes missing for a variant leave it unranked (with the reason); an optional
-    axis missing for any variant is dropped for the whole group (and the result says so).
+    Required axes missing for a variant, or timed on a contended host (Candidate.unrankable), leave it unranked (with
+    the reason); an optional axis missing for any variant is dropped for the whole group (and the result says so).
     """
     wanted = tuple(objectives)
     unranked: list[tuple[str, str]] = []
     ranked: list[Candidate] = []
     for candidate in group.candidates:
-        problems = [p for o in wanted if o.required for p in [candidate.problem(o.metric)] if p]
+        problems = [p for o in wanted if o.required for p in [candidate.unrankable(o.metric)] if p]
         if problems:
             unranked.append((candidate.variant, "; ".join(problems)))
         else:
@@ -225,7 +225,7 @@ def pareto(
         if objective.required:
             used.append(objective)
             continue
-        lacking = [c.variant for c in ranked if c.value(objective.metric) is None]
+        lacking = [c.variant for c in ranked if c.unrankable(objective.metric) is not None]
         if not ranked or len(lacking) == len(ranked):
             skipped.append((objective.metric, "not measured"))
         elif lacking:

@@ -18,6 +18,8 @@ from suite.rank.speed import speed_class, speedup_text
 from suite.specs import TEACHER
 
 PRIORITIES = ("speed", "accuracy", "size", "energy", "balanced")
+# ranked by a timing of the measure job (a speedup, energy): a contended job's variant is left out of them
+TIMED_PRIORITIES = frozenset({"speed", "energy", "balanced"})
 RUNNERS_UP = 3
 
 
@@ -57,7 +59,8 @@ class Verdict:
     """Why a variant was or was not recommended."""
 
     variant: str
-    outcome: str  # chosen | runner-up | baseline | over-tolerance | misses-deadline | not-measured | dominated | lower
+    # chosen | runner-up | baseline | over-tolerance | misses-deadline | contended | not-measured | dominated | lower
+    outcome: str
     reason: str
 
 
@@ -122,7 +125,10 @@ def _fmt(value: float, unit: str = "") -> str:
 
 def _speedup_measure(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics = CLASSIFIER_METRICS) -> Measure | None:
     """The speedup against the reference: the family's speedup row (paired, with its interval, in results since
-    paired timing), else the ratio of the speed metric to the teacher's, without an interval."""
+    paired timing), else the ratio of the speed metric to the teacher's, without an interval; None for an
+    oversubscribed job's (Candidate.unrankable)."""
+    if c.oversubscribed:
+        return None
     measure = c.metrics.get(fm.speedup)
     if measure is not None and measure.ok:
         return measure
@@ -203,7 +209,10 @@ def recommend(
     (interval above 1) before those with no measurable change (interval containing 1, said so in their reasons)
     and never calls one of those faster than the teacher. Under `speed` and `accuracy`, candidates whose speedup and
     accuracy intervals both overlap the chosen one's are ties, and their reasons say so; one dominated only by ties
-    is not called dominated. A p99 deadline cannot be checked against latencies timed on a contended host.
+    is not called dominated. A p99 deadline cannot be checked against latencies timed on a contended host, and the
+    priorities that rank by a timing (TIMED_PRIORITIES) leave out (outcome `contended`) a variant whose number its
+    load guard taints: energy of a contended job; a speedup of an oversubscribed one (shared CPUs slow models unlike,
+    so even a paired speedup describes the host).
     `metrics` names the family's accuracy, speed and energy metrics (the llm family: mean accuracy, decode tokens/s,
     energy per 1 000 tokens; its p99 deadline checks the time per output token).
     """
@@ -234,6 +243,12 @@ def recommend(
         missed = _missed_deadlines(c, max_p99_ms, max_peak_mb, fm)
         if missed:
             verdicts[c.variant] = Verdict(c.variant, "misses-deadline", missed)
+            continue
+        # energy is an absolute timing (any contended job's is tainted), a speedup only an oversubscribed job's
+        contended = c.contended if priority == "energy" else c.oversubscribed if priority in TIMED_PRIORITIES else None
+        if contended:
+            why = f"{_needs(priority, fm)} not ranked: {contended}; rerun its measure job on a quiet host"
+            verdicts[c.variant] = Verdict(c.variant, "contended", why)
             continue
         if _score_inputs(c, teacher, priority, fm) is None:
             verdicts[c.variant] = Verdict(
@@ -428,9 +443,9 @@ def _describe(c: Candidate, teacher: Candidate | None, priority: str, fm: Family
 def _front_among(
     candidates: Sequence[Candidate], fm: FamilyMetrics
 ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """For each candidate, (the other candidates that dominate it on the Pareto axes measured for all of them, those
-    of them it ties with: pareto.indistinct)."""
-    axes = [o for o in fm.objectives if all(c.value(o.metric) is not None for c in candidates)]
+    """For each candidate, (the other candidates that dominate it on the Pareto axes measured, and not on a contended
+    host, for all of them, those of them it ties with: pareto.indistinct)."""
+    axes = [o for o in fm.objectives if all(c.unrankable(o.metric) is None for c in candidates)]
     if not candidates or not axes:
         return {c.variant: ((), ()) for c in candidates}
     values = np.array([[c.value(o.metric) for o in axes] for c in candidates], dtype=float)

@@ -9,7 +9,7 @@ from typing import Any
 from suite.errors import SuiteInputError
 from suite.rank.groups import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group
 from suite.rank.recommend import _accuracy_drop
-from suite.rank.speed import NO_CHANGE, speed_class
+from suite.rank.speed import CONTENDED_MARK, NO_CHANGE, speed_class
 from suite.specs import TEACHER
 
 NOT_JUDGED = "not judged"  # a target computed from absolute timings of a contended host: neither pass nor fail
@@ -266,15 +266,18 @@ def scorecard(
 
 
 def _speedup_kpi(fm: FamilyMetrics, group: Group, student: Candidate) -> Kpi:
-    """The paired speedup against the reference (timed in the same rounds of one process: usable on a contended
-    host too, both models saw the same machine), with its interval; no SLA target names it. The teacher's column
-    shows the A/A noise floor when the teacher is the reference."""
+    """The paired speedup against the reference (timed in the same rounds of one process), with its interval; no SLA
+    target names it. An oversubscribed job's is marked † and "not ranked", with the load guard's reason (shared CPUs
+    slow models unlike). The teacher's column shows the A/A noise floor when the teacher is the reference."""
     measure = student.metrics.get(fm.speedup)
     improvement = "—"
     if measure is not None and measure.ok and measure.ci_low is not None and measure.ci_high is not None:
         improvement = ("measurably faster", NO_CHANGE, "measurably slower")[
             speed_class(float(measure.value), measure.ci_low, measure.ci_high)  # type: ignore[arg-type]
         ]
+    contended = student.oversubscribed
+    if contended and improvement != "—":
+        improvement = "not ranked"
     teacher = group.teacher
     reference = teacher.metrics.get(fm.speedup) if teacher is not None else None
     floor = group.noise_floor.get(fm.speedup)
@@ -293,10 +296,13 @@ def _speedup_kpi(fm: FamilyMetrics, group: Group, student: Candidate) -> Kpi:
         fm.speedup,
         "",
         teacher_text,
-        measure.speedup_label if measure is not None and measure.ok else _value_text(student, fm.speedup),
+        (measure.speedup_label + (f" {CONTENDED_MARK}" if contended else ""))
+        if measure is not None and measure.ok
+        else _value_text(student, fm.speedup),
         improvement,
         "—",
         "no target",
+        reason=contended or "",
     )
 
 

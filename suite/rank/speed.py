@@ -3,8 +3,12 @@
 A paired speedup (suite.trackers.paired) is the reference's time over the variant's in the same rounds of one
 process, with a bootstrap 95 % interval over the rounds; the reference (the teacher by default) timed against a
 second copy of itself gives the A/A noise floor. A job whose host was busy while it timed is `contended`: its
-absolute latencies describe the machine, not the model, while its paired speedups still hold (both models saw the
-same host).
+absolute latencies describe the machine, not the model, so they are marked and not judged against SLAs. Pairing
+cancels a host that is slower for both models alike (a calibration drift alone), so such a job's paired speedups
+stand. A job whose CPUs other work shared is also `oversubscribed`, and then it does not: with one busy loop on 2
+vCPUs the 2-thread teacher ran 33-37x slower and `ort-int8` 3-5x slower, so its paired speedup read 59x and 34x in
+two runs against 2.9x quiet (README, "The speedup benchmark on the Intel Xeon VM"). An oversubscribed job's speedups
+are marked and not ranked as well.
 """
 
 from __future__ import annotations
@@ -16,14 +20,18 @@ NO_CHANGE = "no measurable change"
 AA_PREFIX = "A/A"  # how the reference's own speedup (timed against a copy of itself) names itself in its measurement
 SPEEDUP_UNIT = "x"
 CONTENDED = "contended"  # 1.0: the host was busy while the job timed its models
+# 1.0: other work shared the job's CPUs (a contended job's speedups are then tainted too); results before it was
+# written (schema v8's first runs) have none, and a contended job of theirs is read as oversubscribed
+OVERSUBSCRIBED = "oversubscribed"
 HOST_LOAD = (  # the figures behind `contended`, as the short text names them
     ("host_other_cpu_pct", "other processes' CPU"),
     ("host_steal_pct", "steal"),
     ("calibration_drift_pct", "calibration drift"),
 )
 CONTENDED_HOST = "timed on a contended host"
+CONTENDED_MARK = "†"  # beside a number timed while the host was busy (the load guard's `contended`)
 # Numbers that are absolute timings of the job (or computed from them): a contended host makes them describe the
-# machine. Paired speedups (unit x) are not among them.
+# machine. Paired speedups (unit x) are not among them: they are timings of the job too (from_timing), but relative.
 ABSOLUTE_TIMING_PREFIXES = (
     "latency_",
     "reference_latency_",
@@ -115,6 +123,18 @@ def host_load_text(values: Mapping[str, float | None]) -> str:
     return ", ".join(parts)
 
 
+def tainted(metric: str, unit: str, contended: bool, oversubscribed: bool) -> bool:
+    """Whether a number is marked (†) and neither judged nor ranked: a contended job's absolute timings, and an
+    oversubscribed one's speedups too.
+
+    >>> tainted("latency_p50_ms", "ms", True, False), tainted("speedup_p50", "x", True, False)
+    (True, False)
+    >>> tainted("speedup_p50", "x", True, True), tainted("size_mb", "MiB", True, True)
+    (True, False)
+    """
+    return (contended and timed_absolutely(metric, unit)) or (oversubscribed and from_timing(metric, unit))
+
+
 def contended_text(values: Mapping[str, float | None]) -> str:
     """Why a contended job's absolute timings are not judged, with the load guard's figures (host_load_text).
 
@@ -134,3 +154,15 @@ def timed_absolutely(metric: str, unit: str = "") -> bool:
     (False, True)
     """
     return unit not in (SPEEDUP_UNIT, "flag") and metric.startswith(ABSOLUTE_TIMING_PREFIXES)
+
+
+def from_timing(metric: str, unit: str = "") -> bool:
+    """Whether a number comes from its job's timing: an absolute timing (timed_absolutely) or a speedup (unit x, paired
+    or derived from latencies). An oversubscribed job's are all marked and not ranked.
+
+    >>> from_timing("speedup_p50", "x"), from_timing("latency_p50_ms", "ms"), from_timing("size_mb", "MiB")
+    (True, True, False)
+    >>> from_timing("contended", "flag"), from_timing("throughput_speedup@bs8", "x")
+    (False, True)
+    """
+    return unit == SPEEDUP_UNIT or timed_absolutely(metric, unit)

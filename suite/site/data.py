@@ -18,6 +18,7 @@ import pyarrow as pa
 from suite.errors import SuiteInputError
 from suite.rank import (
     SYSTEM_TASK,
+    Contention,
     FamilyMetrics,
     Group,
     Objective,
@@ -224,9 +225,9 @@ class SiteData:
     rank_metrics: FamilyMetrics = field(default_factory=lambda: family_metrics("classifier"))
     directions: dict[str, bool] = field(default_factory=dict)  # metric -> higher is better (from the rows)
     hardware: dict[str, str] = field(default_factory=dict)  # fingerprint -> the machine in words (hardware_labels)
-    # variant -> (why its absolute timings are not judged, with the figures; the load guard's whole text): the
+    # variant -> (why its timings are not judged or ranked, with the figures; the load guard's whole text): the
     # variants whose `contended` row is 1 (contended_variants)
-    contended: dict[str, tuple[str, str]] = field(default_factory=dict)
+    contended: dict[str, Contention] = field(default_factory=dict)
     # Built once and shared by the pages that show them: id(row) -> Texts (see `texts`), provenance blocks (see
     # _provenance), ...
     texts_by_row: dict[int, Texts] = field(default_factory=dict, repr=False)

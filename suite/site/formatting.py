@@ -49,7 +49,6 @@ def _sort_value(value: float) -> str | None:
 
 UNSTABLE_MARK = "⚠"
 UNSTABLE_TITLE = "unstable timing: IQR / median > 0.1 in this run (see the variant page)"
-CONTENDED_MARK = "†"  # an absolute timing measured while the host was busy (the load guard's `contended`)
 AA_NOISE_FLOOR = "A/A noise floor"
 
 

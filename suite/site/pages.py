@@ -12,8 +12,10 @@ from markupsafe import Markup
 
 from suite import entries, figures
 from suite.rank import (
+    CONTENDED_MARK,
     PRIORITIES,
     SYSTEM_TASK,
+    Contention,
     Group,
     ParetoResult,
     Recommendation,
@@ -22,11 +24,9 @@ from suite.rank import (
     interval_width_pct,
     self_reported,
     standings,
-    timed_absolutely,
 )
 from suite.site.data import RowParts, SiteData, _distinct, _provenance, _version_key
 from suite.site.formatting import (
-    CONTENDED_MARK,
     EM_DASH,
     UNSTABLE_MARK,
     UNSTABLE_TITLE,
@@ -154,14 +154,16 @@ def _row_cells(
             if flag is not None and flag["status"] == "ok" and flag["value"] == 1:
                 cell = cell._replace(text=f"{cell.text} {UNSTABLE_MARK}", title=UNSTABLE_TITLE, state="unstable")
         if contended is not None and task == SYSTEM_TASK:
-            cell = _contended_cell(cell, fmt, contended[0])
+            cell = _contended_cell(cell, fmt, contended)
         cells.append(cell)
     return cells
 
 
-def _contended_cell(cell: Cell, fmt: MetricDisplay, reason: str) -> Cell:
-    """An absolute timing of a contended job marked †, the load guard's figures on hover; others as they are."""
-    if cell.state in ("failed", "missing") or not timed_absolutely(fmt.name, fmt.unit):
+def _contended_cell(cell: Cell, fmt: MetricDisplay, contended: Contention) -> Cell:
+    """A number the contended job's load guard taints (Contention.taints: an absolute timing; a speedup too when
+    oversubscribed) marked †, the load guard's figures on hover; others as they are."""
+    reason = contended.reason
+    if cell.state in ("failed", "missing") or not contended.taints(fmt.name, fmt.unit):
         return cell
     state = "contended" if cell.state == "ok" else f"{cell.state} contended"
     title = "; ".join(t for t in (cell.title, f"{CONTENDED_MARK} {reason}") if t)
@@ -457,9 +459,9 @@ def _row_parts(data: SiteData, task: str, version: str, metric: str, unit: str) 
     )
 
 
-def _all_metrics(data: SiteData, records: list[dict[str, Any]], contended: str | None = None) -> Markup:
+def _all_metrics(data: SiteData, records: list[dict[str, Any]], contended: Contention | None = None) -> Markup:
     """Every number of a variant, in task then schema order, each with its CI, n and how it was measured; with
-    `contended` (why), its absolute timings marked †."""
+    `contended`, the numbers its load guard taints marked †."""
     shared, measurements = data.metric_row_parts, data.escaped_measurements
     lines = []
     for r in records:
@@ -623,7 +625,7 @@ def _noise_floors(data: SiteData) -> list[dict[str, Any]]:
     return floors
 
 
-def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: str | None) -> dict[str, Any] | None:
+def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: Contention | None) -> dict[str, Any] | None:
     """Where the time goes: each operator's share of the profiled self time, highest first and `other` last, with
     the profiled time per query, the achieved GFLOP/s and the GFLOP per sample; None without a profile."""
     system = [r for r in records if r["task"] == SYSTEM_TASK]
@@ -644,7 +646,7 @@ def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: str | 
         row = figures.get(metric)
         if row is None:
             return EM_DASH
-        mark = f" {CONTENDED_MARK}" if contended and timed_absolutely(metric, row["unit"] or "") else ""
+        mark = f" {CONTENDED_MARK}" if contended and contended.taints(metric, row["unit"] or "") else ""
         return f"{_fmt_value(data, metric, row['value'])} {unit}{mark}"
 
     return {
@@ -752,9 +754,9 @@ def _variant_context(
         "lineage": _lineage_chain(data, variant),
         "children": [{"variant": v, "href": f"../{data.variant_pages[v]}"} for v in data.children.get(variant, [])],
         "recipe": json.dumps(recipe, indent=2, sort_keys=True) if recipe else None,
-        "metrics": _all_metrics(data, records, contended[0] if contended else None),
-        "contended": {"reason": contended[0], "measurement": contended[1]} if contended else None,
-        "op_profile": _op_profile(data, records, contended[0] if contended else None),
+        "metrics": _all_metrics(data, records, contended),
+        "contended": contended._asdict() if contended else None,
+        "op_profile": _op_profile(data, records, contended),
         "metric_count": len(records),
         "failures": _failures(records),
         "provenance": _provenance(records, data.source, data.provenance_cache),
