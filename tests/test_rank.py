@@ -11,6 +11,7 @@ import pytest
 from suite.cli import main
 from suite.errors import SuiteInputError
 from suite.rank import (
+    LLM_METRICS,
     Candidate,
     Group,
     Measure,
@@ -395,6 +396,27 @@ def test_scorecard_does_not_judge_absolute_latencies_of_a_contended_host() -> No
     assert scorecard(_group(busy_teacher, quiet), "quiet", only_deadline).kpi("Latency p99").status == "pass"
     # a quiet host is judged as always
     assert scorecard(_group(TEACHER_AA, quiet), "quiet", targets).kpi("Latency p99").status == "pass"
+
+
+def test_an_llm_scorecard_marks_the_decode_rate_of_a_contended_job_and_its_speedup_when_oversubscribed() -> None:
+    def llm(name: str, rate: float, speedup: float, contended: bool = False, shared: bool = False) -> Candidate:
+        metrics = {
+            "mean_acc": Measure(60.0, "%", ci_low=58.0, ci_high=62.0),
+            "decode_tokens_per_s": Measure(rate, "tokens/s"),
+            "decode_speedup": Measure(speedup, "x", speedup - 0.05, speedup + 0.05, n=10, measurement=PAIRED),
+            "size_mb": Measure(100.0, "MiB"),
+            "contended": Measure(float(contended), "flag"),
+            "oversubscribed": Measure(float(shared), "flag"),
+            **{metric: Measure(value, "%") for metric, value in LOAD.items()},
+        }
+        return Candidate(name, "m", "teacher", "hw", metrics)
+
+    group = _group(llm("teacher", 20.0, 1.0), llm("drift", 30.0, 1.5, True), llm("shared", 30.0, 1.5, True, True))
+    drift = scorecard(group, "drift", None, LLM_METRICS).kpi("Decode tokens/s")
+    assert (drift.student, drift.improvement, drift.reason) == ("30.00 †", "1.50× [1.45, 1.55]", CONTENDED_TEXT)
+    shared = scorecard(group, "shared", None, LLM_METRICS).kpi("Decode tokens/s")
+    assert (shared.student, shared.improvement) == ("30.00 †", "1.50× [1.45, 1.55] †, not ranked")
+    assert recommend(group, "speed", Tolerance(1.0), metrics=LLM_METRICS).chosen == "drift"
 
 
 def test_a_deadline_cannot_be_checked_on_a_contended_host() -> None:

@@ -188,16 +188,21 @@ def scorecard(
             faster = paired.speedup_label  # a measured speedup with its interval ("no measurable change" included)
         else:
             faster = f"{value / base:.2f}× faster" if value is not None and base else "—"
+        # the rate is an absolute timing (marked when contended); its speedup is not ranked when oversubscribed
+        if student.oversubscribed and faster != "—":
+            faster += f" {CONTENDED_MARK}, not ranked"
+        rate = _value_text(student, fm.speed)
         kpis.append(
             Kpi(
                 fm.speed_label.capitalize(),
                 fm.speed,
                 fm.speed_unit,
                 _value_text(teacher, fm.speed),
-                _value_text(student, fm.speed),
+                f"{rate} {CONTENDED_MARK}" if student.contended and student.value(fm.speed) is not None else rate,
                 faster,
                 "—",
                 "no target",
+                reason=student.contended or "",
             )
         )
     drop = _accuracy_drop(student, teacher, fm)
