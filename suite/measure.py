@@ -34,7 +34,7 @@ from suite.trackers.decode import (
     prompt_windows,
 )
 from suite.trackers.energy import measure_energy
-from suite.trackers.host import ABSOLUTE_CONSEQUENCE, DRIFT_CONSEQUENCE, SHARED_CONSEQUENCE, HostLoad, LoadGuard
+from suite.trackers.host import HostLoad, LoadGuard, contended_consequence
 from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, LatencyResult, measure_latency, timer_overhead_ns
 from suite.trackers.memory import peak_rss_in_subprocess
 from suite.trackers.paired import CANDIDATE, REFERENCE, PairedResult, measure_paired
@@ -1011,11 +1011,7 @@ def load_guard_rows(variant: str, load: HostLoad, limits: LoadGuardSpec, steps: 
     over, shared = load.exceeded(limits), load.oversubscribed(limits)
     verdict = "quiet: within every load_guard limit"
     if over:
-        consequence = (
-            f"{ABSOLUTE_CONSEQUENCE}, {SHARED_CONSEQUENCE}"
-            if shared
-            else f"{ABSOLUTE_CONSEQUENCE}; {DRIFT_CONSEQUENCE}"
-        )
+        consequence = contended_consequence(bool(shared))
         verdict = f"contended: {'; '.join(over)} (limits in the config's load_guard); {consequence}"
     how = f"load guard over the timed steps ({', '.join(steps)}): {load.describe()}"
     figures = (

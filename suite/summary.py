@@ -9,10 +9,8 @@ from typing import Any
 
 from suite.errors import SuiteInputError
 from suite.rank import (
-    ABSOLUTE_CONSEQUENCE,
-    DRIFT_CONSEQUENCE,
-    SHARED_CONSEQUENCE,
     SYSTEM_TASK,
+    contended_consequence,
     contended_variants,
     row_hardware,
     speedup_text,
@@ -117,8 +115,7 @@ def markdown_table(parquet: Path, task: str | None = None) -> str:
     if contended:
         lines.append("")
         lines += [
-            f"† `{variant}`: {busy.reason}; {ABSOLUTE_CONSEQUENCE}"
-            + (f", {SHARED_CONSEQUENCE}" if busy.oversubscribed else f"; {DRIFT_CONSEQUENCE}")
+            f"† `{variant}`: {busy.reason}; {contended_consequence(busy.oversubscribed)}"
             for variant, busy in contended.items()
         ]
     return "\n".join(lines)

@@ -69,18 +69,16 @@ from suite.rank.speed import (
 )
 from suite.rank.standings import Standing, intervals_overlap, rank_key, standings, usable_value
 from suite.rank.verified import SelfReported, newest_version, self_reported, self_reported_parquet
-from suite.trackers.host import ABSOLUTE_CONSEQUENCE, DRIFT_CONSEQUENCE, SHARED_CONSEQUENCE
+from suite.trackers.host import contended_consequence
 
 __all__ = [
     "AA_PREFIX",
-    "ABSOLUTE_CONSEQUENCE",
     "CLASSIFIER_METRICS",
     "CONTENDED",
     "CONTENDED_HOST",
     "CONTENDED_MARK",
     "DEFAULT_RESAMPLES",
     "DEFAULT_SEED",
-    "DRIFT_CONSEQUENCE",
     "FAMILY_METRICS",
     "HOST_LOAD",
     "LLM_METRICS",
@@ -93,7 +91,6 @@ __all__ = [
     "PRIORITY_NEEDS",
     "RESAMPLE_BUDGET",
     "RUNNERS_UP",
-    "SHARED_CONSEQUENCE",
     "SYSTEM_TASK",
     "UNKNOWN_HARDWARE",
     "Candidate",
@@ -114,6 +111,7 @@ __all__ = [
     "Verdict",
     "build_groups",
     "contains_one",
+    "contended_consequence",
     "contended_text",
     "contended_variants",
     "family_metrics",

@@ -19,6 +19,7 @@ from suite.rank.speed import (
     OVERSUBSCRIBED,
     SPEEDUP_UNIT,
     contended_text,
+    cpus_shared,
     is_aa,
     speedup_text,
     tainted,
@@ -199,10 +200,7 @@ class Candidate:
         """Why its speedups are not ranked either: contended, and other work shared its CPUs (its `oversubscribed`
         row is 1, or absent in results from before it was written); None otherwise."""
         contended = self.contended
-        flag = self.metrics.get(OVERSUBSCRIBED)
-        if contended is None or (flag is not None and flag.ok and flag.value == 0.0):
-            return None
-        return contended
+        return contended if contended is not None and cpus_shared(self.value(OVERSUBSCRIBED)) else None
 
 
 @dataclass(frozen=True)
@@ -381,7 +379,7 @@ def contended_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, Conten
     same system rows; oversubscribed unless its `oversubscribed` row is 0 (Candidate.oversubscribed)."""
     figures: dict[tuple[str, str], dict[str, float | None]] = {}
     flagged: dict[str, tuple[str, str]] = {}
-    quiet_cpus: set[tuple[str, str]] = set()
+    shared: dict[tuple[str, str], float] = {}  # the `oversubscribed` rows
     load = {metric for metric, _ in HOST_LOAD}
     for r in records:
         if r["task"] != SYSTEM_TASK or r["status"] != "ok":
@@ -391,10 +389,10 @@ def contended_variants(records: Iterable[Mapping[str, Any]]) -> dict[str, Conten
             figures.setdefault(where, {})[r["metric"]] = r["value"]
         elif r["metric"] == CONTENDED and r["value"] == 1.0:
             flagged.setdefault(r["variant"], (where[1], r["measurement"] or ""))
-        elif r["metric"] == OVERSUBSCRIBED and r["value"] == 0.0:
-            quiet_cpus.add(where)
+        elif r["metric"] == OVERSUBSCRIBED:
+            shared[where] = r["value"]
     return {
-        v: Contention(contended_text(figures.get((v, version), {})), text, (v, version) not in quiet_cpus)
+        v: Contention(contended_text(figures.get((v, version), {})), text, cpus_shared(shared.get((v, version))))
         for v, (version, text) in flagged.items()
     }
 

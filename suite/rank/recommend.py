@@ -14,12 +14,10 @@ import numpy as np
 from suite.errors import SuiteInputError
 from suite.rank.groups import CLASSIFIER_METRICS, Candidate, FamilyMetrics, Group, Measure
 from suite.rank.pareto import _better, indistinct
-from suite.rank.speed import speed_class, speedup_text
+from suite.rank.speed import SPEEDUP_UNIT, speed_class, speedup_text, tainted
 from suite.specs import TEACHER
 
 PRIORITIES = ("speed", "accuracy", "size", "energy", "balanced")
-# ranked by a timing of the measure job (a speedup, energy): a contended job's variant is left out of them
-TIMED_PRIORITIES = frozenset({"speed", "energy", "balanced"})
 RUNNERS_UP = 3
 
 
@@ -143,6 +141,14 @@ def _speedup(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics = CLASSI
     return None if measure is None else measure.value
 
 
+def _ranks_by_tainted_timing(c: Candidate, priority: str, fm: FamilyMetrics) -> bool:
+    """Whether `priority` ranks by a timing of c's measure job (a speedup, energy) that its load guard taints
+    (speed.tainted: energy of any contended job, a speedup of an oversubscribed one)."""
+    metric = {"speed": fm.speedup, "balanced": fm.speedup, "energy": fm.energy}.get(priority)
+    unit = SPEEDUP_UNIT if metric == fm.speedup else ""
+    return metric is not None and tainted(metric, unit, c.contended is not None, c.oversubscribed is not None)
+
+
 def _speed_class(c: Candidate, teacher: Candidate | None, fm: FamilyMetrics) -> int:
     """speed.speed_class of the speedup: 0 measurably faster, 1 no measurable change, 2 measurably slower."""
     measure = _speedup_measure(c, teacher, fm)
@@ -210,9 +216,9 @@ def recommend(
     and never calls one of those faster than the teacher. Under `speed` and `accuracy`, candidates whose speedup and
     accuracy intervals both overlap the chosen one's are ties, and their reasons say so; one dominated only by ties
     is not called dominated. A p99 deadline cannot be checked against latencies timed on a contended host, and the
-    priorities that rank by a timing (TIMED_PRIORITIES) leave out (outcome `contended`) a variant whose number its
-    load guard taints: energy of a contended job; a speedup of an oversubscribed one (shared CPUs slow models unlike,
-    so even a paired speedup describes the host).
+    priorities that rank by a timing leave out (outcome `contended`) a variant whose number its load guard taints
+    (_ranks_by_tainted_timing): energy of a contended job; a speedup of an oversubscribed one (shared CPUs slow models
+    unlike, so even a paired speedup describes the host).
     `metrics` names the family's accuracy, speed and energy metrics (the llm family: mean accuracy, decode tokens/s,
     energy per 1 000 tokens; its p99 deadline checks the time per output token).
     """
@@ -244,10 +250,8 @@ def recommend(
         if missed:
             verdicts[c.variant] = Verdict(c.variant, "misses-deadline", missed)
             continue
-        # energy is an absolute timing (any contended job's is tainted), a speedup only an oversubscribed job's
-        contended = c.contended if priority == "energy" else c.oversubscribed if priority in TIMED_PRIORITIES else None
-        if contended:
-            why = f"{_needs(priority, fm)} not ranked: {contended}; rerun its measure job on a quiet host"
+        if _ranks_by_tainted_timing(c, priority, fm):
+            why = f"{_needs(priority, fm)} not ranked: {c.contended}; rerun its measure job on a quiet host"
             verdicts[c.variant] = Verdict(c.variant, "contended", why)
             continue
         if _score_inputs(c, teacher, priority, fm) is None:

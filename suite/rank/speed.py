@@ -123,6 +123,16 @@ def host_load_text(values: Mapping[str, float | None]) -> str:
     return ", ".join(parts)
 
 
+def cpus_shared(flag: float | None) -> bool:
+    """Whether a contended job's `oversubscribed` flag says other work shared its CPUs. Without one (None: results
+    from before the row was written, or a failed row) it reads as shared, the cautious reading.
+
+    >>> cpus_shared(1.0), cpus_shared(0.0), cpus_shared(None)
+    (True, False, True)
+    """
+    return flag != 0.0
+
+
 def tainted(metric: str, unit: str, contended: bool, oversubscribed: bool) -> bool:
     """Whether a number is marked (†) and neither judged nor ranked: a contended job's absolute timings, and an
     oversubscribed one's speedups too.

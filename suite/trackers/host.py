@@ -34,6 +34,21 @@ SHARED_CONSEQUENCE = (
 DRIFT_CONSEQUENCE = (
     "its paired speedups stand: no other work shared the CPUs and both models were timed in the same rounds"
 )
+
+
+def contended_consequence(oversubscribed: bool) -> str:
+    """What a contended job's timings are worth, in words: its absolute timings, and its speedups too when other work
+    shared its CPUs.
+
+    >>> contended_consequence(False)
+    'its absolute timings are not judged against SLAs; its paired speedups stand: no other work shared the CPUs and \
+both models were timed in the same rounds'
+    """
+    if oversubscribed:
+        return f"{ABSOLUTE_CONSEQUENCE}, {SHARED_CONSEQUENCE}"
+    return f"{ABSOLUTE_CONSEQUENCE}; {DRIFT_CONSEQUENCE}"
+
+
 CALIBRATION_REPEATS = 9
 
 
