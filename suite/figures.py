@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +23,18 @@ VARIANT_COLOUR = "#6c8ebf"
 FRONT_COLOUR = "#c2410c"
 MUTED = "#57606a"
 GRID = "#d0d7de"
+
+
+class Point(NamedTuple):
+    """One scatter point: bubble `size` (None: a fixed dot), `interval` of y (its CI), and `mark`: why its x is a
+    timing the job's load guard taints (None when it is not)."""
+
+    name: str
+    x: float
+    y: float
+    size: float | None = None
+    interval: tuple[float, float] | None = None
+    mark: str | None = None
 
 
 # Controls (newline, NUL, ...), formats (bidi overrides, zero-width joiners, ...), surrogates and line/paragraph
@@ -171,14 +184,15 @@ def _scatter_panel(
     width: float,
     height: float,
     title: str,
-    points: Sequence[tuple[str, float, float, float | None, tuple[float, float] | None]],
+    points: Sequence[Point],
     x_axis: str,
     y_axis: str,
     maximize_x: bool,
     front_names: set[str],
     log_x: bool = False,
 ) -> list[str]:
-    """Points (name, x, y, bubble size, y interval) with the 2-D Pareto staircase of this plane drawn over them."""
+    """Points with the 2-D Pareto staircase of this plane drawn over them. A marked point (its x a timing the job's
+    load guard taints) is drawn hollow with a dashed outline and its name marked †, and the staircase leaves it out."""
     out = [f'<text x="{x0:.1f}" y="{y0 + 14:.1f}" font-weight="600" font-size="13">{_t(title)}</text>']
     plot_x, plot_y = x0 + 50, y0 + 28
     plot_w, plot_h = width - 70, height - 78
@@ -220,8 +234,9 @@ def _scatter_panel(
         f'fill="{MUTED}">{_t(y_axis)}</text>'
     )
     # The staircase of the points non-dominated in this plane (accuracy up, and x up or down).
-    mask = pareto_mask(np.stack([xs, ys], axis=1), [maximize_x, True])
-    stair = sorted((p for p, m in zip(points, mask, strict=True) if m), key=lambda p: p[1])
+    fair = [p for p in points if p.mark is None]
+    mask = pareto_mask(np.array([[p.x, p.y] for p in fair]).reshape(-1, 2), [maximize_x, True])
+    stair = sorted((p for p, m in zip(fair, mask, strict=True) if m), key=lambda p: p.x)
     if stair:
         path = [f"M{sx(stair[0][1]):.1f},{sy(stair[0][2]):.1f}"]
         for previous, point in itertools.pairwise(stair):
@@ -233,7 +248,7 @@ def _scatter_panel(
     sizes = [p[3] for p in points if p[3] is not None and math.isfinite(p[3]) and p[3] > 0]
     biggest = max(sizes) if sizes else 1.0
     label_all = len(points) <= MAX_LABELS
-    for name, x, y, size, interval in points:
+    for name, x, y, size, interval, mark in points:
         cx, cy = sx(x), sy(y)
         if interval is not None:
             out.append(
@@ -242,12 +257,15 @@ def _scatter_panel(
             )
         radius = 4.0 if size is None or not size > 0 else 4.0 + 14.0 * math.sqrt(size / biggest)
         colour = TEACHER_COLOUR if name == TEACHER else FRONT_COLOUR if name in front_names else VARIANT_COLOUR
+        fill = 'fill-opacity="0.08" stroke-dasharray="3 2"' if mark else 'fill-opacity="0.55"'
+        why = f" {CONTENDED_MARK} {mark}" if mark else ""
         out.append(
-            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius:.1f}" fill="{colour}" fill-opacity="0.55" '
-            f'stroke="{colour}"><title>{_t(name)}: {_num(x)}, {_num(y)}</title></circle>'
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius:.1f}" fill="{colour}" {fill} '
+            f'stroke="{colour}"><title>{_t(name)}: {_num(x)}, {_num(y)}{_t(why)}</title></circle>'
         )
         if label_all or name == TEACHER or name in front_names:
             shown = name if len(name) <= 24 else name[:23] + "…"
+            shown += f" {CONTENDED_MARK}" if mark else ""
             # Labels near the right edge go on the left of their point so they stay inside the panel.
             if cx + radius + 7 * len(shown) > plot_x + plot_w:
                 anchor, lx = "end", cx - radius - 2
@@ -257,12 +275,19 @@ def _scatter_panel(
     return out
 
 
-def _legend(x: float, y: float) -> list[str]:
+def _legend(x: float, y: float, marked: bool = False) -> list[str]:
+    """The colours' key; `marked`: a fourth item for hollow points (timed on a contended host)."""
     items = [(TEACHER_COLOUR, "teacher"), (FRONT_COLOUR, "on the Pareto front"), (VARIANT_COLOUR, "other variant")]
     out = []
     for i, (colour, label) in enumerate(items):
         out.append(f'<circle cx="{x + 6 + i * 150:.1f}" cy="{y:.1f}" r="5" fill="{colour}" fill-opacity="0.55"/>')
         out.append(f'<text x="{x + 15 + i * 150:.1f}" y="{y + 4:.1f}">{_t(label)}</text>')
+    if marked:
+        out.append(
+            f'<circle cx="{x + 456:.1f}" cy="{y:.1f}" r="5" fill="{MUTED}" fill-opacity="0.08" stroke="{MUTED}" '
+            'stroke-dasharray="3 2"/>'
+        )
+        out.append(f'<text x="{x + 465:.1f}" y="{y + 4:.1f}">{_t(f"{CONTENDED_MARK} contended host")}</text>')
     return out
 
 
@@ -352,7 +377,7 @@ def overview(
     for c in group.candidates:  # the scatter shows every variant: points stay readable where bars would not
         speedup, y = speedup_of(c), c.value(fm.quality)
         if speedup and y is not None and c.variant not in shared:
-            points.append((c.variant, speedup, y, c.value("size_mb"), None))
+            points.append(Point(c.variant, speedup, y, c.value("size_mb")))
     scatter_h = max(h3, 320.0)
     p4 = _scatter_panel(
         20 + panel_w,
@@ -417,7 +442,9 @@ def accuracy_latency(
         interval = (m.ci_low, m.ci_high) if m.ci_low is not None and m.ci_high is not None else None
         if interval is not None and not all(math.isfinite(v) for v in interval):
             interval = None
-        points.append((c.variant, x, y, None, interval))
+        # an absolute timing of a contended job: drawn, marked, and kept off the plane's front (unrankable says why)
+        mark = c.contended if c.unrankable(fm.speed) is not None else None
+        points.append(Point(c.variant, x, y, None, interval, mark))
     width, height = 720.0, 420.0
     spread = max(p[1] for p in points) / min(p[1] for p in points) if points else 1.0
     # The drawn title names task and version; the machine, too long to draw, is in the SVG's title and the alt text.
@@ -438,8 +465,13 @@ def accuracy_latency(
         set(pareto.front),
         log_x=spread > 20,
     )
-    body += _legend(40, height - 10)
+    body += _legend(40, height - 10, marked=any(p.mark for p in points))
     alt = f"{title}. Pareto front: {', '.join(pareto.front) or 'empty'}."
+    if marked := [p.name for p in points if p.mark]:
+        alt += (
+            f" Drawn hollow and marked {CONTENDED_MARK}: {', '.join(marked)} (timed on a contended host, so their "
+            f"{speed_name} is not judged and this plane's staircase leaves them out)."
+        )
     if missing:
         alt += f" Not plotted (a number is missing): {', '.join(missing[:10])}" + (
             f" and {len(missing) - 10} more." if len(missing) > 10 else "."

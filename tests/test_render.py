@@ -892,6 +892,29 @@ def test_a_contended_variant_is_marked_next_to_its_latencies_and_not_judged(tmp_
     assert f"<small>not judged: {CONTENDED_HTML}</small>" in scorecards
 
 
+def test_the_accuracy_latency_figure_draws_a_contended_latency_hollow_and_off_the_staircase(tmp_path: Path) -> None:
+    _render(tmp_path, _paired_leaderboard(tmp_path))
+    svg = next((tmp_path / "site" / "figures").glob("accuracy-latency-sst2-*.svg")).read_text("utf-8")
+    circles = {name: attributes for attributes, name in re.findall(r"<circle ([^>]*)><title>(\w+):", svg)}
+    assert 'fill-opacity="0.08" stroke-dasharray="3 2"' in circles["fast"]  # fast's job was contended
+    assert all('fill-opacity="0.55"' in circles[v] for v in ("teacher", "twin", "same"))
+    assert f"<title>fast: 7.7, 90.5 † {escape(CONTENDED_TEXT, quote=True)}</title>" in svg
+    assert ">fast †</text>" in svg
+    # the staircase (accuracy up, latency down) starts at twin, the fastest fair point: fast's 7.69 ms is left out
+    twin_x = re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)"[^>]*><title>twin:', svg).groups()
+    assert re.search(r'<path d="M([\d.]+),([\d.]+)L', svg).groups() == twin_x
+    task = (tmp_path / "site" / "tasks" / "sst2-v1.0.html").read_text("utf-8")
+    assert (
+        "Drawn hollow and marked †: fast (timed on a contended host, so their latency p50 is not judged and this "
+        "plane&#39;s staircase leaves them out)."
+    ) in task
+    quiet = tmp_path / "quiet"  # nothing contended: no hollow point, no fourth legend item, no sentence
+    _render(quiet, _leaderboard(quiet))
+    for figure in (quiet / "site" / "figures").glob("accuracy-latency-*.svg"):
+        assert 'stroke-dasharray="3 2"' not in figure.read_text("utf-8")
+    assert "Drawn hollow" not in (quiet / "site" / "tasks" / "sst2-v1.0.html").read_text("utf-8")
+
+
 def test_speedups_of_a_job_whose_cpus_were_shared_are_marked_and_not_ranked(tmp_path: Path) -> None:
     html, parsed = _render(tmp_path, _paired_leaderboard(tmp_path, shared=True))
     text, attributes = _cell(parsed, "fast", "Speedup p50 (×)")
