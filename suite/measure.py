@@ -38,7 +38,7 @@ from suite.trackers.host import HostLoad, LoadGuard, contended_consequence
 from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, LatencyResult, measure_latency, timer_overhead_ns
 from suite.trackers.memory import peak_rss_in_subprocess
 from suite.trackers.paired import CANDIDATE, REFERENCE, PairedResult, measure_paired
-from suite.trackers.profile import profile_rows
+from suite.trackers.profile import decode_profile_rows, profile_rows
 from suite.trackers.throughput import length_bucketed, measure_throughput
 
 MIB = float(1 << 20)
@@ -891,6 +891,10 @@ def _causal_lm_steps(
                 {n: their_windows(n) for n in spec.prompt_lengths} if reference.model is not None else None,
             ),
         ),
+        "profile": (
+            (("profiled_ms_per_token", "ms"),),
+            lambda: decode_profile_rows(variant, model, windows(first)[0], spec.new_tokens),
+        ),
         "memory": (
             (("peak_rss_mb", "MiB"),),
             lambda: decode_memory_rows(variant, model_dir, windows(first)[0], spec.new_tokens, cfg.threads, cfg.device),
@@ -1045,6 +1049,8 @@ def _workloads(cfg: SuiteConfig, n_texts: int, causal_lm: bool) -> dict[str, str
             f"tokens, paired with '{lat.reference}' in rounds of {dec.paired_switch_warmup} untimed + "
             f"{dec.paired_block} timed runs each; {dec.warmup_runs} warm-up runs, then >= {dec.paired_min_rounds} "
             f"rounds, >= {dec.min_runs} runs and >= {dec.min_seconds} s per model each",
+            "profile": f"one profiled greedy decode of {dec.new_tokens} tokens after a {dec.prompt_lengths[0]}-token "
+            "prompt (operator self time of its decode steps)",
             "memory": f"peak RSS of a fresh process generating {dec.new_tokens} tokens",
             "energy": f"greedy decodes of {dec.new_tokens} tokens for {energy.seconds} s",
         }

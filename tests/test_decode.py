@@ -366,6 +366,9 @@ def test_measure_variant_llm_rows(llm_cfg, llm_artefact):
         assert by[f"ttft_p50_ms_{length}"].n >= 3
         assert by[f"ttft_p50_ms_{length}"].value <= by[f"ttft_p99_ms_{length}"].value
     assert by["tpot_p50_ms"].n >= 3 * 5 and by["decode_tokens_per_s"].value > 0
+    # where the time goes: 6 new tokens = the prefill's, 3 warm-up steps, 2 profiled decode steps
+    shares = {m: r.value for m, r in by.items() if m.startswith("op_time_share@")}
+    assert sum(shares.values()) == pytest.approx(100.0, abs=0.01) and by["profiled_ms_per_token"].n == 2
     weights = (llm_artefact / "model.safetensors").stat().st_size / (1 << 20)
     assert by["size_mb"].value == pytest.approx(weights)
     assert by["param_count"].value > 49152 * 32  # the tied embedding at least

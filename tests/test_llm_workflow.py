@@ -57,6 +57,8 @@ def test_every_llm_variant_has_quality_fidelity_and_per_token_rows(llm_run: Path
             ("system", "decode_tokens_per_s"),
             ("system", "size_mb"),
             ("system", "peak_rss_mb"),
+            ("system", "profiled_ms_per_token"),
+            ("system", "op_time_share@other"),
         ]:
             assert (variant, task, metric) in rows.index, (variant, task, metric)
     # every row carries the sample it was scored on (n) and the lm-eval version in how it was measured

@@ -213,3 +213,41 @@ def test_real_ort_trace_files_parse(onnx_models, tmp_path: Path):
     events = json.loads(Path(session.end_profiling()).read_text())
     ops, runs = ort_trace_profile(events, skip_runs=1)
     assert len(runs) == 1 and 0 < sum(ops.values()) <= runs[0]
+
+
+# --- a causal LM: the decode steps of one greedy decode ------------------------------------------------------------
+
+
+def test_a_causal_lm_profile_records_one_step_per_decoded_token():
+    from suite.families.llm import CausalLM
+    from suite.trackers.profile import decode_profile_rows
+    from tests.test_decode import tiny_llama
+
+    torch.set_num_threads(1)
+    model = CausalLM(module=tiny_llama(), tokenizer=None, format=FORMAT_FP32)
+    rows = decode_profile_rows("v", model, list(range(1, 17)), new_tokens=10, top_k=4)
+    shares = shares_of(rows)
+    assert len(shares) == 5 and sum(shares.values()) == pytest.approx(100.0, abs=0.01)
+    assert MATMULS & set(shares), shares
+    per_token = rows[-1]
+    assert (per_token.metric, per_token.unit, per_token.higher_is_better) == ("profiled_ms_per_token", "ms", False)
+    assert per_token.value > 0
+    # 10 tokens: the first from the (untraced) prefill, 3 warm-up steps dropped, 6 steps recorded (checked inside)
+    assert {r.n for r in rows} == {6}
+    assert (
+        "one greedy decode of 10 tokens after a 16-token prompt, the prefill untraced and 3 warm-up decode steps "
+        "dropped: 6 decode steps of one token each at batch 1" in per_token.measurement
+    )
+    assert "ms per token over" in per_token.measurement and "ms per token wall" in per_token.measurement
+    with pytest.raises(ValueError, match=r"raise decode\.new_tokens to at least 5"):
+        decode_profile_rows("v", model, [1, 2, 3], new_tokens=4)
+
+
+def test_a_causal_lm_without_a_torch_module_is_refused_by_class_name():
+    from suite.trackers.profile import decode_profile_rows
+
+    class LlamaCppLM:
+        module, format = None, "gguf"
+
+    with pytest.raises(ValueError, match="no operator profiler for LlamaCppLM \\(format 'gguf'\\)"):
+        decode_profile_rows("v", LlamaCppLM(), [1, 2, 3], new_tokens=8)

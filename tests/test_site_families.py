@@ -51,6 +51,10 @@ def _llm_rows(variant: str, piqa: float, blimp: float, decode: float, size: floa
         Row(variant, "energy_per_1k_tokens_j", 12.5, "J", False, estimate=True, measurement="CodeCarbon estimate"),
         Row(variant, "co2e_per_1m_tokens_g", 3.25, "g", False, estimate=True, measurement="CodeCarbon estimate"),
         Row(variant, "decode_speedup", decode / 50.0, "x", True),  # the teacher's: 1, as gather derives it
+        # where the time goes, per decoded token: 0.4 + 0.1 = 0.5 ms of 1000 / decode
+        Row(variant, "op_time_share@aten::mm", 80.0, "%", None, n=60, measurement="torch.profiler: decode steps"),
+        Row(variant, "op_time_share@other", 20.0, "%", None, n=60, measurement="torch.profiler: decode steps"),
+        Row(variant, "profiled_ms_per_token", 0.5, "ms", False, n=60, measurement="torch.profiler: decode steps"),
     ]
     if variant != "teacher":
         rows += [
@@ -221,3 +225,14 @@ def _parse(html: str) -> _Table:
     table = _Table()
     table.feed(html)
     return table
+
+
+def test_an_llm_variant_page_says_where_the_time_goes_per_token(site: Path) -> None:
+    page = (site / "llm" / "variants" / "teacher.html").read_text("utf-8")
+    section = page[page.index('<h2 id="profile-heading">Where the time goes</h2>') : page.index('id="metrics-heading"')]
+    assert "of one profiled pass (the decode steps of one greedy decode):" in section
+    assert "Profiled: 0.500 ms per token.</p>" in section  # no FLOPs counted for an LLM: no "achieved" sentence
+    assert '<th scope="col" class="num">ms per token</th>' in section
+    rows = re.findall(r"<tr[^>]*><th scope=\"row\"><code>([^<]+)</code>[^<]*</th><td class=\"num\">([^<]+)</td>"
+                      r"<td class=\"num\">([^<]+)</td>", section)  # fmt: skip
+    assert rows == [("aten::mm", "80.0", "0.400"), ("other", "20.0", "0.100")]

@@ -247,7 +247,7 @@ class LlmFamily(ModelFamily):
         "(TTFT, TPOT), behind suite.families.llm.CausalLM"
     )
     FULL_PRECISION_FORMAT = FORMAT_FP32
-    MEASUREMENTS = ("size", "per_token", "memory", "energy")
+    MEASUREMENTS = ("size", "per_token", "profile", "memory", "energy")
     AUTO_CLASS = "AutoModelForCausalLM"
     ARCHITECTURE_SUFFIX = "ForCausalLM"
 

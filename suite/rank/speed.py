@@ -38,7 +38,7 @@ ABSOLUTE_TIMING_PREFIXES = (
     "throughput_bs",
     "achieved_gflops",
     "pct_of_peak_flops",
-    "profiled_ms_per_query",
+    "profiled_ms_per_",
     "energy_per_",
     "co2e_per_",
     "tpot_",

@@ -627,7 +627,8 @@ def _noise_floors(data: SiteData) -> list[dict[str, Any]]:
 
 def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: Contention | None) -> dict[str, Any] | None:
     """Where the time goes: each operator's share of the profiled self time, highest first and `other` last, with
-    the profiled time per query, the achieved GFLOP/s and the GFLOP per sample; None without a profile."""
+    the profiled time per query (per decoded token for a causal LM), the achieved GFLOP/s and the GFLOP per sample
+    (where FLOPs were counted); None without a profile."""
     system = [r for r in records if r["task"] == SYSTEM_TASK]
     shares = [r for r in system if r["metric"].startswith(OP_SHARE) and r["status"] == "ok" and r["value"] is not None]
     if not shares:
@@ -640,7 +641,8 @@ def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: Conten
         for r in system
         if (r["task_version"] or "") == version and r["status"] == "ok" and r["value"] is not None
     }
-    profiled = figures.get("profiled_ms_per_query")
+    unit = "token" if "profiled_ms_per_token" in figures else "query"  # a causal LM's profile is per decoded token
+    profiled = figures.get(f"profiled_ms_per_{unit}")
 
     def shown(metric: str, unit: str) -> str:
         row = figures.get(metric)
@@ -659,8 +661,10 @@ def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: Conten
             }
             for r in shares
         ],
-        "profiled_ms": shown("profiled_ms_per_query", "ms per query"),
-        "achieved_gflops": shown("achieved_gflops", "GFLOP/s"),
+        "unit": unit,
+        "profiled_ms": shown(f"profiled_ms_per_{unit}", f"ms per {unit}"),
+        # FLOPs are counted for the classifier family only: no "achieved —" sentence where none were
+        "achieved_gflops": shown("achieved_gflops", "GFLOP/s") if "gflops_per_sample" in figures else None,
         "gflops_per_sample": shown("gflops_per_sample", "GFLOP per sample"),
         "measurement": shares[0]["measurement"] or "",
     }

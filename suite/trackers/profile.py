@@ -2,7 +2,9 @@
 
 One pass of pre-tokenised queries (after untimed warm-up queries) runs under the backend's own profiler: PyTorch's
 (`torch.profiler`, `key_averages()`) for a model whose forward runs torch modules, ONNX Runtime's (a second session
-on the same graph with the same settings and profiling on) for an ONNX Runtime model. Each operator's time is its
+on the same graph with the same settings and profiling on) for an ONNX Runtime model. A causal LM's pass is one
+greedy decode (`decode_profile_rows`): its decode steps, one token each, are what torch.profiler records, since they
+are what a served LM spends its time on per token (the prefill runs untraced). Each operator's time is its
 self time, summed over the pass: the time in the operator minus the time in operators it called, so nested operators
 (`aten::linear` -> `aten::addmm`) are counted once. The shares are of the sum of those self times; the top operators
 are kept by name (as the profiler gives them) and the rest are summed as `other`, so the shares add up to 100 %.
@@ -269,26 +271,98 @@ def _batch(model: Any, queries: Sequence[Any]) -> str:
     return f"batch-{rows[0]} queries" if len(rows) == 1 else f"queries of batch {rows[0]}-{rows[-1]}"
 
 
+def torch_decode_profile(model: Any, prompt: Sequence[int], new_tokens: int, warmup_steps: int) -> OpProfile:
+    """One greedy decode of `new_tokens` after `prompt` through `model.callable` (a suite.families.llm.CausalLM whose
+    module is a torch module) under torch.profiler: the prefill untraced (the schedule's wait step), the first
+    `warmup_steps` decode steps traced and dropped, then one profiler step per decoded token. An untraced decode runs
+    first, so a compiled variant is compiled before it is profiled."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    from suite.trackers.decode import decode_step, first_token, forward_convention, greedy_decode, prompt_tensor
+
+    if not isinstance(getattr(model, "module", None), torch.nn.Module):
+        raise ValueError(
+            f"no operator profiler for {type(model).__name__} (format '{getattr(model, 'format', '?')}'): decode "
+            "steps are profiled for causal LMs that run a torch module"
+        )
+    steps = new_tokens - 1 - warmup_steps
+    if steps < 1:
+        raise ValueError(
+            f"decode.new_tokens {new_tokens} leaves no decode step to profile after the first token and "
+            f"{warmup_steps} warm-up steps: raise decode.new_tokens to at least {warmup_steps + 2}"
+        )
+    run, device = model.callable, str(model.device)
+    convention = forward_convention(run)
+    cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    sync = model.synchronize()
+    plan = schedule(wait=1, warmup=warmup_steps, active=steps, repeat=1)
+    with model.inference():
+        greedy_decode(run, prompt, warmup_steps + 2, device=device, convention=convention, sync=sync)
+        with profile(activities=activities, schedule=plan) as prof:
+            _, token, cache = first_token(run, prompt_tensor(prompt, device), convention)
+            prof.step()
+            for _ in range(warmup_steps + steps):
+                _, token, cache = decode_step(run, token, cache, convention)
+                if sync is not None:
+                    sync()
+                prof.step()
+    ops, outside, steps_us, recorded = torch_key_times(prof.key_averages(), device=cuda)
+    if recorded != steps:
+        raise ValueError(f"torch.profiler recorded {recorded} steps for {steps} profiled decode steps")
+    kind = "self CUDA time of the kernels each operator launched" if cuda else "self CPU time"
+    return OpProfile(
+        self_us=ops,
+        queries=steps,
+        wall_ms_per_query=steps_us / 1e3 / recorded,
+        outside_us=None if cuda else outside,
+        profiler=f"torch.profiler ({' + '.join(a.name for a in activities)} activity), key_averages()",
+        time_kind=kind,
+    )
+
+
+def _rows(variant: str, result: OpProfile, pass_: str, unit: str, top_k: int) -> list[Row]:
+    """The shares and the profiled time per `unit` (query, token) of one profiled pass, which `pass_` describes."""
+    shares = op_shares(merge_names(result.self_us.items()), top_k)
+    per = f"per {unit}"
+    outside = (
+        ""
+        if result.outside_us is None
+        else f"{result.outside_us / 1e3 / result.queries:.3f} ms {per} ran in no operator and "
+    )
+    how = (
+        f"{result.profiler}: {pass_}; shares of operator {result.time_kind} ({result.total_ms_per_query:.3f} ms {per} "
+        f"over {len(result.self_us)} operators; self time excludes nested operators), top {top_k} by self time, the "
+        f"rest as '{OTHER}'; {outside}{result.wall_ms_per_query:.3f} ms {per} wall, profiled; profiler overhead "
+        "inflates small, frequent operators"
+    )
+    rows = [Row(variant, metric_name(op), share, "%", None, n=result.queries, measurement=how) for op, share in shares]
+    total = result.total_ms_per_query
+    rows.append(Row(variant, f"profiled_ms_per_{unit}", total, "ms", False, n=result.queries, measurement=how))
+    return rows
+
+
 def profile_rows(variant: str, model: Any, queries: list[Any], *, top_k: int = 8, max_queries: int = 50) -> list[Row]:
     """`op_time_share@<op>` (%) of the `top_k` operators by self time and `op_time_share@other`, adding up to 100, and
     `profiled_ms_per_query` (operator self time per query), from one profiled pass over at most `max_queries` of the
     pre-tokenised `queries` of `model` (a suite.models.Classifier: torch or ONNX Runtime) after 3 warm-up queries."""
     result = op_profile(model, queries, max_queries)
-    shares = op_shares(merge_names(result.self_us.items()), top_k)
-    outside = (
-        ""
-        if result.outside_us is None
-        else f"{result.outside_us / 1e3 / result.queries:.3f} ms per query ran in no operator and "
+    pass_ = (
+        f"one pass of {result.queries} {_batch(model, queries[:max_queries])} after {WARMUP_QUERIES} warm-up queries"
     )
-    how = (
-        f"{result.profiler}: one pass of {result.queries} {_batch(model, queries[:max_queries])} after "
-        f"{WARMUP_QUERIES} warm-up queries; shares of operator {result.time_kind} ({result.total_ms_per_query:.3f} ms "
-        f"per query over {len(result.self_us)} operators; self time excludes nested operators), top {top_k} by self "
-        f"time, the rest as '{OTHER}'; {outside}{result.wall_ms_per_query:.3f} ms per query wall, profiled; profiler "
-        "overhead inflates small, frequent operators"
+    return _rows(variant, result, pass_, "query", top_k)
+
+
+def decode_profile_rows(
+    variant: str, model: Any, prompt: Sequence[int], new_tokens: int, *, top_k: int = 8
+) -> list[Row]:
+    """A causal LM's `op_time_share@<op>` rows (as profile_rows) and `profiled_ms_per_token` (operator self time per
+    decoded token), from the decode steps of one greedy decode of `new_tokens` after `prompt` (torch_decode_profile,
+    with 3 warm-up steps)."""
+    result = torch_decode_profile(model, prompt, new_tokens, WARMUP_QUERIES)
+    pass_ = (
+        f"one greedy decode of {new_tokens} tokens after a {len(prompt)}-token prompt, the prefill untraced and "
+        f"{WARMUP_QUERIES} warm-up decode steps dropped: {result.queries} decode steps of one token each at batch 1"
     )
-    rows = [Row(variant, metric_name(op), share, "%", None, n=result.queries, measurement=how) for op, share in shares]
-    rows.append(
-        Row(variant, "profiled_ms_per_query", result.total_ms_per_query, "ms", False, n=result.queries, measurement=how)
-    )
-    return rows
+    return _rows(variant, result, pass_, "token", top_k)
