@@ -13,7 +13,14 @@ from suite.artefacts import load_artefact, save_artefact
 from suite.compress import METHODS, BuildContext
 from suite.formats import FORMAT_FP32
 from suite.models import TorchClassifier, load_source_model, load_tokenizer
-from suite.trackers.profile import metric_name, op_shares, ort_trace_profile, profile_rows, torch_key_times
+from suite.trackers.profile import (
+    merge_names,
+    metric_name,
+    op_shares,
+    ort_trace_profile,
+    profile_rows,
+    torch_key_times,
+)
 from tests.tiny_models import LABELS, TEXTS, TINY
 
 MATMULS = {"aten::addmm", "aten::linear", "aten::mm", "aten::matmul", "aten::bmm", "quantized::linear_dynamic"}
@@ -83,6 +90,22 @@ def test_metric_names_keep_the_profilers_names():
     assert metric_name("aten::_sparse_semi_structured_linear") == "op_time_share@aten::_sparse_semi_structured_linear"
     assert metric_name("quantized::linear_dynamic") == "op_time_share@quantized::linear_dynamic"
     assert metric_name("Torch-Compiled Region: 0/0") == "op_time_share@Torch-Compiled_Region:_0_0"
+
+
+def test_a_compiled_graphs_share_keeps_one_name_across_compiles():
+    # torch.profiler names each Inductor graph call after the graph's cache key (as torch 2.13 writes it; three
+    # graphs for a compiled decode: prefill, first decode, later decodes) and each Dynamo region after its counters;
+    # one metric each, summed.
+    self_us = [
+        ("## Call CompiledFxGraph fh4ijyftfhgzzwdnxszd7ww2a3kjawjyjxdmf6nowaln2v2pxn2s ##", 500.0),
+        ("## Call CompiledFxGraph c3xq2 ##", 200.0),
+        ("aten::mm", 250.0),
+        ("Torch-Compiled Region: 0/1", 30.0),
+        ("Torch-Compiled Region: 0/2", 20.0),
+    ]
+    merged = merge_names(self_us)
+    assert merged == {"inductor::compiled_graph": 700.0, "aten::mm": 250.0, "dynamo::compiled_region": 50.0}
+    assert op_shares(merged, top_k=2) == [("inductor::compiled_graph", 70.0), ("aten::mm", 25.0), ("other", 5.0)]
 
 
 class Averaged:

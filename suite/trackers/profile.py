@@ -34,6 +34,12 @@ WARMUP_QUERIES = 3
 OTHER = "other"  # the share of every operator not among the top k
 METRIC_PREFIX = "op_time_share@"
 TORCH_WRAPPERS = ("ProfilerStep", "[memory]")  # rows the torch profiler adds itself: steps and memory events
+# Profiler names that carry a compile's hash or counters (stable_op): the time in an Inductor graph's own generated
+# kernels (what it calls out to, e.g. aten::mm, is charged to that operator), and in a Dynamo-compiled frame.
+STABLE_OP_NAMES = (
+    (re.compile(r"## Call CompiledFxGraph \w+ ##"), "inductor::compiled_graph"),
+    (re.compile(r"Torch-Compiled Region: \d+/\d+"), "dynamo::compiled_region"),
+)
 # What OnnxClassifier sets on its SessionOptions (and the other plain settings), copied onto the profiled session.
 ORT_OPTION_FIELDS = (
     "intra_op_num_threads",
@@ -94,15 +100,34 @@ def op_shares(self_us: Mapping[str, float], top_k: int) -> list[tuple[str, float
     return [*top, (OTHER, 100.0 * rest / total)]
 
 
+def stable_op(name: str) -> str:
+    """The operator's name without what changes from one compile to the next: torch.profiler names a call of an
+    Inductor-compiled graph after the graph's hash and a Dynamo region after its frame and recompile counters, so
+    the same model's metric would change name with every run. Any other name is returned as it is.
+
+    >>> stable_op("## Call CompiledFxGraph fh4ijyftfhgzzwdnxszd7ww2a3 ##"), stable_op("Torch-Compiled Region: 0/2")
+    ('inductor::compiled_graph', 'dynamo::compiled_region')
+    >>> stable_op("aten::mm")
+    'aten::mm'
+    """
+    for pattern, stable in STABLE_OP_NAMES:
+        if pattern.fullmatch(name):
+            return stable
+    return name
+
+
 def merge_names(self_us: Iterable[tuple[str, float]]) -> dict[str, float]:
-    """Self time by metric name: operators whose names differ only in characters a metric cannot hold are summed.
+    """Self time by metric name: operators whose names differ only in characters a metric cannot hold, or only in
+    a compiled graph's hash (`stable_op`), are summed.
 
     >>> merge_names([("a b", 1.0), ("a_b", 2.0), ("c", 3.0)])
     {'a_b': 3.0, 'c': 3.0}
+    >>> merge_names([("## Call CompiledFxGraph abc ##", 4.0), ("## Call CompiledFxGraph def ##", 1.0)])
+    {'inductor::compiled_graph': 5.0}
     """
     merged: dict[str, float] = {}
     for name, value in self_us:
-        key = metric_name(name).removeprefix(METRIC_PREFIX)
+        key = metric_name(stable_op(name)).removeprefix(METRIC_PREFIX)
         merged[key] = merged.get(key, 0.0) + float(value)
     return merged
 
