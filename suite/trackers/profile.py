@@ -34,7 +34,7 @@ WARMUP_QUERIES = 3
 OTHER = "other"  # the share of every operator not among the top k
 METRIC_PREFIX = "op_time_share@"
 TORCH_WRAPPERS = ("ProfilerStep", "[memory]")  # rows the torch profiler adds itself: steps and memory events
-# Profiler names that carry a compile's hash or counters (stable_op): the time in an Inductor graph's own generated
+# Profiler names that carry a compile's cache key or counters (stable_op): the time in an Inductor graph's own generated
 # kernels (what it calls out to, e.g. aten::mm, is charged to that operator), and in a Dynamo-compiled frame.
 STABLE_OP_NAMES = (
     (re.compile(r"## Call CompiledFxGraph \w+ ##"), "inductor::compiled_graph"),
@@ -102,7 +102,7 @@ def op_shares(self_us: Mapping[str, float], top_k: int) -> list[tuple[str, float
 
 def stable_op(name: str) -> str:
     """The operator's name without what changes from one compile to the next: torch.profiler names a call of an
-    Inductor-compiled graph after the graph's hash and a Dynamo region after its frame and recompile counters, so
+    Inductor-compiled graph after the graph's cache key and a Dynamo region after its frame and recompile counters, so
     the same model's metric would change name with every run. Any other name is returned as it is.
 
     >>> stable_op("## Call CompiledFxGraph fh4ijyftfhgzzwdnxszd7ww2a3 ##"), stable_op("Torch-Compiled Region: 0/2")
@@ -118,7 +118,7 @@ def stable_op(name: str) -> str:
 
 def merge_names(self_us: Iterable[tuple[str, float]]) -> dict[str, float]:
     """Self time by metric name: operators whose names differ only in characters a metric cannot hold, or only in
-    a compiled graph's hash (`stable_op`), are summed.
+    a compiled graph's cache key (`stable_op`), are summed.
 
     >>> merge_names([("a b", 1.0), ("a_b", 2.0), ("c", 3.0)])
     {'a_b': 3.0, 'c': 3.0}
