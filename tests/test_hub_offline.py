@@ -15,8 +15,18 @@ HUB_MODEL = ModelSource(
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
+    """Offline, with an empty cache (nothing to fall back on). The libraries read these variables once, at import:
+    where an earlier test imported them, the environment alone changes nothing (and each load here waited on the
+    network, ~46 s a test in the full suite), so their constants are set too."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf"
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: nothing to fall back on
+    monkeypatch.setenv("HF_HOME", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
 
 
 def test_hub_model_offline_is_one_clear_error():
