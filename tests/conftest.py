@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 MIRROR = Path(os.environ.get("SUITE_DATA_MIRROR", REPO.parent / "shared" / "data"))
+PUBLISH = REPO / "scripts" / "publish.py"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -73,3 +76,54 @@ def artefact(tiny_teacher, tmp_path):
     copy = tmp_path / "teacher"
     shutil.copytree(tiny_teacher, copy)
     return copy
+
+
+def publish(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """scripts/publish.py with these arguments, as CI's publishing workflow calls it."""
+    return subprocess.run([sys.executable, str(PUBLISH), *args], cwd=cwd, capture_output=True, text=True, timeout=1200)
+
+
+def git(workdir: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(workdir), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def failed_job_logs(workdir: Path) -> str:
+    """The end of every job log that holds a traceback: why a job of the DAG failed."""
+    logs = sorted((workdir / "results" / "logs").rglob("*.log"))
+    return "".join(
+        f"\n--- {log.relative_to(workdir)}\n{log.read_text(errors='replace')[-1500:]}"
+        for log in logs
+        if "Traceback" in log.read_text(errors="replace")
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny config's whole DAG (tests/tiny/config/config.yaml), run once per session as a push to main runs it:
+    `scripts/publish.py main` in a git checkout (snakemake --cores 2, then the site copied to public/). Never
+    changed: a module takes its own copy (`copy_run`), so the several modules that read a tiny run pay for one."""
+    if not (MIRROR / "sst2" / "dev.tsv").is_file():
+        pytest.skip(f"data mirror not found at {MIRROR}")
+    workdir = tmp_path_factory.mktemp("tiny-workflow")
+    config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / "config.yaml").read_text())
+    config["data"]["mirror"] = str(MIRROR)
+    (workdir / "config").mkdir()
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / ".gitignore").write_text("results/\n.snakemake/\npublic/\n")
+    git(workdir, "init", "-q", "-b", "main")
+    git(workdir, "add", ".")
+    git(workdir, "commit", "-q", "-m", "base")
+    done = publish("main", "--workdir", str(workdir), "--out", str(workdir / "public"), "--cores", "2", cwd=workdir)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + failed_job_logs(workdir)
+    return workdir
+
+
+def copy_run(run: Path, target: Path) -> Path:
+    """A copy of a workflow's working directory that Snakemake sees as up to date: the results, the .snakemake
+    metadata and the git history, every file's modification time kept (copytree copies with copy2)."""
+    shutil.copytree(run, target, symlinks=True)
+    return target

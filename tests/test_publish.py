@@ -14,10 +14,11 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-PUBLISH = REPO / "scripts" / "publish.py"
 WORKFLOWS = REPO / ".github" / "workflows"
 sys.path.insert(0, str(REPO / "scripts"))
 from publish import MARKER  # noqa: E402
+
+from tests.conftest import copy_run, git, publish  # noqa: E402
 
 BAD_ENTRY = """\
 id: Bad_Entry
@@ -29,48 +30,11 @@ tasks: [sst2]
 """
 
 
-def publish(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(PUBLISH), *args], cwd=cwd, capture_output=True, text=True, timeout=1200)
-
-
-def git(workdir: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(workdir), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture(scope="module")
-def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git checkout holding the tiny config (as tests/test_workflow.py writes it), with the site published by
-    `publish.py main`: the DAG runs once for the module."""
-    from tests.conftest import MIRROR
-
-    if not (MIRROR / "sst2" / "dev.tsv").is_file():
-        pytest.skip(f"data mirror not found at {MIRROR}")
-    workdir = tmp_path_factory.mktemp("checkout")
-    config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / "config.yaml").read_text())
-    config["data"]["mirror"] = str(MIRROR)
-    (workdir / "config").mkdir()
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    (workdir / ".gitignore").write_text("results/\n.snakemake/\npublic/\n")
-    git(workdir, "init", "-q", "-b", "main")
-    git(workdir, "add", ".")
-    git(workdir, "commit", "-q", "-m", "base")
-    done = publish("main", "--workdir", str(workdir), "--out", str(workdir / "public"), "--cores", "2", cwd=workdir)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + _failed_job_logs(workdir)
-    return workdir
-
-
-def _failed_job_logs(workdir: Path) -> str:
-    """The end of every job log that holds a traceback: why a job of the DAG failed."""
-    logs = sorted((workdir / "results" / "logs").rglob("*.log"))
-    return "".join(
-        f"\n--- {log.relative_to(workdir)}\n{log.read_text(errors='replace')[-1500:]}"
-        for log in logs
-        if "Traceback" in log.read_text(errors="replace")
-    )
+def checkout(tiny_workflow: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git checkout holding the tiny config, with the site published by `publish.py main` (the session's one run
+    of the tiny DAG, copied: this module's tests commit to it and re-run it)."""
+    return copy_run(tiny_workflow, tmp_path_factory.mktemp("checkout") / "checkout")
 
 
 @pytest.mark.workflow
