@@ -55,7 +55,7 @@ def test_a_track_without_the_extra_lists_the_gguf_variant_as_skipped_and_keeps_t
     path = tmp_path / "llm.yaml"
     path.write_text(yaml.safe_dump(config))
     cfg = load_file(path, REPO)
-    assert "q8" not in [v.id for v in cfg.variants] and "bf16" in [v.id for v in cfg.variants]
+    assert "q8" not in [v.id for v in cfg.variants] and "torchao-int8-wo" in [v.id for v in cfg.variants]
     assert cfg.raw["skipped"] == [{"id": "q8", "method": "gguf_quantize", "reason": "needs the .[gguf] extra"}]
 
 

@@ -168,7 +168,7 @@ def test_a_config_that_lists_tracks_loads_each_by_family(tmp_path: Path, monkeyp
     tracks = load_tracks({"tracks": [str(classifier), str(llm)]}, REPO, "config/config.yaml")
     assert list(tracks) == ["classifier", "llm"]
     assert tracks["llm"].teacher.id == "tiny-llama" and tracks["llm"].evaluate_threads == 1
-    assert [v.id for v in tracks["llm"].variants][:2] == ["bf16", "torchao-int8-wo"]
+    assert [v.id for v in tracks["llm"].variants][:2] == ["torchao-int8-wo", "drop-2-distil"]
     single = load_tracks(yaml.safe_load(classifier.read_text()), REPO, "one.yaml")
     assert list(single) == ["classifier"]
 
