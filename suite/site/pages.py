@@ -654,7 +654,8 @@ def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: Conten
     return {
         "rows": [
             {
-                "op": r["metric"].removeprefix(OP_SHARE),
+                "op": (op := r["metric"].removeprefix(OP_SHARE)),
+                "note": data.schema.operator_notes.get(op, ""),
                 "other": r["metric"] == OP_SHARE + OTHER_OPS,
                 "share": _fmt_value(data, r["metric"], r["value"]),
                 "ms": EM_DASH if profiled is None else f"{profiled['value'] * r['value'] / 100:.3f}",

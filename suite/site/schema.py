@@ -134,6 +134,7 @@ class LeaderboardSchema:
     teacher_label: str = ""  # what the teacher is, printed beside its name (e.g. dequantised GGUF weights)
     mean_of: tuple[tuple[str, str], ...] = ()  # the main metric as the mean of these (task, metric) rows
     patterns: tuple[MetricPattern, ...] = ()  # families of metric names (`metric_patterns`), first match wins
+    operator_notes: Mapping[str, str] = field(default_factory=dict)  # operator name -> what it stands for
 
     def describing(self, names: Iterable[str]) -> LeaderboardSchema:
         """This schema with a display for each of `names` that a pattern describes (the slices, batch sizes …
@@ -234,6 +235,7 @@ def load_schema(schema_path: Path) -> LeaderboardSchema:
         teacher_label=str((raw.get("teacher") or {}).get("label") or ""),
         mean_of=tuple((str(p["task"]), str(p["metric"])) for p in main.get("mean_of") or ()),
         patterns=patterns,
+        operator_notes={str(k): str(v) for k, v in (raw.get("operators") or {}).items()},
     )
 
 
