@@ -54,13 +54,13 @@ def test_a_failed_build_is_an_artefact_that_says_why_and_cannot_be_loaded(cfg, t
     from suite.artefacts import ArtefactNotBuiltError, load_artefact, read_record
     from suite.pipeline import record_failure
 
-    out = tmp_path / "models" / "fp16"
-    record_failure(cfg, "build", "fp16", "OSError: no Hub here", output=out)
+    out = tmp_path / "models" / "bf16"
+    record_failure(cfg, "build", "bf16", "OSError: no Hub here", output=out)
     assert [p.name for p in out.iterdir()] == ["variant.json"]
     record = read_record(out)
     assert (record["status"], record["stage"], record["error"]) == ("failed", "build", "OSError: no Hub here")
     assert (record["parent"], record["method"], record["artefact_sha256"]) == ("teacher", "cast", None)
-    with pytest.raises(ArtefactNotBuiltError, match=r"variant 'fp16' was not built \(build failed: OSError: no Hub"):
+    with pytest.raises(ArtefactNotBuiltError, match=r"variant 'bf16' was not built \(build failed: OSError: no Hub"):
         load_artefact(out)
 
 
@@ -79,8 +79,8 @@ def test_evaluating_and_measuring_a_failed_build_records_every_task_metric_faile
     from suite.pipeline import evaluate, measure, record_failure
     from suite.results import read_results
 
-    record_failure(cfg, "build", "fp16", "OSError: no Hub here", output=tmp_path / "fp16")
-    evaluate(cfg, "fp16", tmp_path / "fp16", tmp_path / "pred.parquet", tmp_path / "metrics.parquet")
+    record_failure(cfg, "build", "bf16", "OSError: no Hub here", output=tmp_path / "bf16")
+    evaluate(cfg, "bf16", tmp_path / "bf16", tmp_path / "pred.parquet", tmp_path / "metrics.parquet")
     rows = read_results([tmp_path / "metrics.parquet"]).to_pylist()
     expected = {(t.name, m) for t in cfg.tasks for m in t.metrics}
     assert {(r["task"], r["metric"]) for r in rows} == expected
@@ -88,7 +88,7 @@ def test_evaluating_and_measuring_a_failed_build_records_every_task_metric_faile
     assert {r["error"] for r in rows} == {"build failed: OSError: no Hub here"}
     assert {r["artefact_sha256"] for r in rows} == {None} and {r["method"] for r in rows} == {"cast"}
     assert pq.read_table(tmp_path / "pred.parquet").num_rows == 0
-    measure(cfg, "fp16", tmp_path / "fp16", tmp_path / "peak.json", tmp_path / "measure.parquet")
+    measure(cfg, "bf16", tmp_path / "bf16", tmp_path / "peak.json", tmp_path / "measure.parquet")
     rows = read_results([tmp_path / "measure.parquet"]).to_pylist()
     assert {r["metric"] for r in rows} == {"latency_p50_ms", "size_mb", "peak_rss_mb"}
     assert {(r["status"], r["error"]) for r in rows} == {("failed", "build failed: OSError: no Hub here")}
@@ -249,8 +249,8 @@ def test_gather_keeps_paired_speedups_and_refuses_a_ratio_across_two_machine_typ
                                 Row("int8-dynamic", "speedup_p50", 2.5, "x", True, ci_low=2.4, ci_high=2.6, n=40),
                                 Row("int8-dynamic", "decode_tokens_per_s", 50.0, "tokens/s", True),
                                 Row("int8-dynamic", "decode_speedup", 2.4, "x", True, ci_low=2.3, ci_high=2.6)]),
-        "fp16": (here, [Row("fp16", "latency_p50_ms", 4.0, "ms", False),  # written before paired timing
-                        Row("fp16", "decode_tokens_per_s", 30.0, "tokens/s", True)]),
+        "pruned-30": (here, [Row("pruned-30", "latency_p50_ms", 4.0, "ms", False),  # written before paired timing
+                             Row("pruned-30", "decode_tokens_per_s", 30.0, "tokens/s", True)]),
         "bf16": (there, [Row("bf16", "latency_p50_ms", 2.0, "ms", False)]),  # another machine type, unpaired
     }  # fmt: skip
     files = []
@@ -263,12 +263,12 @@ def test_gather_keeps_paired_speedups_and_refuses_a_ratio_across_two_machine_typ
     assert len(speedup) == 4  # one each: measured ones kept, no second derived row beside them
     assert speedup.loc["int8-dynamic", "value"] == 2.5 and speedup.loc["int8-dynamic", "ci_low"] == 2.4
     assert speedup.loc["teacher", "value"] == 0.99  # the A/A row, not a derived 1.0
-    assert speedup.loc["fp16", "value"] == 2.0 and speedup.loc["fp16", "measurement"].startswith("unpaired")
+    assert speedup.loc["pruned-30", "value"] == 2.0 and speedup.loc["pruned-30", "measurement"].startswith("unpaired")
     refused = speedup.loc["bf16"]
     assert refused.status == "failed" and math.isnan(refused.value)
     assert "bbbbbbbbbbbbbbbb (CPU B), the teacher's on aaaaaaaaaaaaaaaa (CPU A)" in refused.error
     # per-token speedups alike: a paired decode_speedup stays as measured, an old result's is the ratio of rates
     decode = rows[rows.metric == "decode_speedup"].set_index("variant")
-    assert sorted(decode.index) == ["fp16", "int8-dynamic", "teacher"]  # one row each
+    assert sorted(decode.index) == ["int8-dynamic", "pruned-30", "teacher"]  # one row each
     assert decode.loc["int8-dynamic", "value"] == 2.4 and decode.loc["int8-dynamic", "ci_low"] == 2.3
-    assert decode.loc["fp16", "value"] == 1.5 and decode.loc["teacher", "value"] == 1.0
+    assert decode.loc["pruned-30", "value"] == 1.5 and decode.loc["teacher", "value"] == 1.0
