@@ -101,6 +101,15 @@ def failed_job_logs(workdir: Path) -> str:
     )
 
 
+def write_tiny_config(workdir: Path, name: str = "config.yaml") -> None:
+    """tests/tiny/config/<name>, reading the data mirror, as <workdir>/config/config.yaml: a working directory for
+    `snakemake --directory`."""
+    config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / name).read_text())
+    config["data"]["mirror"] = str(MIRROR)
+    (workdir / "config").mkdir()
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
 @pytest.fixture(scope="session")
 def tiny_workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny config's whole DAG (tests/tiny/config/config.yaml), run once per session as a push to main runs it:
@@ -109,10 +118,7 @@ def tiny_workflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (MIRROR / "sst2" / "dev.tsv").is_file():
         pytest.skip(f"data mirror not found at {MIRROR}")
     workdir = tmp_path_factory.mktemp("tiny-workflow")
-    config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / "config.yaml").read_text())
-    config["data"]["mirror"] = str(MIRROR)
-    (workdir / "config").mkdir()
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    write_tiny_config(workdir)
     (workdir / ".gitignore").write_text("results/\n.snakemake/\npublic/\n")
     git(workdir, "init", "-q", "-b", "main")
     git(workdir, "add", ".")

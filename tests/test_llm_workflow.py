@@ -1,39 +1,25 @@
 """The tiny llm-track config through Snakemake end to end, alone and beside the classifier track in one run."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
+
+from tests.test_workflow import snakemake
 
 pytestmark = pytest.mark.workflow  # runs a whole Snakemake DAG
 
-REPO = Path(__file__).resolve().parent.parent
 VARIANTS = {"teacher", "torchao-int8-wo", "drop-2-distil", "sparse-24-mlp", "drop-2-distil-bf16"}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 @pytest.fixture(scope="module")
 def llm_run(tmp_path_factory) -> Path:
-    from tests.conftest import MIRROR
+    from tests.conftest import MIRROR, write_tiny_config
 
     if not (MIRROR / "piqa" / "valid.jsonl").is_file():
         pytest.skip(f"data mirror not found at {MIRROR}")
     workdir = tmp_path_factory.mktemp("tiny-llm")
-    config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / "llm.yaml").read_text())
-    config["data"]["mirror"] = str(MIRROR)
-    (workdir / "config").mkdir()
-    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    write_tiny_config(workdir, "llm.yaml")
     done = snakemake(workdir, "--cores", "2")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return workdir
