@@ -185,3 +185,35 @@ def test_a_gguf_student_saves_loads_and_decodes_through_the_timers_convention(ti
     with pytest.raises(ValueError, match="cannot run on cuda"):
         student.to_device("cuda")
     student.close()
+
+
+@needs_extra
+def test_a_gguf_students_decode_is_profiled_by_ggml_operation(tiny_lm, f32_gguf):
+    from suite.compress.gguf_llamacpp import GGML_NO_OPS, GgufCausalLM
+    from suite.formats import FORMAT_GGUF
+    from suite.trackers.profile import decode_profile_rows
+
+    module, tokenizer = tiny_lm
+    student = GgufCausalLM(module=None, tokenizer=tokenizer, format=FORMAT_GGUF, path=f32_gguf, config=module.config)
+    prompt = tokenizer("Once upon a time there was")["input_ids"]
+    try:
+        result = student.decode_op_profile(prompt, new_tokens=10, warmup_steps=3)
+        # 10 tokens: the first from the (untimed) prefill, 3 warm-up steps, 6 timed steps
+        assert result.queries == 6
+        assert "MUL_MAT" in result.self_us and not GGML_NO_OPS & set(result.self_us)
+        assert all(us > 0 for us in result.self_us.values())
+        # every node is timed inside its decode step: the nodes' time is at most the steps' wall time
+        assert 0 < result.total_ms_per_query <= result.wall_ms_per_query
+        assert result.outside_us == pytest.approx((result.wall_ms_per_query - result.total_ms_per_query) * 6e3)
+        # the tiny model's 4 layers: at least its 7 projections per layer and the output head are computed per token
+        nodes = int(result.profiler.split(" computed graph nodes")[0].rsplit(" ", 1)[1])
+        assert nodes >= 4 * 7 + 1
+        rows = decode_profile_rows("q8", student, prompt, new_tokens=10, top_k=4)
+        shares = {r.metric.split("@", 1)[1]: r.value for r in rows if r.metric.startswith("op_time_share@")}
+        assert len(shares) == 5 and sum(shares.values()) == pytest.approx(100.0, abs=0.01)
+        assert rows[-1].metric == "profiled_ms_per_token" and {r.n for r in rows} == {6}
+        assert "llama.cpp's graph eval callback" in rows[-1].measurement
+        with pytest.raises(ValueError, match=r"raise decode\.new_tokens to at least 5"):
+            student.decode_op_profile(prompt, new_tokens=4, warmup_steps=3)
+    finally:
+        student.close()

@@ -22,6 +22,7 @@ import json
 import math
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from suite.compress.base import METHODS, Method
 from suite.families import LLM
 from suite.families.llm import CausalLM, gguf_fields, package_file
 from suite.formats import CPU_ONLY_FORMATS, FORMAT_FP32, FORMAT_GGUF, FORMATS, ArtefactFormat
+from suite.trackers.profile import OpProfile
 
 GGUF_FILE = "model.gguf"
 REQUIREMENT = "llama_cpp"  # the module llama-cpp-python installs
@@ -347,6 +349,10 @@ class GgufCausalLM(CausalLM):
     def lm_eval_model(self, batch_size: int) -> Any:
         return llama_cpp_lm(self.context(logits_all=True), self.tokenizer, max_length(self.config, self.tokenizer))
 
+    def decode_op_profile(self, prompt: Sequence[int], new_tokens: int, warmup_steps: int) -> OpProfile:
+        """Where a decoded token's time goes in llama.cpp (suite.trackers.profile's decode profile for this format)."""
+        return llamacpp_decode_profile(self.context(logits_all=False), prompt, new_tokens, warmup_steps)
+
     def close(self) -> None:
         for ctx in self._contexts.values():
             ctx.close()
@@ -390,6 +396,122 @@ class LlamaCppForward:
         return _LogitsOut(logits=torch.from_numpy(row).view(1, 1, -1), past_key_values=self.context)
 
     __call__ = forward
+
+
+# --- where the time goes: llama.cpp's graph nodes, timed through its eval callback ---------------------------------
+
+# ggml operations that compute nothing (a new view of a tensor's memory): not asked for on their own, so their
+# (nil) time joins the next node's
+GGML_NO_OPS = frozenset({"NONE", "VIEW", "RESHAPE", "PERMUTE", "TRANSPOSE"})
+
+
+class _NodeTimer:
+    """A ggml scheduler eval callback (`cb_eval` of a llama.cpp context) that times each graph node: asked whether
+    it wants to see a node, it says yes (for every node that computes), so the scheduler computes the graph node by
+    node and calls back after each; a node's time runs from the first question since the last answer to the call
+    back. Sums the time by ggml operation (`ggml_op_desc`: MUL_MAT, ROPE, SOFT_MAX, ...) while `on`."""
+
+    def __init__(self, llama_cpp: Any) -> None:
+        import ctypes
+
+        from llama_cpp import _ggml
+
+        self.op_desc = _ggml.libggml.ggml_op_desc
+        self.op_desc.restype, self.op_desc.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
+        self.on = False
+        self.start: int | None = None
+        self.ns: Counter[str] = Counter()
+        self.nodes = 0
+        self.callback = llama_cpp.ggml_backend_sched_eval_callback(self)  # kept alive as long as the timer
+
+    def __call__(self, tensor: Any, ask: bool, _user_data: Any) -> bool:
+        import time
+
+        if not self.on:
+            return False
+        now = time.perf_counter_ns()
+        op = self.op_desc(tensor).decode()
+        if ask:
+            if self.start is None:
+                self.start = now
+            return op not in GGML_NO_OPS
+        self.ns[op] += now - (self.start if self.start is not None else now)
+        self.nodes += 1
+        self.start = None
+        return True
+
+
+def llamacpp_decode_profile(llama: Any, prompt: Sequence[int], new_tokens: int, warmup_steps: int) -> OpProfile:
+    """One greedy decode of `new_tokens` after `prompt` on a profiled twin of `llama` (a llama_cpp.Llama: a second
+    context on the same loaded model, with its context settings and an eval callback): the prefill untimed, the
+    first `warmup_steps` decode steps untimed, then each decode step's graph nodes timed by operation. An unprofiled
+    decode on the twin runs first; the profiled one must give the same tokens (profiling changes no result)."""
+    import time
+
+    import numpy as np
+
+    llama_cpp = import_llama_cpp()
+    steps = new_tokens - 1 - warmup_steps
+    if steps < 1:
+        raise ValueError(
+            f"decode.new_tokens {new_tokens} leaves no decode step to profile after the first token and "
+            f"{warmup_steps} warm-up steps: raise decode.new_tokens to at least {warmup_steps + 2}"
+        )
+    timer = _NodeTimer(llama_cpp)
+    params = type(llama.context_params).from_buffer_copy(llama.context_params)
+    params.cb_eval, params.cb_eval_user_data = timer.callback, None
+    ctx = llama_cpp.llama_init_from_model(llama.model, params)
+    if not ctx:
+        raise RuntimeError("llama.cpp could not create the profiled context (llama_init_from_model returned NULL)")
+    vocab = int(llama.n_vocab())
+
+    def forward(tokens: Sequence[int]) -> int:
+        ids = (llama_cpp.llama_token * len(tokens))(*tokens)
+        status = llama_cpp.llama_decode(ctx, llama_cpp.llama_batch_get_one(ids, len(tokens)))
+        if status != 0:
+            raise RuntimeError(f"llama_decode returned {status} in the profiled decode")
+        return int(np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, -1), shape=(vocab,)).argmax())
+
+    def decode(profiled: bool) -> tuple[list[int], list[int]]:
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+        tokens, wall_ns = [forward(prompt)], []
+        for step in range(new_tokens - 1):
+            timer.on = profiled and step >= warmup_steps
+            start = time.perf_counter_ns()
+            tokens.append(forward(tokens[-1:]))
+            if timer.on:
+                wall_ns.append(time.perf_counter_ns() - start)
+            timer.on = False
+        return tokens, wall_ns
+
+    try:
+        plain, _ = decode(profiled=False)
+        tokens, wall_ns = decode(profiled=True)
+    finally:
+        timer.on = False
+        llama_cpp.llama_free(ctx)
+    if tokens != plain:
+        raise RuntimeError(
+            "the profiled decode gave other tokens than the unprofiled one: its times are not the model's"
+        )
+    if not timer.ns or len(wall_ns) != steps:
+        raise ValueError(f"the eval callback timed {timer.nodes} graph nodes over {len(wall_ns)} of {steps} steps")
+    self_us = {op: ns / 1e3 for op, ns in timer.ns.items()}
+    wall_us = sum(wall_ns) / 1e3
+    return OpProfile(
+        self_us=self_us,
+        queries=steps,
+        wall_ms_per_query=wall_us / 1e3 / steps,
+        outside_us=max(0.0, wall_us - sum(self_us.values())),
+        profiler=(
+            f"llama.cpp's graph eval callback (llama-cpp-python {llama_cpp.__version__}), ggml operations, "
+            f"{timer.nodes / steps:.0f} computed graph nodes per token"
+        ),
+        time_kind=(
+            "self time per graph node (ggml nodes do not nest; the scheduler computes the nodes one by one and calls "
+            "back after each, so a node's time includes its thread-pool dispatch)"
+        ),
+    )
 
 
 # --- lm-evaluation-harness over llama.cpp ----------------------------------------------------------------------------

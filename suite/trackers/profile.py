@@ -4,10 +4,12 @@ One pass of pre-tokenised queries (after untimed warm-up queries) runs under the
 (`torch.profiler`, `key_averages()`) for a model whose forward runs torch modules, ONNX Runtime's (a second session
 on the same graph with the same settings and profiling on) for an ONNX Runtime model. A causal LM's pass is one
 greedy decode (`decode_profile_rows`): its decode steps, one token each, are what torch.profiler records, since they
-are what a served LM spends its time on per token (the prefill runs untraced). Each operator's time is its
-self time, summed over the pass: the time in the operator minus the time in operators it called, so nested operators
-(`aten::linear` -> `aten::addmm`) are counted once. The shares are of the sum of those self times; the top operators
-are kept by name (as the profiler gives them) and the rest are summed as `other`, so the shares add up to 100 %.
+are what a served LM spends its time on per token (the prefill runs untraced); a format with its own runtime
+profiles its decode itself (`decode_op_profile`: a GGUF student times llama.cpp's graph nodes, per ggml operation).
+Each operator's time is its self time, summed over the pass: the time in the operator minus the time in operators it
+called, so nested operators (`aten::linear` -> `aten::addmm`) are counted once. The shares are of the sum of those
+self times; the top operators are kept by name (as the profiler gives them) and the rest are summed as `other`, so
+the shares add up to 100 %.
 
 Caveats, also written into every row's `measurement`:
 - Self time is not wall time. Time inside a query but outside every operator (Python between torch operators, the
@@ -20,6 +22,7 @@ Caveats, also written into every row's `measurement`:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tempfile
@@ -383,9 +386,11 @@ def decode_profile_rows(
     variant: str, model: Any, prompt: Sequence[int], new_tokens: int, *, top_k: int = 8
 ) -> list[Row]:
     """A causal LM's `op_time_share@<op>` rows (as profile_rows) and `profiled_ms_per_token` (operator self time per
-    decoded token), from the decode steps of one greedy decode of `new_tokens` after `prompt` (torch_decode_profile,
-    with 3 warm-up steps)."""
-    result = torch_decode_profile(model, prompt, new_tokens, WARMUP_QUERIES)
+    decoded token), from the decode steps of one greedy decode of `new_tokens` after `prompt`, with 3 warm-up steps:
+    the model's own `decode_op_profile` where its format has one (a llama.cpp GGUF student), else
+    torch_decode_profile."""
+    own = getattr(model, "decode_op_profile", None)  # a format with its own runtime's profiler (GGUF: llama.cpp's)
+    result = (own or functools.partial(torch_decode_profile, model))(prompt, new_tokens, WARMUP_QUERIES)
     pass_ = (
         f"one greedy decode of {new_tokens} tokens after a {len(prompt)}-token prompt, the prefill untraced and "
         f"{WARMUP_QUERIES} warm-up decode steps dropped: {result.queries} decode steps of one token each at batch 1"
