@@ -344,42 +344,66 @@ def flops_rows(
 ) -> list[Row]:
     """FLOPs per sample over the latency queries' length mix, and achieved GFLOP/s against the peak probed on the
     same hardware fingerprint (a peak of another machine type is refused, naming both)."""
-    from suite.provenance import hardware
-
-    here = hardware(threads, device)
     counted = [model.flops(q) for q in queries]
     per_sample = float(np.mean([n / model.rows(q) for (n, _), q in zip(counted, queries, strict=True)]))
     how = f"{counted[0][1]}, mean over {len(queries)} real queries" if counted else "no queries"
     rows = [Row(variant, "gflops_per_sample", per_sample / 1e9, "GFLOP", False, n=len(queries), measurement=how)]
     if latency_p50_ms:
-        achieved = per_sample / 1e9 / (latency_p50_ms / 1e3)
-        rows.append(
-            Row(
-                variant,
-                "achieved_gflops",
-                achieved,
-                "GFLOP/s",
-                True,
-                measurement="gflops_per_sample / latency p50 at batch 1",
-            )
+        how = "gflops_per_sample / latency p50 at batch 1"
+        rows += _achieved_rows(variant, per_sample, latency_p50_ms, how, peak, threads, device)
+    return rows
+
+
+def decode_flops_rows(
+    variant: str,
+    model: CausalLM,
+    context: float,
+    peak: dict[str, Any],
+    tpot_p50_ms: float | None,
+    threads: int,
+    device: str = "cpu",
+) -> list[Row]:
+    """A causal LM's FLOPs per decoded token at the timed decode's mean context (`context` keys), counted from its
+    architecture's config, and achieved GFLOP/s at its median time per output token against the peak probed on the
+    same hardware fingerprint."""
+    from suite.trackers.flops import decode_flops_per_token
+
+    config = model.architecture()
+    if config is None:
+        raise ValueError(f"{type(model).__name__} (format '{model.format}') has no architecture config to count from")
+    per_token, how = decode_flops_per_token(config, context)
+    rows = [Row(variant, "gflops_per_token", per_token / 1e9, "GFLOP", False, measurement=how)]
+    if tpot_p50_ms:
+        how = "gflops_per_token / TPOT p50 (batch-1 decode)"
+        rows += _achieved_rows(variant, per_token, tpot_p50_ms, how, peak, threads, device)
+    return rows
+
+
+def _achieved_rows(
+    variant: str, flops: float, p50_ms: float, how: str, peak: dict[str, Any], threads: int, device: str
+) -> list[Row]:
+    """`achieved_gflops` (`flops` per query or token over its median time) and `pct_of_peak_flops` against the peak
+    probed on this job's hardware fingerprint (a peak of another machine type, or none, fails that row with why)."""
+    from suite.provenance import hardware
+
+    achieved = flops / 1e9 / (p50_ms / 1e3)
+    rows = [Row(variant, "achieved_gflops", achieved, "GFLOP/s", True, measurement=how)]
+    here = hardware(threads, device)
+    probed_on = peak.get("hardware_fingerprint")
+    if "peak_gflops" in peak and probed_on not in (None, here["hardware_fingerprint"]):
+        error = (
+            f"the peak was probed on hardware {probed_on} ({peak.get('hardware_description') or '?'}), this job "
+            f"ran on {here['hardware_fingerprint']} ({here['hardware_description']}): no percentage across two "
+            "machine types; run probe_peak on this type (snakemake --forcerun probe_peak, or a profile that "
+            "sends probe_peak and measure to one node type)"
         )
-        probed_on = peak.get("hardware_fingerprint")
-        if "peak_gflops" in peak and probed_on not in (None, here["hardware_fingerprint"]):
-            error = (
-                f"the peak was probed on hardware {probed_on} ({peak.get('hardware_description') or '?'}), this job "
-                f"ran on {here['hardware_fingerprint']} ({here['hardware_description']}): no percentage across two "
-                "machine types; run probe_peak on this type (snakemake --forcerun probe_peak, or a profile that "
-                "sends probe_peak and measure to one node type)"
-            )
-            rows.append(Row(variant, "pct_of_peak_flops", math.nan, "%", True, status="failed", error=error))
-        elif "peak_gflops" in peak:
-            how = f"achieved_gflops / machine peak {peak['peak_gflops']:.1f} GFLOP/s ({peak['method']})"
-            rows.append(
-                Row(variant, "pct_of_peak_flops", 100 * achieved / peak["peak_gflops"], "%", True, measurement=how)
-            )
-        else:  # the probe job failed (suite.pipeline.record_failure): this one figure fails with its reason
-            error = f"the machine's peak was not probed: {peak.get('error') or 'no peak in the probe file'}"
-            rows.append(Row(variant, "pct_of_peak_flops", math.nan, "%", True, status="failed", error=error))
+        rows.append(Row(variant, "pct_of_peak_flops", math.nan, "%", True, status="failed", error=error))
+    elif "peak_gflops" in peak:
+        how = f"achieved_gflops / machine peak {peak['peak_gflops']:.1f} GFLOP/s ({peak['method']})"
+        rows.append(Row(variant, "pct_of_peak_flops", 100 * achieved / peak["peak_gflops"], "%", True, measurement=how))
+    else:  # the probe job failed (suite.pipeline.record_failure): this one figure fails with its reason
+        error = f"the machine's peak was not probed: {peak.get('error') or 'no peak in the probe file'}"
+        rows.append(Row(variant, "pct_of_peak_flops", math.nan, "%", True, status="failed", error=error))
     return rows
 
 
@@ -865,7 +889,14 @@ def _classifier_steps(
 
 
 def _causal_lm_steps(
-    cfg: SuiteConfig, variant: str, model_dir: Path, model: CausalLM, texts: list[str], reference: Reference
+    cfg: SuiteConfig,
+    variant: str,
+    model_dir: Path,
+    model: CausalLM,
+    texts: list[str],
+    peak: dict[str, Any],
+    rows: list[Row],
+    reference: Reference,
 ) -> dict[str, Step]:
     spec = cfg.decode
     # Tokenised once, on first use, inside the steps that need it: a prompt length the task's text cannot fill fails
@@ -889,6 +920,20 @@ def _causal_lm_steps(
                 cfg.seed,
                 reference,
                 {n: their_windows(n) for n in spec.prompt_lengths} if reference.model is not None else None,
+            ),
+        ),
+        "flops": (
+            (("gflops_per_token", "GFLOP"),),
+            # the timed decodes' steps attend over the prompt and the tokens before them: first + 1 ... first +
+            # new_tokens - 1 keys, new_tokens / 2 more than the prompt on average
+            lambda: decode_flops_rows(
+                variant,
+                model,
+                first + spec.new_tokens / 2,
+                peak,
+                _ok_value(rows, "tpot_p50_ms"),
+                cfg.threads,
+                cfg.device,
             ),
         ),
         "profile": (
@@ -975,7 +1020,7 @@ def measure_variant(
                                                                 if reference.model is None else ""))  # fmt: skip
     # name (suite.families.base.ALL_MEASUREMENTS) -> (the metrics recorded as failed if it raises, the step)
     if isinstance(model, CausalLM):
-        steps = _causal_lm_steps(cfg, variant, model_dir, model, texts, reference)
+        steps = _causal_lm_steps(cfg, variant, model_dir, model, texts, peak, rows, reference)
     else:
         steps = _classifier_steps(cfg, variant, model_dir, model, texts, peak, rows, reference)
     unknown = [name for name in wanted if name not in steps]
@@ -1049,6 +1094,8 @@ def _workloads(cfg: SuiteConfig, n_texts: int, causal_lm: bool) -> dict[str, str
             f"tokens, paired with '{lat.reference}' in rounds of {dec.paired_switch_warmup} untimed + "
             f"{dec.paired_block} timed runs each; {dec.warmup_runs} warm-up runs, then >= {dec.paired_min_rounds} "
             f"rounds, >= {dec.min_runs} runs and >= {dec.min_seconds} s per model each",
+            "flops": f"FLOPs per decoded token from the architecture's config, {dec.new_tokens} tokens after a "
+            f"{dec.prompt_lengths[0]}-token prompt",
             "profile": f"one profiled greedy decode of {dec.new_tokens} tokens after a {dec.prompt_lengths[0]}-token "
             "prompt (operator self time of its decode steps)",
             "memory": f"peak RSS of a fresh process generating {dec.new_tokens} tokens",

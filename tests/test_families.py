@@ -77,5 +77,5 @@ def test_suite_families_lists_task_kinds_methods_and_measurements():
     assert lines[llm + 2 : llm + 5] == [
         "  task kinds: lm_eval",
         "  methods: cast, distil_lm_layers, gguf_quantize, sparse_24, torchao_int8_dynamic, torchao_int8_weight_only",
-        "  measurements: size, per_token, profile, memory, energy",
+        "  measurements: size, per_token, flops, profile, memory, energy",
     ]

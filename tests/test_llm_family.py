@@ -205,3 +205,26 @@ def test_an_llm_task_on_a_classifier_run_is_refused_at_load(tmp_path: Path):
     assert "tasks/piqa/piqa.yaml: field 'kind'" in str(err.value) and "not the run's 'classifier' family" in str(
         err.value
     )
+
+
+def test_decode_flops_rows_divide_the_counted_flops_by_the_median_time_per_token():
+    from suite.families.llm import CausalLM, load_source
+    from suite.formats import FORMAT_FP32
+    from suite.measure import decode_flops_rows
+    from suite.provenance import hardware
+    from tests.tiny_models import tiny_llama
+
+    module, _, _ = load_source(tiny_llama(), seed=5)
+    model = CausalLM(module=module, tokenizer=None, format=FORMAT_FP32)
+    peak = {"peak_gflops": 10.0, "method": "test", "hardware_fingerprint": hardware(1)["hardware_fingerprint"]}
+    rows = {r.metric: r for r in decode_flops_rows("v", model, 13, peak, tpot_p50_ms=2.0, threads=1)}
+    assert set(rows) == {"gflops_per_token", "achieved_gflops", "pct_of_peak_flops"}
+    # 3 226 112 FLOPs per token (tests/test_trackers.py counts them by hand) in 2 ms: 1.613 GFLOP/s, 16.1 % of 10
+    assert rows["gflops_per_token"].value == pytest.approx(0.003226112)
+    assert rows["achieved_gflops"].value == pytest.approx(1.613056)
+    assert rows["pct_of_peak_flops"].value == pytest.approx(16.13056)
+    assert all(r.status == "ok" for r in rows.values())
+    # per_token failed (no TPOT): the count stands alone; a model without a config is refused by name
+    assert [r.metric for r in decode_flops_rows("v", model, 13, peak, None, 1)] == ["gflops_per_token"]
+    with pytest.raises(ValueError, match=r"CausalLM \(format 'x'\) has no architecture config"):
+        decode_flops_rows("v", CausalLM(module=object(), tokenizer=None, format="x"), 13, peak, 2.0, 1)

@@ -55,6 +55,8 @@ def _llm_rows(variant: str, piqa: float, blimp: float, decode: float, size: floa
         Row(variant, "op_time_share@aten::mm", 80.0, "%", None, n=60, measurement="torch.profiler: decode steps"),
         Row(variant, "op_time_share@other", 20.0, "%", None, n=60, measurement="torch.profiler: decode steps"),
         Row(variant, "profiled_ms_per_token", 0.5, "ms", False, n=60, measurement="torch.profiler: decode steps"),
+        Row(variant, "gflops_per_token", 0.28, "GFLOP", False, measurement="counted from the config"),
+        Row(variant, "achieved_gflops", 0.28 * decode, "GFLOP/s", True, measurement="gflops_per_token / TPOT p50"),
     ]
     if variant != "teacher":
         rows += [
@@ -231,7 +233,8 @@ def test_an_llm_variant_page_says_where_the_time_goes_per_token(site: Path) -> N
     page = (site / "llm" / "variants" / "teacher.html").read_text("utf-8")
     section = page[page.index('<h2 id="profile-heading">Where the time goes</h2>') : page.index('id="metrics-heading"')]
     assert "of one profiled pass (the decode steps of one greedy decode):" in section
-    assert "Profiled: 0.500 ms per token.</p>" in section  # no FLOPs counted for an LLM: no "achieved" sentence
+    # 0.28 GFLOP per token at the teacher's 50 tokens/s
+    assert "Profiled: 0.500 ms per token; achieved 14.0 GFLOP/s, 0.280 GFLOP per token.</p>" in section
     assert '<th scope="col" class="num">ms per token</th>' in section
     rows = re.findall(r"<tr[^>]*><th scope=\"row\"><code>([^<]+)</code>[^<]*</th><td class=\"num\">([^<]+)</td>"
                       r"<td class=\"num\">([^<]+)</td>", section)  # fmt: skip

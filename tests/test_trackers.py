@@ -129,3 +129,33 @@ def test_flops_count_cpu_attention_by_hand():
     )
     expected = 2 * per_layer + 2 * hidden * hidden + 2 * hidden * 2  # + pooler (first token) + classifier
     assert forward_flops(sdpa, x) == forward_flops(eager, x) == expected == 355_456
+
+
+def test_decode_flops_per_token_equal_torchs_count_of_a_cached_decode_step():
+    """The config's count of one decoded token is what torch's flop counter counts for a KV-cached step of the tiny
+    llama (grouped-query attention: 4 query, 2 key/value heads) after a 12-token prompt: 13 keys."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from suite.families.llm import load_source
+    from suite.trackers.flops import decode_flops_per_token, extra_flop_formulas
+    from tests.tiny_models import tiny_llama
+
+    module, _, _ = load_source(tiny_llama(), seed=5)
+    module.eval()
+    with torch.inference_mode():
+        cache = module(input_ids=torch.arange(1, 13)[None], use_cache=True).past_key_values
+        with FlopCounterMode(display=False, custom_mapping=extra_flop_formulas()) as counter:
+            module(input_ids=torch.tensor([[5]]), past_key_values=cache, use_cache=True)
+    counted, how = decode_flops_per_token(module.config, context=13)
+    # 4 layers x (q/k/v 2*32*(4+2+2)*8 + o 2*32*32 + attention 4*4*8*13 + MLP 3*2*32*64) + head 2*32*49152
+    assert counter.get_total_flops() == counted == 4 * (4096 + 2048 + 1664 + 12288) + 3_145_728 == 3_226_112
+    assert "4 query and 2 key/value heads of 8" in how and "mean context of 13 keys" in how
+
+
+def test_decode_flops_refuse_a_layout_they_cannot_count_from_the_config():
+    from types import SimpleNamespace
+
+    from suite.trackers.flops import decode_flops_per_token
+
+    with pytest.raises(ValueError, match=r"decoder layouts \['llama', 'mistral', 'qwen2'\].*model_type is 'gpt2'"):
+        decode_flops_per_token(SimpleNamespace(model_type="gpt2", n_embd=8), context=4)

@@ -327,6 +327,9 @@ class GgufCausalLM(CausalLM):
     def callable(self) -> Any:
         return LlamaCppForward(self.context(logits_all=False))
 
+    def architecture(self) -> Any:
+        return self.config  # the parent's transformers config, stored beside the GGUF file
+
     def weight_stats(self) -> dict[str, float]:
         """Tensor bytes and element counts as stored in the GGUF file (quantised blocks at their real size)."""
         from gguf import GGUFReader

@@ -68,6 +68,10 @@ class CausalLM:
         # not `runner or module`: a torch.compile'd module raises TypeError when asked for its truth value
         return self.runner if self.runner is not None else self.module
 
+    def architecture(self) -> Any:
+        """The transformers config of the network (shapes for FLOPs and the site), or None where there is none."""
+        return getattr(self.module, "config", None)
+
     def weight_stats(self) -> dict[str, float]:
         """param_mb, param_count, nonzero_param_count, sparsity (sees through torchao tensor subclasses)."""
         from suite.trackers.weights import torch_weight_stats
@@ -247,7 +251,7 @@ class LlmFamily(ModelFamily):
         "(TTFT, TPOT), behind suite.families.llm.CausalLM"
     )
     FULL_PRECISION_FORMAT = FORMAT_FP32
-    MEASUREMENTS = ("size", "per_token", "profile", "memory", "energy")
+    MEASUREMENTS = ("size", "per_token", "flops", "profile", "memory", "energy")
     AUTO_CLASS = "AutoModelForCausalLM"
     ARCHITECTURE_SUFFIX = "ForCausalLM"
 

@@ -642,6 +642,7 @@ def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: Conten
         if (r["task_version"] or "") == version and r["status"] == "ok" and r["value"] is not None
     }
     unit = "token" if "profiled_ms_per_token" in figures else "query"  # a causal LM's profile is per decoded token
+    per = "token" if unit == "token" else "sample"  # FLOPs: per decoded token, or per sample of a classifier query
     profiled = figures.get(f"profiled_ms_per_{unit}")
 
     def shown(metric: str, unit: str) -> str:
@@ -664,9 +665,9 @@ def _op_profile(data: SiteData, records: list[dict[str, Any]], contended: Conten
         ],
         "unit": unit,
         "profiled_ms": shown(f"profiled_ms_per_{unit}", f"ms per {unit}"),
-        # FLOPs are counted for the classifier family only: no "achieved —" sentence where none were
-        "achieved_gflops": shown("achieved_gflops", "GFLOP/s") if "gflops_per_sample" in figures else None,
-        "gflops_per_sample": shown("gflops_per_sample", "GFLOP per sample"),
+        # no "achieved —" sentence where no FLOPs were counted (a job before the llm family counted them)
+        "achieved_gflops": shown("achieved_gflops", "GFLOP/s") if f"gflops_per_{per}" in figures else None,
+        "flops_per_unit": shown(f"gflops_per_{per}", f"GFLOP per {per}"),
         "measurement": shares[0]["measurement"] or "",
     }
 
