@@ -67,6 +67,13 @@ def test_every_llm_variant_has_quality_fidelity_and_per_token_rows(llm_run: Path
             assert row.measurement.startswith("paired: per round") and row.ci_low <= row.value <= row.ci_high, row
         assert rows.loc[(variant, "system", "reference_tpot_p50_ms")].value > 0
     assert "A/A: 'teacher' against a second" in rows.loc[("teacher", "system", "decode_speedup")].measurement
+    # FLOPs per token are counted from each artefact's config: dropping 2 layers counts fewer, a bf16 cast the same;
+    # achieved GFLOP/s is the count over the TPOT p50
+    flops = {v: rows.loc[(v, "system", "gflops_per_token")].value for v in VARIANTS}
+    assert flops["drop-2-distil"] < flops["teacher"] and flops["drop-2-distil-bf16"] == flops["drop-2-distil"]
+    for variant in VARIANTS:
+        tpot_s = rows.loc[(variant, "system", "tpot_p50_ms")].value / 1e3
+        assert rows.loc[(variant, "system", "achieved_gflops")].value == pytest.approx(flops[variant] / tpot_s)
 
 
 def test_llm_variants_record_their_lineage_and_the_teacher_corpus(llm_run: Path):
