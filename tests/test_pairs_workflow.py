@@ -112,7 +112,8 @@ def pairs_run(tmp_path_factory) -> Path:
     schema.write_text(schema.read_text().replace("main_metric:\n  task: sst2", "main_metric:\n  task: pairs"))
     config = yaml.safe_load((REPO / "tests" / "tiny" / "config" / "config.yaml").read_text())
     config["data"]["mirror"] = str(mirror)
-    config["teacher"]["finetune"].update(task="pairs", split="train", max_train_samples=1000, max_length=48, epochs=5)
+    finetune = {"task": "pairs", "split": "train", "max_train_samples": 1000, "max_length": 48, "epochs": 5}
+    config["teacher"]["finetune"].update(finetune, learning_rate=1.0e-3)  # the pairs teacher learns at 1e-3
     config["variants"] = [
         {"id": "int8-dynamic", "parent": "teacher", "method": "dynamic_quant"},
         {
