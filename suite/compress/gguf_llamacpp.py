@@ -31,7 +31,7 @@ from suite.compress.base import METHODS, Method
 from suite.families import LLM
 from suite.families.llm import CausalLM, gguf_fields, package_file
 from suite.formats import CPU_ONLY_FORMATS, FORMAT_FP32, FORMAT_GGUF, FORMATS, ArtefactFormat
-from suite.trackers.profile import OpProfile
+from suite.trackers.profile import OpProfile, decode_steps_to_profile
 
 GGUF_FILE = "model.gguf"
 REQUIREMENT = "llama_cpp"  # the module llama-cpp-python installs
@@ -454,12 +454,7 @@ def llamacpp_decode_profile(llama: Any, prompt: Sequence[int], new_tokens: int, 
     import numpy as np
 
     llama_cpp = import_llama_cpp()
-    steps = new_tokens - 1 - warmup_steps
-    if steps < 1:
-        raise ValueError(
-            f"decode.new_tokens {new_tokens} leaves no decode step to profile after the first token and "
-            f"{warmup_steps} warm-up steps: raise decode.new_tokens to at least {warmup_steps + 2}"
-        )
+    steps = decode_steps_to_profile(new_tokens, warmup_steps)
     timer = _NodeTimer(llama_cpp)
     params = type(llama.context_params).from_buffer_copy(llama.context_params)
     params.cb_eval, params.cb_eval_user_data = timer.callback, None
