@@ -14,6 +14,8 @@ improvement factor is the spread of the unpaired ratios between passes over that
     python scripts/bench_speedup_repro.py [--results results] [--track classifier] [--busy 1] [--json out.json]
 
 `--busy N` runs N other CPU-bound processes (a `python -c` busy loop each) for the whole benchmark: the loaded case.
+Each pass times at the scheduling priority a measure job sets (the track's `load_guard.nice`); `--nice N` times at
+nice N instead (`--nice 0`: the default priority, as before priorities were raised).
 A script, not a timed test: nothing else may run on the machine (besides --busy).
 """
 
@@ -34,14 +36,18 @@ AA_RANGE = (0.97, 1.03)
 BUSY_LOOP = "while True: pass"
 
 
-def track_for_timing(results: Path, track: str) -> tuple[Any, list[str], Path]:
-    """A run's track set up in this process for timing as its measure jobs are (threads, device): its resolved
-    config, the reference task's sentences and the folder of its built models."""
+def track_for_timing(results: Path, track: str, nice: int | None = None) -> tuple[Any, list[str], Path]:
+    """A run's track set up in this process for timing as its measure jobs are (priority, threads, device): its
+    resolved config, the reference task's sentences and the folder of its built models. `nice`: instead of the
+    config's load_guard.nice."""
     from suite.config import read_resolved
     from suite.pipeline import _torch_setup
     from suite.tasks import load_task_data
+    from suite.trackers.host import current_priority, raise_priority
 
     cfg = read_resolved(results / track / "config.resolved.json")
+    nice = cfg.load_guard.nice if nice is None else nice
+    print(f"  {(raise_priority(nice) if nice else current_priority()).describe()}", flush=True)
     _torch_setup(cfg.threads, cfg.device)
     texts = load_task_data(cfg.reference_task, cfg.data_mirror, cfg.data_cache).texts
     return cfg, texts, results / track / "models"
@@ -59,13 +65,13 @@ def paired_latency_rows(cfg: Any, texts: list[str], variant: str, model: Any, te
     return {r.metric: r for r in rows}
 
 
-def one_pass(results: Path, track: str, variants: list[str]) -> dict:
+def one_pass(results: Path, track: str, variants: list[str], nice: int | None = None) -> dict:
     """One pass in this process: the teacher alone, then per variant alone and paired (A/A for the teacher)."""
     from suite.artefacts import load_artefact
     from suite.measure import latency_queries
     from suite.trackers.latency import measure_latency
 
-    cfg, texts, models = track_for_timing(results, track)
+    cfg, texts, models = track_for_timing(results, track, nice)
     spec, max_length = cfg.latency, cfg.evaluate.max_length
 
     def alone_p50(model) -> float:
@@ -126,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--busy", type=int, default=0, help="other CPU-bound processes to run beside it (loaded case)")
     parser.add_argument("--variants", nargs="*", help="a subset (default: every built variant)")
+    parser.add_argument("--nice", type=int, help="time at this nice value (default: the track's load_guard.nice)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # one pass, into this JSON file
     args = parser.parse_args(argv)
     variants = args.variants or built_variants(args.results, args.track)
     if args.worker:
-        args.worker.write_text(json.dumps(one_pass(args.results, args.track, variants)))
+        args.worker.write_text(json.dumps(one_pass(args.results, args.track, variants, args.nice)))
         return 0
 
     busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(args.busy)]
@@ -143,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(f"/tmp/bench_speedup_pass{number}.json")
             command = [sys.executable, __file__, "--results", str(args.results), "--track", args.track,
                        "--worker", str(out), "--variants", *variants]  # fmt: skip
+            command += [] if args.nice is None else ["--nice", str(args.nice)]
             subprocess.run(command, check=True)
             passes.append(json.loads(out.read_text()))
     finally:
@@ -181,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         f"teacher alone p50: pass 1 {passes[0]['teacher_alone_p50_ms']:.3f} ms, "
         f"pass 2 {passes[1]['teacher_alone_p50_ms']:.3f} ms"
     )
-    print(f"wall time {time.time() - started:.0f} s, {args.busy} busy loops beside")
+    nice = "the track's load_guard.nice" if args.nice is None else f"nice {args.nice}"
+    print(f"wall time {time.time() - started:.0f} s, {args.busy} busy loops beside, timed at {nice}")
     print("targets: " + ("MET" if not failures else "MISSED: " + "; ".join(failures)))
     if args.json:
-        args.json.write_text(json.dumps({"passes": passes, "busy": args.busy, "failures": failures,
+        args.json.write_text(json.dumps({"passes": passes, "busy": args.busy, "nice": args.nice, "failures": failures,
                                          "improvement_factor": factor}, indent=1))  # fmt: skip
     return 0 if not failures else 1
 

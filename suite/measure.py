@@ -34,7 +34,7 @@ from suite.trackers.decode import (
     prompt_windows,
 )
 from suite.trackers.energy import measure_energy
-from suite.trackers.host import HostLoad, LoadGuard, contended_consequence
+from suite.trackers.host import HostLoad, LoadGuard, Priority, contended_consequence, current_priority
 from suite.trackers.latency import UNSTABLE_IQR_OVER_MEDIAN, LatencyResult, measure_latency, timer_overhead_ns
 from suite.trackers.memory import peak_rss_in_subprocess
 from suite.trackers.paired import CANDIDATE, REFERENCE, PairedResult, measure_paired
@@ -994,10 +994,12 @@ def measure_variant(
     texts: list[str],
     peak: dict[str, Any],
     reference_dir: Path | None = None,
+    priority: Priority | None = None,
 ) -> list[Row]:
     """The family's system measurements, run by the loaded model's interface (a Classifier's per-query timers paired
     with the reference, a CausalLM's per-token ones); the timed steps run under the load guard; each tracker that
-    fails leaves 'failed' rows with its reason, the others go on."""
+    fails leaves 'failed' rows with its reason, the others go on. `priority`: what the job's
+    `suite.trackers.host.raise_priority` got (None: this caller set none; the rows give the current one)."""
     from suite.artefacts import load_artefact
 
     wanted = wanted_measurements(cfg)
@@ -1047,22 +1049,25 @@ def measure_variant(
         _log(variant, f"[{number}/{len(wanted)}] {name} in {time.perf_counter() - started:.1f} s: {_headline(new)}")
         if timed and name == timed[-1]:
             load = guard.stop()
-            guarded = load_guard_rows(variant, load, cfg.load_guard, timed)
+            guarded = load_guard_rows(variant, load, cfg.load_guard, timed, priority or current_priority())
             rows += guarded
             _log(variant, f"load guard: {_headline(guarded)}; {load.describe()}")
     _log(variant, f"{len(rows)} rows in {time.perf_counter() - job_started:.1f} s")
     return rows
 
 
-def load_guard_rows(variant: str, load: HostLoad, limits: LoadGuardSpec, steps: list[str]) -> list[Row]:
+def load_guard_rows(
+    variant: str, load: HostLoad, limits: LoadGuardSpec, steps: list[str], priority: Priority
+) -> list[Row]:
     """`contended` (1 when the host went over any limit while the timed steps ran), `oversubscribed` (1 when over a
-    limit on sharing its CPUs: other processes' CPU, steal, runnable tasks) and the figures behind them."""
+    limit on sharing its CPUs: other processes' CPU, steal, runnable tasks), the figures behind them, and the
+    scheduling priority the job timed at (`timing_nice`)."""
     over, shared = load.exceeded(limits), load.oversubscribed(limits)
     verdict = "quiet: within every load_guard limit"
     if over:
         consequence = contended_consequence(bool(shared))
         verdict = f"contended: {'; '.join(over)} (limits in the config's load_guard); {consequence}"
-    how = f"load guard over the timed steps ({', '.join(steps)}): {load.describe()}"
+    how = f"load guard over the timed steps ({', '.join(steps)}): {load.describe()}; {priority.describe()}"
     figures = (
         ("host_other_cpu_pct", load.other_cpu_pct, "%"),
         ("host_steal_pct", load.steal_pct, "%"),
@@ -1075,6 +1080,8 @@ def load_guard_rows(variant: str, load: HostLoad, limits: LoadGuardSpec, steps: 
     # without /proc a figure is not measured; the contended row's text says so ("not measurable here")
     rows += [Row(variant, metric, value, unit, False, measurement=how) for metric, value, unit in figures
              if value is not None]  # fmt: skip
+    if priority.nice is not None:
+        rows.append(Row(variant, "timing_nice", float(priority.nice), "nice", False, measurement=how))
     return rows
 
 

@@ -415,6 +415,7 @@ def measure(
     artefact `reference_dir` (the config's `latency.reference`); failures become 'failed' rows."""
     from suite.artefacts import build_failure, read_record
     from suite.measure import measure_variant
+    from suite.trackers.host import current_priority, raise_priority
 
     record = read_record(model_dir)
     failure = build_failure(record)
@@ -422,6 +423,9 @@ def measure(
         print(f"variant {variant_id} was not built: {failure}")
         write_table(_failed_table(cfg, _failed_measure_rows(cfg, variant_id, failure), record), out)
         return
+    # before any model or thread pool exists: the threads started later inherit the priority
+    priority = raise_priority(cfg.load_guard.nice) if cfg.load_guard.nice else current_priority()
+    print(f"measure {variant_id}: {priority.describe()}", flush=True)
     _torch_setup(cfg.threads, cfg.device)
     # the reference task: the first with real sentences (generated sets such as stress inputs are not a realistic
     # length mix)
@@ -430,7 +434,7 @@ def measure(
         raise SuiteInputError(cfg.label, "tasks", "measuring needs a task with a dataset for its inputs", "add one")
     data = load_task_data(task, cfg.data_mirror, cfg.data_cache)
     peak = json.loads(Path(peak_file).read_text())
-    rows = measure_variant(cfg, variant_id, model_dir, data.texts, peak, reference_dir)
+    rows = measure_variant(cfg, variant_id, model_dir, data.texts, peak, reference_dir, priority)
     write_table(to_table(rows, _lineage(record, cfg), _provenance(cfg, record, data.data_sha256)), out)
 
 

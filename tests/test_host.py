@@ -6,9 +6,11 @@ import pytest
 
 from suite.specs import LoadGuardSpec
 from suite.trackers import host
-from suite.trackers.host import HostLoad, LoadGuard
+from suite.trackers.host import HostLoad, LoadGuard, Priority
 
-LIMITS = LoadGuardSpec(max_other_cpu_pct=10.0, max_steal_pct=5.0, max_other_runnable=0.5, max_calibration_drift_pct=10)
+LIMITS = LoadGuardSpec(
+    max_other_cpu_pct=10.0, max_steal_pct=5.0, max_other_runnable=0.5, max_calibration_drift_pct=10, nice=-20
+)
 
 
 class FakeProc:
@@ -95,10 +97,69 @@ def test_shared_cpus_make_a_job_oversubscribed_and_its_rows_say_what_its_speedup
         (drift, 1.0, 0.0, "not judged against SLAs; its paired speedups stand: no other work shared the CPUs"),
         (quiet, 0.0, 0.0, "quiet: within every load_guard limit; load guard over the timed steps (latency)"),
     ):
-        rows = {r.metric: r for r in load_guard_rows("v", load, LIMITS, ["latency"])}
+        rows = {r.metric: r for r in load_guard_rows("v", load, LIMITS, ["latency"], Priority(-20, -20))}
         assert (rows["contended"].value, rows["oversubscribed"].value) == (contended, oversubscribed)
         assert says in rows["contended"].measurement
         assert rows["calibration_drift_pct"].value == pytest.approx(load.calibration_drift_pct)
+        assert rows["timing_nice"].value == -20.0 and rows["timing_nice"].unit == "nice"
+        assert "timed at nice -20 (load_guard.nice)" in rows["contended"].measurement
+
+
+def test_at_a_raised_priority_runnable_tasks_are_not_a_limit_but_their_cpu_time_still_is():
+    """Beside one busy loop at nice -20 (measured): 1.03 other runnable tasks, 3.2 % of the CPU time. The loop waits
+    for the CPUs the job wants, so it does not share them; a competitor that does get CPU time still counts."""
+    waiting = HostLoad(17.4, 3.2, 0.1, 1.03, calibration_start_ms=13.62, calibration_end_ms=13.40, samples=69, nice=-20)
+    assert waiting.exceeded(LIMITS) == [] and waiting.oversubscribed(LIMITS) == []
+    says = "1.03 (mean of 69 samples); no limit at nice -20: they wait for the CPUs this job wants"
+    assert says in waiting.describe()
+    sharing = HostLoad(17.4, 45.0, 0.1, 1.03, calibration_start_ms=13.6, calibration_end_ms=13.4, samples=69, nice=-20)
+    assert sharing.oversubscribed(LIMITS) == ["other processes' CPU 45.0% > 10%"]
+    at_default = HostLoad(17.4, 3.2, 0.1, 1.03, calibration_start_ms=13.6, calibration_end_ms=13.4, samples=69, nice=0)
+    assert at_default.oversubscribed(LIMITS) == ["other runnable tasks 1.0 > 0.5"]
+
+
+def test_a_refused_priority_is_recorded_with_the_nice_the_job_timed_at(monkeypatch):
+    """EPERM (no root, CAP_SYS_NICE or RLIMIT_NICE): returned, not raised; the rows give the nice value it kept."""
+    from suite.measure import load_guard_rows
+
+    def refuse(which, who, value):
+        raise PermissionError(1, "Permission denied")
+
+    monkeypatch.setattr(host.os, "setpriority", refuse)
+    monkeypatch.setattr(host.os, "getpriority", lambda which, who: 0)
+    priority = host.raise_priority(-20)
+    assert (priority.asked, priority.nice) == (-20, 0)
+    assert priority.refused.startswith("Permission denied: a nice value below the current one needs root")
+    quiet = HostLoad(10.0, 1.0, 0.0, 0.0, calibration_start_ms=8.0, calibration_end_ms=8.4, samples=40)
+    rows = {r.metric: r for r in load_guard_rows("v", quiet, LIMITS, ["latency"], priority)}
+    assert rows["timing_nice"].value == 0.0
+    assert "timed at nice 0: load_guard.nice -20 was refused (Permission denied: " in rows["timing_nice"].measurement
+    with pytest.raises(ValueError, match="nice -21 is outside"):
+        host.raise_priority(-21)
+
+
+def test_every_thread_of_the_process_gets_the_priority_and_later_threads_inherit_it():
+    """In a child interpreter (the test process keeps its own priority): a thread started before the call and one
+    started after it both run at the new nice value. A raise needs privileges; lowering the priority never does."""
+    import subprocess
+    import sys
+
+    code = """
+import os, threading
+from suite.trackers.host import raise_priority
+got = {}
+def report(name, go):
+    go.wait(); got[name] = os.getpriority(os.PRIO_PROCESS, 0)
+before = threading.Event(); early = threading.Thread(target=report, args=("before", before)); early.start()
+target = os.getpriority(os.PRIO_PROCESS, 0) + 3
+priority = raise_priority(target)
+after = threading.Event(); late = threading.Thread(target=report, args=("after", after)); late.start()
+before.set(); after.set(); early.join(); late.join()
+print(target, priority.nice, priority.refused, got["before"], got["after"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    target = out[0]
+    assert out == [target, target, "None", target, target]
 
 
 def test_without_proc_only_the_calibration_is_measured_and_the_text_says_so(tmp_path, monkeypatch):
