@@ -50,7 +50,8 @@ def test_other_processes_cpu_and_steal_are_the_machine_busy_ticks_minus_this_pro
     assert load.exceeded(LIMITS) == ["other processes' CPU 30.0% > 10%"]
 
 
-def test_runnable_tasks_besides_this_process_own_running_threads_are_sampled(fake_proc):
+def test_runnable_tasks_besides_this_process_own_running_threads_are_sampled(fake_proc, monkeypatch):
+    monkeypatch.setattr(host, "current_priority", lambda: Priority(None, 0))  # at nice 0 they are a limit
     fake_proc.set(cpu=(0,) * 8, running=3, own=0)  # 3 runnable on the machine, 1 of them this process's thread
     guard = LoadGuard(interval=0.01)
     sampled = threading.Event()
