@@ -43,11 +43,11 @@ def track_for_timing(results: Path, track: str, nice: int | None = None) -> tupl
     from suite.config import read_resolved
     from suite.pipeline import _torch_setup
     from suite.tasks import load_task_data
-    from suite.trackers.host import current_priority, raise_priority
+    from suite.trackers.host import timing_priority
 
     cfg = read_resolved(results / track / "config.resolved.json")
-    nice = cfg.load_guard.nice if nice is None else nice
-    print(f"  {(raise_priority(nice) if nice else current_priority()).describe()}", flush=True)
+    priority = timing_priority(cfg.load_guard.nice if nice is None else nice)
+    print(f"  {priority.describe()}", flush=True)
     _torch_setup(cfg.threads, cfg.device)
     texts = load_task_data(cfg.reference_task, cfg.data_mirror, cfg.data_cache).texts
     return cfg, texts, results / track / "models"

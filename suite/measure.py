@@ -999,7 +999,7 @@ def measure_variant(
     """The family's system measurements, run by the loaded model's interface (a Classifier's per-query timers paired
     with the reference, a CausalLM's per-token ones); the timed steps run under the load guard; each tracker that
     fails leaves 'failed' rows with its reason, the others go on. `priority`: what the job's
-    `suite.trackers.host.raise_priority` got (None: this caller set none; the rows give the current one)."""
+    `suite.trackers.host.timing_priority` got (None: this caller set none; the rows give the current one)."""
     from suite.artefacts import load_artefact
 
     wanted = wanted_measurements(cfg)

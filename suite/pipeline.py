@@ -415,7 +415,7 @@ def measure(
     artefact `reference_dir` (the config's `latency.reference`); failures become 'failed' rows."""
     from suite.artefacts import build_failure, read_record
     from suite.measure import measure_variant
-    from suite.trackers.host import current_priority, raise_priority
+    from suite.trackers.host import timing_priority
 
     record = read_record(model_dir)
     failure = build_failure(record)
@@ -424,7 +424,7 @@ def measure(
         write_table(_failed_table(cfg, _failed_measure_rows(cfg, variant_id, failure), record), out)
         return
     # before any model or thread pool exists: the threads started later inherit the priority
-    priority = raise_priority(cfg.load_guard.nice) if cfg.load_guard.nice else current_priority()
+    priority = timing_priority(cfg.load_guard.nice)
     print(f"measure {variant_id}: {priority.describe()}", flush=True)
     _torch_setup(cfg.threads, cfg.device)
     # the reference task: the first with real sentences (generated sets such as stress inputs are not a realistic

@@ -206,7 +206,7 @@ class LoadGuardSpec:
     max_steal_pct: float
     max_other_runnable: float
     max_calibration_drift_pct: float
-    nice: int  # the measure job's threads run at this nice value (suite.trackers.host.raise_priority); 0 leaves it
+    nice: int  # the measure job's threads run at this nice value (suite.trackers.host.timing_priority); 0 leaves it
 
 
 @dataclass(frozen=True)

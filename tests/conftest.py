@@ -31,12 +31,12 @@ def _priority_restored():
     """A test that runs a measure job in this process (suite.pipeline.measure) raises this process's priority
     (load_guard.nice); every later test would run at it, and the load guard judges runnable tasks by it. Put back
     after each test: raising the nice value back never needs privileges."""
-    from suite.trackers.host import raise_priority
+    from suite.trackers.host import set_priority
 
     before = os.getpriority(os.PRIO_PROCESS, 0)
     yield
     if os.getpriority(os.PRIO_PROCESS, 0) != before:
-        raise_priority(before)
+        set_priority(before)
 
 
 @pytest.fixture

@@ -128,7 +128,7 @@ def test_a_refused_priority_is_recorded_with_the_nice_the_job_timed_at(monkeypat
 
     monkeypatch.setattr(host.os, "setpriority", refuse)
     monkeypatch.setattr(host.os, "getpriority", lambda which, who: 0)
-    priority = host.raise_priority(-20)
+    priority = host.set_priority(-20)
     assert (priority.asked, priority.nice) == (-20, 0)
     assert priority.refused.startswith("Permission denied: a nice value below the current one needs root")
     quiet = HostLoad(10.0, 1.0, 0.0, 0.0, calibration_start_ms=8.0, calibration_end_ms=8.4, samples=40)
@@ -136,7 +136,7 @@ def test_a_refused_priority_is_recorded_with_the_nice_the_job_timed_at(monkeypat
     assert rows["timing_nice"].value == 0.0
     assert "timed at nice 0: load_guard.nice -20 was refused (Permission denied: " in rows["timing_nice"].measurement
     with pytest.raises(ValueError, match="nice -21 is outside"):
-        host.raise_priority(-21)
+        host.set_priority(-21)
 
 
 def test_every_thread_of_the_process_gets_the_priority_and_later_threads_inherit_it():
@@ -147,13 +147,13 @@ def test_every_thread_of_the_process_gets_the_priority_and_later_threads_inherit
 
     code = """
 import os, threading
-from suite.trackers.host import raise_priority
+from suite.trackers.host import set_priority
 got = {}
 def report(name, go):
     go.wait(); got[name] = os.getpriority(os.PRIO_PROCESS, 0)
 before = threading.Event(); early = threading.Thread(target=report, args=("before", before)); early.start()
 target = os.getpriority(os.PRIO_PROCESS, 0) + 3
-priority = raise_priority(target)
+priority = set_priority(target)
 after = threading.Event(); late = threading.Thread(target=report, args=("after", after)); late.start()
 before.set(); after.set(); early.join(); late.join()
 print(target, priority.nice, priority.refused, got["before"], got["after"])

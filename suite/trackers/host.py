@@ -14,7 +14,7 @@ few fused ones (one busy loop on 2 vCPUs: the 2-thread teacher 33-37x slower, `o
 
 Without /proc (not Linux) only the calibration loop is measured, and the result says so.
 
-The guard measures; `raise_priority` defends. A measure job first lowers its threads' nice value (the track's
+The guard measures; `timing_priority` defends. A measure job first lowers its threads' nice value (the track's
 `load_guard.nice`, -20 by default), so the kernel gives other work at the default nice 0 about 1 % of a CPU that the
 job's threads want, instead of an equal share. Measured on 2 vCPUs beside one `python -c "while True: pass"` (README,
 *Timing at raised priority*): the teacher's p50 as fast as quiet instead of 2.6 times slower, and paired speedups
@@ -105,7 +105,13 @@ def current_priority() -> Priority:
     return Priority(None, os.getpriority(os.PRIO_PROCESS, 0))
 
 
-def raise_priority(nice: int) -> Priority:
+def timing_priority(nice: int) -> Priority:
+    """What a timing job runs at for the config's `load_guard.nice`: that value, set on all its threads; 0 leaves the
+    priority alone (the current one, not asked for)."""
+    return set_priority(nice) if nice else current_priority()
+
+
+def set_priority(nice: int) -> Priority:
     """Set this process's threads to `nice` (on Linux a thread's nice value is its own; threads it starts later
     inherit it): every thread listed in /proc/self/task, else the calling one. A refusal is returned, not raised: the
     job then times at the priority it has, and says so."""
