@@ -141,6 +141,7 @@ def run_quick(
     from suite.measure import Reference, latency_queries, latency_rows, size_rows
     from suite.pipeline import _lineage, _provenance, _torch_setup, evaluate, gather
     from suite.tasks import load_task_data
+    from suite.trackers.host import priority_while
 
     if device is not None:
         cfg = dataclasses.replace(cfg, device=device)
@@ -168,11 +169,12 @@ def run_quick(
         teacher, teacher_record = load_artefact(teacher_dir, cfg.device)
         student, record = load_artefact(candidate.directory, cfg.device)
         max_length = cfg.evaluate.max_length
-        paired = latency_rows(
-            candidate.variant, student, latency_queries(student, data.texts, cfg.latency, max_length, cfg.seed),
-            cfg.latency, cfg.threads, cfg.seed, Reference(TEACHER, teacher),
-            latency_queries(teacher, data.texts, cfg.latency, max_length, cfg.seed),
-        )  # fmt: skip
+        with priority_while(cfg.load_guard.nice) as priority:  # as a measure job times; put back afterwards
+            paired = latency_rows(
+                candidate.variant, student, latency_queries(student, data.texts, cfg.latency, max_length, cfg.seed),
+                cfg.latency, cfg.threads, cfg.seed, Reference(TEACHER, teacher),
+                latency_queries(teacher, data.texts, cfg.latency, max_length, cfg.seed),
+            )  # fmt: skip
         measured = {
             TEACHER: (size_rows(TEACHER, teacher_dir, teacher), teacher_record),
             candidate.variant: (size_rows(candidate.variant, candidate.directory, student) + paired, record),
@@ -184,7 +186,7 @@ def run_quick(
         out = work / "quick.parquet"
         gather(cfg, metric_files, prediction_files, out)
         table = pq.read_table(out)
-        return summarise(table, cfg, candidate, record, teacher_record, task.name)
+        return summarise(table, cfg, candidate, record, teacher_record, task.name, priority.describe())
     finally:
         if owned is not None:
             owned.cleanup()
@@ -219,6 +221,7 @@ def summarise(
     record: dict[str, Any],
     teacher_record: dict[str, Any],
     timed_on: str,
+    priority: str,
 ) -> dict[str, Any]:
     rows = [{k: _plain(v) for k, v in r.items()} for r in table.to_pylist()]
     by = {(r["variant"], r["task"], r["metric"]): r for r in rows}
@@ -257,6 +260,7 @@ def summarise(
         "device": cfg.device,
         "threads": cfg.threads,
         "timed_on": timed_on,
+        "priority": priority,
         "tasks": tasks,
         "system": system,
         "note": "suite quick: one process, not a leaderboard run; the leaderboard is built by `snakemake`",
@@ -301,5 +305,5 @@ def print_summary(summary: dict[str, Any]) -> str:
         if pair["teacher"] is None and pair["model"] is None:
             continue
         lines.append(f"  {metric:<28} {_fmt(pair['teacher'])} | {_fmt(pair['model'])}")
-    lines += ["", summary["note"] + "."]
+    lines += [f"  ({summary['priority']})", "", summary["note"] + "."]
     return "\n".join(lines)

@@ -163,6 +163,35 @@ print(target, priority.nice, priority.refused, got["before"], got["after"])
     assert out == [target, target, "None", target, target]
 
 
+def test_a_priority_held_for_a_block_is_put_back_on_every_thread_afterwards():
+    """`suite quick` times inside the caller's process: in a child interpreter, a block at a raised priority (one
+    below the current nice value; where that is refused, the refusal is returned and nothing changes), then every
+    thread, one started inside the block too, at the nice value the process had."""
+    import subprocess
+    import sys
+
+    code = """
+import os, threading
+from suite.trackers.host import priority_while
+start = os.getpriority(os.PRIO_PROCESS, 0)
+go, got = threading.Event(), {}
+def report():
+    go.wait(); got["inside"] = os.getpriority(os.PRIO_PROCESS, 0)
+with priority_while(start - 1) as priority:
+    during = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = threading.Thread(target=report); worker.start()
+after = os.getpriority(os.PRIO_PROCESS, 0)
+go.set(); worker.join()
+print(start, priority.asked, priority.nice, priority.refused is not None, during, after, got["inside"])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    start = int(out[0])
+    if out[3] == "True":  # no privilege to raise it: refused, kept, and nothing to put back
+        assert out[1:] == [str(start - 1), str(start), "True", str(start), str(start), str(start)]
+    else:
+        assert out[1:] == [str(start - 1), str(start - 1), "False", str(start - 1), str(start), str(start)]
+
+
 def test_without_proc_only_the_calibration_is_measured_and_the_text_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(host, "PROC_STAT", tmp_path / "none")
     monkeypatch.setattr(host, "PROC_SELF", tmp_path / "none-self")

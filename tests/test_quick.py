@@ -1,6 +1,7 @@
 """`suite quick`: one model against the built teacher in one process, through the workflow's own steps."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -39,8 +40,11 @@ def test_quick_benchmarks_a_local_model_directory_against_the_teacher(quick_setu
     mine.mkdir()
     for name in ("config.json", "model.safetensors"):
         shutil.copy(tiny_teacher / name, mine / name)
+    nice_before = os.getpriority(os.PRIO_PROCESS, 0)
     summary = run_quick(cfg, str(mine), results=results)
     assert summary["model"] == "quick-my-model" and summary["timed_on"] == "sst2"
+    assert summary["priority"].startswith("timed at nice ")  # the track's load_guard.nice, or why it was refused
+    assert os.getpriority(os.PRIO_PROCESS, 0) == nice_before  # put back: the caller's process goes on
     accuracy = summary["tasks"]["sst2"]["metrics"]["accuracy"]
     assert accuracy["model"]["value"] == accuracy["teacher"]["value"]
     assert accuracy["model"]["ci_low"] <= accuracy["model"]["value"] <= accuracy["model"]["ci_high"]
@@ -58,6 +62,7 @@ def test_quick_benchmarks_a_local_model_directory_against_the_teacher(quick_setu
     paired = next(r for r in rows if r["metric"] == "speedup_p50")
     assert paired["measurement"].startswith("paired: per round the median latency of 'teacher'")
     text = print_summary(summary)
+    assert f"({summary['priority']})" in text
     assert "task sst2" in text and "speedup_p50" in text and "the leaderboard is built by `snakemake`" in text
     assert not list(results.glob("classifier/models/quick-*"))  # nothing of quick's under results/
 

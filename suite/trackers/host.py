@@ -25,9 +25,11 @@ a limit (they wait for the CPUs the job wants); the CPU time they did get still 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +111,20 @@ def timing_priority(nice: int) -> Priority:
     """What a timing job runs at for the config's `load_guard.nice`: that value, set on all its threads; 0 leaves the
     priority alone (the current one, not asked for)."""
     return set_priority(nice) if nice else current_priority()
+
+
+@contextlib.contextmanager
+def priority_while(nice: int) -> Iterator[Priority]:
+    """timing_priority(nice) for the duration of a block, in a process that goes on afterwards (`suite quick` times
+    inside the caller's process): the nice value the process had is put back on all its threads when the block ends,
+    on those started inside it too. Lowering a priority is always allowed, so the restore cannot be refused."""
+    before = current_priority().nice
+    priority = timing_priority(nice)
+    try:
+        yield priority
+    finally:
+        if priority.asked is not None and before is not None and current_priority().nice != before:
+            set_priority(before)
 
 
 def set_priority(nice: int) -> Priority:
