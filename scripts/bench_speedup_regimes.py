@@ -103,11 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         plan.append((name, int(rounds)))
     series = time_series(args.results, args.track, plan, args.nice)
     for variant, rounds in series.items():
-        ratio = np.array([np.median(r) for r in rounds["reference_ms"]]) / np.array(
-            [np.median(v) for v in rounds["variant_ms"]]
-        )
-        print(f"\n{variant}: {len(ratio)} rounds in {rounds['seconds'][-1]:.0f} s, median speedup "
-              f"{np.median(ratio):.3f}")  # fmt: skip
+        whole = segments(rounds, 1)[0][3]  # the median over every round
+        print(f"\n{variant}: {len(rounds['seconds'])} rounds in {rounds['seconds'][-1]:.0f} s, median speedup "
+              f"{whole:.3f}")  # fmt: skip
         print(f"{'from':>8} {'teacher p50':>12} {'variant p50':>12} {'speedup':>8}")
         for start, reference, mine, speedup in segments(rounds, args.segments):
             print(f"{start:>7.1f}s {reference:>9.2f} ms {mine:>9.2f} ms {speedup:>8.3f}")

@@ -31,12 +31,10 @@ def _priority_restored():
     """A test that runs a measure job in this process (suite.pipeline.measure) raises this process's priority
     (load_guard.nice); every later test would run at it, and the load guard judges runnable tasks by it. Put back
     after each test: raising the nice value back never needs privileges."""
-    from suite.trackers.host import set_priority
+    from suite.trackers.host import priority_restored
 
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    yield
-    if os.getpriority(os.PRIO_PROCESS, 0) != before:
-        set_priority(before)
+    with priority_restored():
+        yield
 
 
 @pytest.fixture

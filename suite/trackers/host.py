@@ -114,17 +114,23 @@ def timing_priority(nice: int) -> Priority:
 
 
 @contextlib.contextmanager
+def priority_restored() -> Iterator[None]:
+    """When the block ends, the nice value the process had before it is put back on all its threads, those started
+    inside it too, if anything in the block changed it. Raising the nice value back never needs privileges."""
+    before = current_priority().nice
+    try:
+        yield
+    finally:
+        if before is not None and current_priority().nice != before:
+            set_priority(before)
+
+
+@contextlib.contextmanager
 def priority_while(nice: int) -> Iterator[Priority]:
     """timing_priority(nice) for the duration of a block, in a process that goes on afterwards (`suite quick` times
-    inside the caller's process): the nice value the process had is put back on all its threads when the block ends,
-    on those started inside it too. Lowering a priority is always allowed, so the restore cannot be refused."""
-    before = current_priority().nice
-    priority = timing_priority(nice)
-    try:
-        yield priority
-    finally:
-        if priority.asked is not None and before is not None and current_priority().nice != before:
-            set_priority(before)
+    inside the caller's process): priority_restored around it."""
+    with priority_restored():
+        yield timing_priority(nice)
 
 
 def set_priority(nice: int) -> Priority:
