@@ -77,6 +77,31 @@ def test_measure_rows(cfg, artefact, peak, tmp_path, monkeypatch):
     assert energy.value > 0 and "CodeCarbon" in energy.measurement and energy.estimate  # no RAPL on CI machines
 
 
+def test_flops_are_counted_once_per_input_shape_with_the_mean_of_counting_every_query(artefact):
+    from suite.artefacts import load_artefact
+    from suite.measure import flops_rows
+
+    model, _ = load_artefact(artefact)
+    texts = ["good", "bad", "a fine film", "not good at all", "a dull one", "so good"]
+    queries = [model.encode([t], 32) for t in texts]
+    by_query = [model.flops(q)[0] for q in queries]
+    lengths = [q["input_ids"].shape[1] for q in queries]
+    assert len(set(lengths)) < len(texts)  # some queries share a shape
+
+    calls = []
+    counted = model.flops
+
+    def flops(query):
+        calls.append(query["input_ids"].shape[1])
+        return counted(query)
+
+    model.flops = flops
+    row = flops_rows("teacher", model, queries, {}, latency_p50_ms=None, threads=1)[0]
+    assert sorted(calls) == sorted(set(lengths))  # one count per distinct shape
+    assert row.value == pytest.approx(sum(by_query) / len(by_query) / 1e9, rel=1e-12)
+    assert f"mean over 6 real queries (counted once per input shape: {len(set(lengths))})" in row.measurement
+
+
 def test_broken_artefact_is_recorded_as_failed(cfg, artefact, peak, tmp_path):
     (artefact / "model.safetensors").write_bytes(b"not a safetensors file")
     record = json.loads((artefact / VARIANT_JSON).read_text())
