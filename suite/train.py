@@ -112,7 +112,7 @@ def finetune(model: Any, tokenizer: Any, data: TaskData, spec: FinetuneSpec, see
             return_tensors="pt",
         )
         out = model(**encoding, labels=torch.as_tensor(labels[batch]))
-        return out.loss, (float(out.loss),)
+        return out.loss, (float(out.loss.detach()),)
 
     model.train()
     losses, total_steps = train_steps(

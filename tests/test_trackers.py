@@ -137,15 +137,17 @@ def test_decode_flops_per_token_equal_torchs_count_of_a_cached_decode_step():
     from torch.utils.flop_counter import FlopCounterMode
 
     from suite.families.llm import load_source
+    from suite.trackers.decode import decode_step, first_token, forward_convention
     from suite.trackers.flops import decode_flops_per_token, extra_flop_formulas
     from tests.tiny_models import tiny_llama
 
     module, _, _ = load_source(tiny_llama(), seed=5)
     module.eval()
+    convention = forward_convention(module)  # the cache argument this transformers takes (no deprecated name)
     with torch.inference_mode():
-        cache = module(input_ids=torch.arange(1, 13)[None], use_cache=True).past_key_values
+        _, _, cache = first_token(module, torch.arange(1, 13)[None], convention)
         with FlopCounterMode(display=False, custom_mapping=extra_flop_formulas()) as counter:
-            module(input_ids=torch.tensor([[5]]), past_key_values=cache, use_cache=True)
+            decode_step(module, torch.tensor([[5]]), cache, convention)
     counted, how = decode_flops_per_token(module.config, context=13)
     # 4 layers x (q/k/v 2*32*(4+2+2)*8 + o 2*32*32 + attention 4*4*8*13 + MLP 3*2*32*64) + head 2*32*49152
     assert counter.get_total_flops() == counted == 4 * (4096 + 2048 + 1664 + 12288) + 3_145_728 == 3_226_112
