@@ -80,7 +80,13 @@ def time_series(
         probes: list[list[float]] = []
         started = time.perf_counter()
 
-        def progress(n: int, count: int, stamps: list[float] = stamps, probes=probes, started: float = started) -> None:
+        def progress(
+            n: int,
+            count: int,
+            stamps: list[float] = stamps,
+            probes: list[list[float]] = probes,
+            started: float = started,
+        ) -> None:
             stamps.append(time.perf_counter() - started)
             if probe is not None:
                 probes.append(probe())
@@ -126,18 +132,20 @@ def segments(series: dict, count: int) -> list[tuple[float, float, float, float]
     return [
         (float(seconds[part[0]]), float(np.median(reference[part])), float(np.median(variant[part])),
          float(np.median(ratio[part])))
-        for part in np.array_split(np.arange(len(ratio)), count)
-        if part.size
+        for part in _parts(len(ratio), count)
     ]  # fmt: skip
+
+
+def _parts(rounds: int, count: int) -> list[np.ndarray]:
+    """The round indices of `count` consecutive segments (fewer when there are fewer rounds), as both tables split."""
+    return [part for part in np.array_split(np.arange(rounds), count) if part.size]
 
 
 def probe_segments(series: dict, count: int) -> list[tuple[float, float]]:
     """(small-buffer probe median ms, large-buffer probe median ms) per consecutive segment, as `segments` splits."""
     probes = np.array(series["probe_ms"])
     return [
-        (float(np.median(probes[part, 0])), float(np.median(probes[part, 1])))
-        for part in np.array_split(np.arange(len(probes)), count)
-        if part.size
+        (float(np.median(probes[part, 0])), float(np.median(probes[part, 1]))) for part in _parts(len(probes), count)
     ]
 
 
@@ -180,13 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{variant}: {len(rounds['seconds'])} rounds in {rounds['seconds'][-1]:.0f} s, median speedup "
               f"{whole:.3f}")  # fmt: skip
         rows = segments(rounds, args.segments)
-        probes = probe_segments(rounds, args.segments) if "probe_ms" in rounds else [None] * len(rows)
+        probed = "probe_ms" in rounds
+        probes = probe_segments(rounds, args.segments) if probed else [None] * len(rows)
         header = f"{'from':>8} {'teacher p50':>12} {'variant p50':>12} {'speedup':>8}"
-        print(header + (f" {'12 MiB probe':>13} {'512 MiB probe':>14}" if probes[0] else ""))
+        print(header + (f" {'12 MiB probe':>13} {'512 MiB probe':>14}" if probed else ""))
         for (start, reference, mine, speedup), probe in zip(rows, probes, strict=True):
             line = f"{start:>7.1f}s {reference:>9.2f} ms {mine:>9.2f} ms {speedup:>8.3f}"
             print(line + (f" {probe[0]:>10.2f} ms {probe[1]:>11.2f} ms" if probe else ""))
-        if probes[0]:
+        if probed:
             print("correlation over the segments: " + ", ".join(
                 f"{name} {value:+.2f}" for name, value in correlations(rows, probes).items()))  # fmt: skip
     if args.json:

@@ -114,7 +114,6 @@ class OnnxClassifier(Classifier):
             )
         self._stats: dict[str, float] | None = None
         self._skeleton: Any = None
-        self._flops: dict[tuple[Any, ...], int] = {}
         self._open(device)
 
     @property
@@ -187,13 +186,11 @@ class OnnxClassifier(Classifier):
     def flops(self, encoding: dict[str, Any]) -> tuple[int, str]:
         from suite.compress.onnx.graph import matmul_flops, shape_skeleton
 
+        # one count per input shape: suite.measure.flops_rows calls this once per distinct shape
         shapes = {name: tuple(np.shape(encoding[name])) for name in self.input_names}
-        key = tuple(sorted(shapes.items()))
-        if key not in self._flops:
-            if self._skeleton is None:
-                self._skeleton = shape_skeleton(self._graph())
-            self._flops[key] = matmul_flops(self._skeleton, shapes)
-        return self._flops[key], FLOPS_HOW
+        if self._skeleton is None:
+            self._skeleton = shape_skeleton(self._graph())
+        return matmul_flops(self._skeleton, shapes), FLOPS_HOW
 
 
 def max_logit_difference(candidate: Classifier, reference: Classifier, texts: list[str], max_length: int) -> float:
